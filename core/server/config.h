@@ -1,0 +1,31 @@
+#pragma once
+#include <cstddef>
+
+#include "http/limits.h"
+#include "net/address.h"
+
+namespace squall::server {
+
+enum class LogFormat { Text, Json };
+
+// What the engine needs from squall.options.Config (see docs/options.md for
+// the defaults and their reasons).
+struct ServerConfig {
+  http::Limits limits;
+  double header_timeout = 10.0;     // s, first byte of a request to its complete head -> 408
+  double keepalive_timeout = 75.0;  // s, idle keep-alive connection is closed
+  double body_timeout = 30.0;       // s, stall while a body is read or a response is written
+  double graceful_timeout = 30.0;   // s, SIGTERM: in-flight requests get this long to finish
+  net::AllowList forwarded_allow;   // peers whose X-Forwarded-* headers are honoured
+  bool access_log = true;
+  LogFormat log_format = LogFormat::Text;
+  int threads = 1;                  // Python threads taking requests from the queue
+
+  // Internal buffer sizes (not options: they bound memory per connection).
+  std::size_t read_chunk = 64 * 1024;          // one read(2)
+  std::size_t body_buffer = 256 * 1024;        // request body buffered ahead of wsgi.input
+  std::size_t output_high_water = 1024 * 1024; // a writer waits above this
+  std::size_t output_low_water = 256 * 1024;   // ... and resumes below this
+};
+
+}  // namespace squall::server

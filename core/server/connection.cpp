@@ -1,0 +1,403 @@
+#include "server/connection.h"
+
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+
+#include "http/response.h"
+#include "server/log.h"
+
+namespace squall::server {
+namespace {
+
+constexpr double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+constexpr std::size_t kMaxIov = 64;
+constexpr double kLingerSeconds = 2.0;
+
+}  // namespace
+
+Connection::Connection(ServerContext& ctx, net::UniqueFd fd, net::Endpoint peer, int local_port)
+    : ctx_(ctx),
+      fd_(std::move(fd)),
+      peer_(std::move(peer)),
+      local_port_(local_port),
+      peer_trusted_(ctx.config.forwarded_allow.allows(peer_.raw)),
+      parser_(http::make_parser(ctx.config.limits, *this)),
+      last_activity_(Clock::now()) {}
+
+Connection::~Connection() {
+  if (exchange_) {
+    exchange_->conn = nullptr;
+    exchange_->connection_lost();
+  }
+}
+
+// ---- events -------------------------------------------------------------------
+
+void Connection::on_events(std::uint32_t events) {
+  if (closed_) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+  if (events & EPOLLOUT) flush();
+  advance();
+}
+
+void Connection::on_exchange_update(Exchange& ex) {
+  if (closed_ || exchange_.get() != &ex) return;
+  Exchange::Taken taken = ex.take_output();
+  if (taken.body_space_wanted) waiting_since_ = Clock::time_point{};
+  // RFC 9110 10.1.1: the interim 100 goes out before any final response byte.
+  if (taken.continue_wanted && !continue_sent_ && !response_started_ && taken.segments.empty()) {
+    continue_sent_ = true;
+    queue_bytes("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  continue_sent_ = continue_sent_ || taken.continue_wanted;
+  for (auto& seg : taken.segments) {
+    out_bytes_ += seg.is_file() ? seg.length : seg.bytes.size();
+    out_.push_back(std::move(seg));
+    response_started_ = true;
+  }
+  if (taken.finished && !exchange_done_) {
+    exchange_done_ = true;
+    keep_alive_after_ = taken.keep_alive;
+  }
+  flush();
+  if (closed_) return;
+  if (exchange_done_) exchange_finished();
+  else advance();  // the worker may have made room for more body
+}
+
+// ---- input --------------------------------------------------------------------
+
+bool Connection::want_read() const {
+  if (lingering_) return true;
+  if (peer_eof_ || paused_ || close_after_flush_) return false;
+  if (in_.size() >= ctx_.config.read_chunk) return false;
+  // A pipelining client that does not read its responses gets no more parsing.
+  if (!exchange_ && out_bytes_ > ctx_.config.output_high_water) return false;
+  return true;
+}
+
+void Connection::advance() {
+  while (!closed_) {
+    bool progressed = false;
+    if (!lingering_ && !paused_ && !close_after_flush_ && in_.size() > 0) progressed = parse_some();
+    if (closed_) return;
+    if (!progressed && readable_ && want_read()) progressed = read_some();
+    if (!progressed) break;
+  }
+  if (!closed_ && exchange_ && reading_body_ && !discarding_body_) {
+    // Waiting for the client's body bytes: the body timeout runs.
+    if (waiting_since_ == Clock::time_point{}) waiting_since_ = Clock::now();
+  }
+}
+
+bool Connection::parse_some() {
+  std::string_view input = in_.unread();
+  if (exchange_ && reading_body_ && !discarding_body_) {
+    // Bound the body buffered ahead of the application (back-pressure to the client).
+    std::size_t cap = ctx_.config.body_buffer;
+    std::size_t buffered = exchange_->body_buffered();
+    if (buffered >= cap) {
+      if (exchange_->request_body_space(cap)) return false;
+      buffered = exchange_->body_buffered();
+    }
+    if (input.size() > cap - buffered) input = input.substr(0, cap - buffered);
+  }
+  bool was_idle = parser_->idle();
+  http::FeedResult result = parser_->feed(input);
+  in_.consume(result.consumed);
+  if (was_idle && result.consumed > 0) head_started_ = Clock::now();
+  switch (result.state) {
+    case http::FeedResult::State::Error:
+      fail(result.error.status, result.error.reason);
+      return true;
+    case http::FeedResult::State::MessageComplete:
+      paused_ = true;
+      if (exchange_done_) next_message();  // the response went out before the body ended
+      return true;
+    case http::FeedResult::State::NeedMore:
+      return result.consumed > 0;
+  }
+  return false;
+}
+
+bool Connection::read_some() {
+  char* buf = in_.prepare(ctx_.config.read_chunk);
+  ssize_t n = ::recv(fd_.get(), buf, ctx_.config.read_chunk, 0);
+  if (n > 0) {
+    if (lingering_) return true;  // discarded
+    in_.commit(static_cast<std::size_t>(n));
+    last_activity_ = Clock::now();
+    waiting_since_ = Clock::time_point{};
+    return true;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    readable_ = false;
+    return false;
+  }
+  if (n < 0 && errno == EINTR) return true;
+  readable_ = false;
+  if (n == 0) {
+    on_peer_eof();
+  } else {
+    close();
+  }
+  return false;
+}
+
+void Connection::on_peer_eof() {
+  peer_eof_ = true;
+  if (lingering_ || !exchange_ || reading_body_) {
+    // Nothing to answer, or a body that can never complete.
+    close();
+    return;
+  }
+  // The request is complete: deliver its response, then close (half-close).
+  close_after_flush_ = true;
+}
+
+// ---- parser callbacks -----------------------------------------------------------
+
+void Connection::on_head(http::RequestHead&& head) {
+  auto ex = std::make_shared<Exchange>(std::move(head), ctx_.wakeup);
+  ex->peer = peer_;
+  ex->local_port = local_port_;
+  ex->peer_trusted = peer_trusted_;
+  ex->multithread = ctx_.config.threads > 1;
+  ex->forwarded_allow = &ctx_.config.forwarded_allow;
+  ex->draining = &ctx_.draining;
+  ex->set_watermarks(ctx_.config.output_high_water, ctx_.config.output_low_water);
+  ex->conn = this;
+  reading_body_ = ex->head.has_body();
+  exchange_ = ex;
+  exchange_done_ = false;
+  response_started_ = false;
+  continue_sent_ = false;
+  ++ctx_.active_exchanges;
+  ctx_.queue.push(std::move(ex));
+}
+
+void Connection::on_body(std::string_view data) {
+  if (exchange_ && !discarding_body_) exchange_->append_body(data);
+}
+
+void Connection::on_message_complete() {
+  if (exchange_ && reading_body_ && !discarding_body_) exchange_->end_body(false);
+  reading_body_ = false;
+  waiting_since_ = Clock::time_point{};
+}
+
+// ---- exchange lifecycle ------------------------------------------------------------
+
+void Connection::exchange_finished() {
+  if (!keep_alive_after_ || ctx_.draining.load()) {
+    detach_exchange();
+    close_after_flush_ = true;
+    flush();
+    return;
+  }
+  if (reading_body_) {
+    // The app answered without reading the whole body: read and drop the rest
+    // (bounded by --max-body-size and the body timeout), then go on.
+    discarding_body_ = true;
+    advance();
+    return;
+  }
+  if (paused_) next_message();
+}
+
+void Connection::detach_exchange() {
+  if (!exchange_) return;
+  exchange_->conn = nullptr;
+  if (!exchange_done_) exchange_->connection_lost();
+  exchange_.reset();
+  --ctx_.active_exchanges;
+}
+
+void Connection::next_message() {
+  detach_exchange();
+  discarding_body_ = false;
+  exchange_done_ = false;
+  paused_ = false;
+  head_started_ = Clock::time_point{};
+  last_activity_ = Clock::now();
+  parser_->resume();
+  if (peer_eof_) {
+    close_after_flush_ = true;
+    flush();
+    return;
+  }
+  advance();
+}
+
+// A request we refuse: a precise status, then close (never parse past it, so
+// nothing smuggled after it reaches the app).
+void Connection::fail(int status, std::string_view reason) {
+  paused_ = true;
+  if (exchange_) {
+    exchange_->end_body(true);
+    bool answered = response_started_;
+    exchange_->connection_lost();
+    exchange_done_ = true;
+    detach_exchange();
+    if (answered) {
+      close();
+      return;
+    }
+    out_.clear();
+    out_bytes_ = 0;
+  }
+  if (status >= 400 && status < 500 && status != 408) {
+    log_event("info", "squall.http", peer_.host + ": " + std::to_string(status) + " " + std::string(reason));
+  }
+  std::string body(reason);
+  body += "\n";
+  queue_bytes(http::simple_response(status, body, true));
+  close_after_flush_ = true;
+  flush();
+}
+
+// ---- output ----------------------------------------------------------------------
+
+void Connection::queue_bytes(std::string bytes) {
+  out_bytes_ += bytes.size();
+  OutSegment seg;
+  seg.bytes = std::move(bytes);
+  out_.push_back(std::move(seg));
+}
+
+void Connection::flush() {
+  while (!closed_ && writable_ && !out_.empty()) {
+    OutSegment& front = out_.front();
+    ssize_t n;
+    if (front.is_file()) {
+      std::size_t chunk = std::min<std::size_t>(front.length, 1 << 20);
+      n = ::sendfile(fd_.get(), front.file.get(), &front.offset, chunk);
+      if (n == 0) {
+        // The file shrank under us: the promised length can't be met; closing
+        // is the only honest end of this response.
+        log_event("warning", "squall.http", "file truncated while being sent; closing the connection");
+        close();
+        return;
+      }
+      if (n > 0) {
+        front.length -= static_cast<std::size_t>(n);
+        out_bytes_ -= static_cast<std::size_t>(n);
+        if (front.length == 0) out_.pop_front();
+      }
+    } else {
+      iovec iov[kMaxIov];
+      std::size_t count = 0;
+      for (auto it = out_.begin(); it != out_.end() && count < kMaxIov && !it->is_file(); ++it, ++count) {
+        iov[count].iov_base = it->bytes.data();
+        iov[count].iov_len = it->bytes.size();
+      }
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = count;
+      n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+      if (n > 0) {
+        std::size_t left = static_cast<std::size_t>(n);
+        out_bytes_ -= left;
+        while (left > 0) {
+          OutSegment& seg = out_.front();
+          if (left >= seg.bytes.size()) {
+            left -= seg.bytes.size();
+            out_.pop_front();
+          } else {
+            seg.bytes.erase(0, left);
+            left = 0;
+          }
+        }
+      }
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        writable_ = false;
+        if (waiting_since_ == Clock::time_point{}) waiting_since_ = Clock::now();
+      } else if (errno != EINTR) {
+        close();  // EPIPE, ECONNRESET: the client is gone
+        return;
+      }
+    } else {
+      last_activity_ = Clock::now();
+      if (!reading_body_) waiting_since_ = Clock::time_point{};
+    }
+  }
+  if (closed_) return;
+  if (exchange_) exchange_->report_pending(out_bytes_);
+  if (out_.empty() && close_after_flush_ && !lingering_) start_linger();
+}
+
+// Lingering close: stop sending, then read and drop what the client still
+// sends for a moment, so a reset does not destroy the response in flight.
+void Connection::start_linger() {
+  detach_exchange();
+  if (peer_eof_) {
+    close();
+    return;
+  }
+  ::shutdown(fd_.get(), SHUT_WR);
+  lingering_ = true;
+  last_activity_ = Clock::now();
+  advance();
+}
+
+// ---- timers -----------------------------------------------------------------------
+
+void Connection::check_timeouts(Clock::time_point now) {
+  if (closed_) return;
+  const auto& cfg = ctx_.config;
+  if (lingering_) {
+    if (seconds_between(last_activity_, now) > kLingerSeconds) close();
+    return;
+  }
+  if (!exchange_ && !paused_ && !parser_->idle() && head_started_ != Clock::time_point{} &&
+      seconds_between(head_started_, now) > cfg.header_timeout) {
+    fail(408, "request head not received in time");
+    return;
+  }
+  if (!exchange_ && parser_->idle() && out_.empty() && !paused_ &&
+      seconds_between(last_activity_, now) > cfg.keepalive_timeout) {
+    close();
+    return;
+  }
+  bool waiting_body = exchange_ && reading_body_ && !readable_ && want_read() &&
+                      (discarding_body_ || exchange_->body_buffered() < cfg.body_buffer);
+  bool waiting_write = !out_.empty() && !writable_;
+  if ((waiting_body || waiting_write) && waiting_since_ != Clock::time_point{} &&
+      seconds_between(waiting_since_, now) > cfg.body_timeout) {
+    if (waiting_body && !response_started_) {
+      fail(408, "request body not received in time");
+    } else {
+      close();
+    }
+  }
+}
+
+void Connection::close_if_idle() {
+  if (closed_ || exchange_ || !out_.empty()) return;
+  if (!parser_->idle() && !paused_) return;  // a request head is arriving: answer it
+  close();
+}
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (exchange_) {
+    exchange_done_ = false;
+    detach_exchange();
+  }
+  out_.clear();
+  out_bytes_ = 0;
+  fd_.reset();
+  ctx_.closed.push_back(this);
+}
+
+}  // namespace squall::server

@@ -1,0 +1,83 @@
+#pragma once
+// One client connection, owned by the I/O thread. It reads and parses
+// requests, hands each complete head to the request queue as an Exchange,
+// streams the body to it, writes the response the worker produces, and only
+// then parses the next pipelined request, so responses leave in request order
+// (RFC 9112 9.3.2).
+#include <cstdint>
+#include <deque>
+#include <memory>
+
+#include "http/parser.h"
+#include "net/address.h"
+#include "net/fd.h"
+#include "server/context.h"
+#include "server/input_buffer.h"
+
+namespace squall::server {
+
+class Connection : public http::ParserHandler {
+ public:
+  Connection(ServerContext& ctx, net::UniqueFd fd, net::Endpoint peer, int local_port);
+  ~Connection() override;
+
+  int fd() const { return fd_.get(); }
+  bool closed() const { return closed_; }
+  void on_events(std::uint32_t events);
+  void on_exchange_update(Exchange& exchange);
+  void check_timeouts(Clock::time_point now);
+  // Draining: close now if nothing is in progress on this connection.
+  void close_if_idle();
+  void close();
+
+  // http::ParserHandler
+  void on_head(http::RequestHead&& head) override;
+  void on_body(std::string_view data) override;
+  void on_message_complete() override;
+
+ private:
+  void advance();
+  bool parse_some();
+  bool read_some();
+  bool want_read() const;
+  void flush();
+  void queue_bytes(std::string bytes);
+  void fail(int status, std::string_view reason);
+  void exchange_finished();
+  void next_message();
+  void detach_exchange();
+  void start_linger();
+  void on_peer_eof();
+
+  ServerContext& ctx_;
+  net::UniqueFd fd_;
+  net::Endpoint peer_;
+  int local_port_;
+  bool peer_trusted_;
+  std::unique_ptr<http::Parser> parser_;
+  InputBuffer in_;
+
+  std::deque<OutSegment> out_;
+  std::size_t out_bytes_ = 0;
+
+  std::shared_ptr<Exchange> exchange_;
+  bool readable_ = true;
+  bool writable_ = true;
+  bool paused_ = false;            // parser stopped after a complete message
+  bool reading_body_ = false;      // between a head and its message end
+  bool discarding_body_ = false;   // the response is done; drop the rest of the body
+  bool exchange_done_ = false;     // the worker finished the response
+  bool keep_alive_after_ = false;
+  bool response_started_ = false;  // bytes of the current response were queued
+  bool continue_sent_ = false;
+  bool close_after_flush_ = false;
+  bool lingering_ = false;
+  bool peer_eof_ = false;
+  bool closed_ = false;
+
+  Clock::time_point last_activity_;
+  Clock::time_point head_started_{};
+  Clock::time_point waiting_since_{};  // waiting for body bytes or for the socket to drain
+};
+
+}  // namespace squall::server

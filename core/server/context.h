@@ -1,0 +1,29 @@
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "server/config.h"
+#include "server/exchange.h"
+#include "server/request_queue.h"
+
+namespace squall::server {
+
+class Connection;
+using Clock = std::chrono::steady_clock;
+
+// What connections share with the server that owns them (I/O thread only,
+// except the atomics).
+struct ServerContext {
+  ServerContext(const ServerConfig& c, RequestQueue& q, std::shared_ptr<Wakeup> w)
+      : config(c), queue(q), wakeup(std::move(w)) {}
+  const ServerConfig& config;
+  RequestQueue& queue;
+  std::shared_ptr<Wakeup> wakeup;
+  std::atomic<bool> draining{false};
+  std::size_t active_exchanges = 0;
+  std::vector<Connection*> closed;  // freed after the current event batch
+};
+
+}  // namespace squall::server

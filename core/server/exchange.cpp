@@ -1,0 +1,340 @@
+#include "server/exchange.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "http/response.h"
+
+namespace squall::server {
+
+Exchange::Exchange(http::RequestHead h, std::shared_ptr<Wakeup> wakeup)
+    : head(std::move(h)), started(std::chrono::steady_clock::now()), wakeup_(std::move(wakeup)) {
+  if (!head.has_body()) body_done_ = true;
+}
+
+void Exchange::wake_io() {
+  if (!queued_for_io.exchange(true)) wakeup_->post(shared_from_this());
+}
+
+// ---- request body -------------------------------------------------------------
+
+BodyRead Exchange::take_body(std::string& out, std::size_t max) {
+  std::lock_guard lock(mu_);
+  std::size_t available = body_.size() - body_pos_;
+  if (available > 0) {
+    std::size_t n = std::min(available, max);
+    out.append(body_, body_pos_, n);
+    body_pos_ += n;
+    if (body_pos_ == body_.size()) {
+      body_.clear();
+      body_pos_ = 0;
+    }
+    if (body_space_wanted_) {
+      body_space_wanted_ = false;
+      wake_io();
+    }
+    return BodyRead::Data;
+  }
+  if (body_failed_ || gone_) return BodyRead::Failed;
+  if (body_done_) return BodyRead::End;
+  if (head.expect_continue && !continue_wanted_) {
+    // RFC 9110 10.1.1: send 100 Continue only once the app asks for the body.
+    continue_wanted_ = true;
+    wake_io();
+  }
+  return BodyRead::Wait;
+}
+
+void Exchange::wait_body() {
+  std::unique_lock lock(mu_);
+  body_waiter_ = true;
+  cv_.wait(lock, [&] { return body_.size() > body_pos_ || body_done_ || body_failed_ || gone_; });
+  body_waiter_ = false;
+}
+
+void Exchange::append_body(std::string_view data) {
+  std::lock_guard lock(mu_);
+  body_.append(data);
+  if (body_waiter_) cv_.notify_all();
+}
+
+void Exchange::end_body(bool failed) {
+  std::lock_guard lock(mu_);
+  body_done_ = true;
+  body_failed_ = body_failed_ || failed;
+  if (body_waiter_) cv_.notify_all();
+}
+
+bool Exchange::request_body_space(std::size_t cap) {
+  std::lock_guard lock(mu_);
+  if (body_.size() - body_pos_ < cap) return false;
+  body_space_wanted_ = true;
+  return true;
+}
+
+std::size_t Exchange::body_buffered() const {
+  std::lock_guard lock(mu_);
+  return body_.size() - body_pos_;
+}
+
+// ---- response -------------------------------------------------------------------
+
+void Exchange::set_response(int status, std::string reason,
+                            std::vector<std::pair<std::string, std::string>> headers) {
+  status_ = status;
+  reason_ = std::move(reason);
+  headers_ = std::move(headers);
+}
+
+// Decides the framing (RFC 9112 6.3, 7.1) and queues the head.
+void Exchange::send_head_locked(std::optional<std::uint64_t> known_length) {
+  head_sent_ = true;
+  no_body_ = head.method == "HEAD" || http::status_has_no_body(status_);
+  bool has_date = false, has_server = false;
+  for (const auto& [name, value] : headers_) {
+    if (http::iequals(name, "content-length")) {
+      std::uint64_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec == std::errc() && p == value.data() + value.size()) declared_length_ = n;
+    } else if (http::iequals(name, "date")) {
+      has_date = true;
+    } else if (http::iequals(name, "server")) {
+      has_server = true;
+    }
+  }
+  bool add_length = false;
+  bool close_delimited = false;
+  if (!declared_length_ && !http::status_has_no_body(status_) && status_ != 304) {
+    if (known_length) {
+      add_length = true;  // the whole body is known: no need for chunked
+    } else if (head.method == "HEAD") {
+      // no body will be sent and its length is unknown: send neither header
+    } else if (head.version_minor >= 1) {
+      chunked_ = true;
+    } else {
+      close_delimited = true;  // HTTP/1.0 client: the end of the body is the close
+    }
+  }
+  bool unread_body = !body_done_ && !body_failed_ && head.has_body();
+  keep_alive_ = head.keep_alive && !close_delimited && !gone_ &&
+                !(draining && draining->load(std::memory_order_relaxed)) &&
+                // RFC 9110 10.1.1: the client may never send a body we did not ask for.
+                !(unread_body && head.expect_continue && !continue_wanted_);
+
+  std::string out;
+  out.reserve(256);
+  out += head.version_minor >= 1 ? "HTTP/1.1 " : "HTTP/1.0 ";
+  char code[4] = {char('0' + status_ / 100 % 10), char('0' + status_ / 10 % 10), char('0' + status_ % 10), ' '};
+  out.append(code, 4);
+  out += reason_;
+  out += "\r\n";
+  for (const auto& [name, value] : headers_) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  if (!has_server) {
+    out += "Server: ";
+    out += http::kServerName;
+    out += "\r\n";
+  }
+  if (!has_date) {
+    out += "Date: ";
+    out += http::http_date();
+    out += "\r\n";
+  }
+  if (add_length) {
+    out += "Content-Length: ";
+    out += std::to_string(*known_length);
+    out += "\r\n";
+  }
+  if (chunked_) out += "Transfer-Encoding: chunked\r\n";
+  if (!keep_alive_)
+    out += "Connection: close\r\n";
+  else if (head.version_minor == 0)
+    out += "Connection: keep-alive\r\n";
+  out += "\r\n";
+  enqueue_locked(out);
+}
+
+void Exchange::enqueue_locked(std::string_view data) {
+  if (data.empty()) return;
+  out_bytes_ += data.size();
+  if (!out_.empty() && !out_.back().is_file() && out_.back().bytes.size() < 64 * 1024) {
+    out_.back().bytes.append(data);
+  } else {
+    OutSegment seg;
+    seg.bytes.assign(data);
+    out_.push_back(std::move(seg));
+  }
+}
+
+bool Exchange::write(std::string_view data, bool last) {
+  std::lock_guard lock(mu_);
+  if (gone_) return false;
+  if (data.empty() && !last) return true;  // PEP 3333: empty strings do not send the head
+  if (!head_sent_) send_head_locked(last ? std::optional<std::uint64_t>(data.size()) : std::nullopt);
+  if (!no_body_ && !data.empty()) {
+    if (declared_length_) {
+      // Never send more than the declared Content-Length (RFC 9112 6.3).
+      std::uint64_t room = *declared_length_ - std::min(*declared_length_, body_bytes_);
+      if (data.size() > room) {
+        data = data.substr(0, room);
+        keep_alive_ = false;
+      }
+    }
+    if (chunked_ && !data.empty()) {
+      char size[20];
+      auto [p, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
+      (void)ec;
+      enqueue_locked(std::string_view(size, p - size));
+      enqueue_locked("\r\n");
+      enqueue_locked(data);
+      enqueue_locked("\r\n");
+    } else {
+      enqueue_locked(data);
+    }
+    body_bytes_ += data.size();
+  }
+  wake_io();
+  return true;
+}
+
+bool Exchange::send_file(net::UniqueFd file, off_t offset, std::size_t length, bool last) {
+  std::lock_guard lock(mu_);
+  if (gone_) return false;
+  if (!head_sent_) send_head_locked(last ? std::optional<std::uint64_t>(length) : std::nullopt);
+  if (no_body_ || length == 0) {
+    wake_io();
+    return true;
+  }
+  if (declared_length_) {
+    std::uint64_t room = *declared_length_ - std::min(*declared_length_, body_bytes_);
+    if (length > room) {
+      length = room;
+      keep_alive_ = false;
+    }
+  }
+  if (chunked_) {
+    char size[20];
+    auto [p, ec] = std::to_chars(size, size + sizeof size, length, 16);
+    (void)ec;
+    enqueue_locked(std::string_view(size, p - size));
+    enqueue_locked("\r\n");
+  }
+  OutSegment seg;
+  seg.file = std::move(file);
+  seg.offset = offset;
+  seg.length = length;
+  out_.push_back(std::move(seg));
+  if (chunked_) enqueue_locked("\r\n");
+  body_bytes_ += length;
+  wake_io();
+  return true;
+}
+
+bool Exchange::should_wait_drained() const {
+  std::lock_guard lock(mu_);
+  return !gone_ && out_bytes_ + io_pending_ > high_water_;
+}
+
+void Exchange::wait_drained() {
+  std::unique_lock lock(mu_);
+  drain_waiter_ = true;
+  cv_.wait(lock, [&] { return gone_ || out_bytes_ + io_pending_ <= low_water_; });
+  drain_waiter_ = false;
+}
+
+void Exchange::finish() {
+  std::lock_guard lock(mu_);
+  if (finished_) return;
+  if (!head_sent_ && !gone_) send_head_locked(std::optional<std::uint64_t>(0));
+  if (chunked_) enqueue_locked("0\r\n\r\n");  // RFC 9112 7.1: last-chunk, no trailers
+  // A body shorter than its declared Content-Length cannot be repaired: close.
+  if (declared_length_ && !no_body_ && body_bytes_ < *declared_length_) keep_alive_ = false;
+  finished_ = true;
+  wake_io();
+}
+
+void Exchange::abort() {
+  std::lock_guard lock(mu_);
+  if (!head_sent_ && !gone_) {
+    status_ = 500;
+    head_sent_ = true;
+    enqueue_locked(http::simple_response(500, "Internal Server Error\n", true));
+  }
+  keep_alive_ = false;
+  finished_ = true;
+  wake_io();
+}
+
+bool Exchange::client_gone() const {
+  std::lock_guard lock(mu_);
+  return gone_;
+}
+
+// ---- I/O thread ---------------------------------------------------------------------
+
+Exchange::Taken Exchange::take_output() {
+  std::lock_guard lock(mu_);
+  queued_for_io.store(false);
+  Taken t;
+  t.segments.swap(out_);
+  io_pending_ += out_bytes_;
+  out_bytes_ = 0;
+  t.finished = finished_;
+  t.keep_alive = keep_alive_ && finished_;
+  t.continue_wanted = continue_wanted_;
+  t.body_space_wanted = body_space_wanted_;
+  return t;
+}
+
+void Exchange::report_pending(std::size_t pending_bytes) {
+  std::lock_guard lock(mu_);
+  io_pending_ = pending_bytes;
+  if (drain_waiter_ && out_bytes_ + io_pending_ <= low_water_) cv_.notify_all();
+}
+
+void Exchange::connection_lost() {
+  std::lock_guard lock(mu_);
+  gone_ = true;
+  out_.clear();
+  out_bytes_ = 0;
+  cv_.notify_all();
+}
+
+// ---- Wakeup ---------------------------------------------------------------------------
+
+Wakeup::Wakeup() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+void Wakeup::post(std::shared_ptr<Exchange> exchange) {
+  bool signal;
+  {
+    std::lock_guard lock(mu_);
+    ready_.push_back(std::move(exchange));
+    signal = !signalled_;
+    signalled_ = true;
+  }
+  if (signal) {
+    std::uint64_t one = 1;
+    ssize_t rc = ::write(fd_.get(), &one, sizeof one);
+    (void)rc;
+  }
+}
+
+std::vector<std::shared_ptr<Exchange>> Wakeup::drain() {
+  std::uint64_t value;
+  ssize_t rc = ::read(fd_.get(), &value, sizeof value);
+  (void)rc;
+  std::vector<std::shared_ptr<Exchange>> out;
+  std::lock_guard lock(mu_);
+  out.swap(ready_);
+  signalled_ = false;
+  return out;
+}
+
+}  // namespace squall::server

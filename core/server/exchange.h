@@ -1,0 +1,164 @@
+#pragma once
+// One request/response in flight, shared by the I/O thread (which owns the
+// connection) and the worker thread that runs the application. Everything the
+// two threads share is behind `mu_`; the worker side never blocks the I/O
+// thread and the I/O thread never waits for a worker.
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/request.h"
+#include "net/address.h"
+#include "net/fd.h"
+
+namespace squall::server {
+
+class Connection;
+class Wakeup;
+
+// A piece of response output: bytes, or a file range sent with sendfile(2).
+struct OutSegment {
+  std::string bytes;
+  net::UniqueFd file;
+  off_t offset = 0;
+  std::size_t length = 0;
+  bool is_file() const { return file.valid(); }
+};
+
+enum class BodyRead { Data, End, Wait, Failed };
+
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(http::RequestHead head, std::shared_ptr<Wakeup> wakeup);
+
+  // ---- Immutable after dispatch -------------------------------------------
+  http::RequestHead head;
+  net::Endpoint peer;
+  int local_port = 0;
+  bool peer_trusted = false;  // may set X-Forwarded-* (--forwarded-allow-ips)
+  bool multithread = false;
+  bool multiprocess = false;
+  const net::AllowList* forwarded_allow = nullptr;
+  std::chrono::steady_clock::time_point started;
+
+  // ---- Worker side: request body ------------------------------------------
+  // Moves up to `max` body bytes into `out` without blocking.
+  BodyRead take_body(std::string& out, std::size_t max);
+  // Blocks until take_body() would not return Wait. Call without the GIL.
+  void wait_body();
+
+  // ---- Worker side: response ------------------------------------------------
+  // Stores the status and headers; nothing is sent before the first body
+  // bytes (PEP 3333) or finish(). Headers were validated by the caller.
+  void set_response(int status, std::string reason, std::vector<std::pair<std::string, std::string>> headers);
+  bool response_started() const { return head_sent_; }
+  // Queues body bytes. `last` says no more body follows, which lets a
+  // response whose length was not declared go out with Content-Length.
+  // Returns false once the client is gone.
+  bool write(std::string_view data, bool last = false);
+  // Queues a file range (the fd is owned by the segment).
+  bool send_file(net::UniqueFd file, off_t offset, std::size_t length, bool last);
+  // True when the writer should wait_drained() before queueing more.
+  bool should_wait_drained() const;
+  void wait_drained();  // call without the GIL
+  // Ends the response (sends the head if not yet sent).
+  void finish();
+  // Gives up: the connection is closed without completing the response.
+  void abort();
+  bool client_gone() const;
+
+  // Facts for the access log, valid after finish().
+  int status() const { return status_; }
+  std::uint64_t body_bytes() const { return body_bytes_; }
+
+  // ---- I/O thread side ---------------------------------------------------------
+  Connection* conn = nullptr;  // I/O thread only; null once the connection is gone
+  void append_body(std::string_view data);  // from the parser
+  void end_body(bool failed);               // message complete, or the body can't complete
+  std::size_t body_buffered() const;
+  // The body buffer is full: ask to be woken when the worker has read some.
+  // Returns false when space appeared meanwhile.
+  bool request_body_space(std::size_t cap);
+  struct Taken {
+    std::deque<OutSegment> segments;
+    bool finished = false;
+    bool keep_alive = false;
+    bool continue_wanted = false;  // the app started reading an Expect: 100-continue body
+    bool body_space_wanted = false;
+  };
+  Taken take_output();
+  void report_pending(std::size_t pending_bytes);  // bytes still unsent by the I/O thread
+  void connection_lost();                          // connection closed under the exchange
+  std::atomic<bool> queued_for_io{false};          // coalesces wake-ups
+
+ private:
+  void send_head_locked(std::optional<std::uint64_t> known_length);
+  void enqueue_locked(std::string_view data);
+  void wake_io();
+
+  std::shared_ptr<Wakeup> wakeup_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+
+  // body (guarded by mu_)
+  std::string body_;
+  std::size_t body_pos_ = 0;
+  bool body_done_ = false;
+  bool body_failed_ = false;
+  bool continue_wanted_ = false;
+  bool body_space_wanted_ = false;
+  bool body_waiter_ = false;
+
+  // output (guarded by mu_)
+  std::deque<OutSegment> out_;
+  std::size_t out_bytes_ = 0;
+  std::size_t io_pending_ = 0;
+  bool drain_waiter_ = false;
+  bool finished_ = false;
+  bool gone_ = false;
+
+  // response framing (worker thread only)
+  int status_ = 0;
+  std::string reason_;
+  std::vector<std::pair<std::string, std::string>> headers_;
+  bool head_sent_ = false;
+  bool chunked_ = false;
+  bool no_body_ = false;                      // HEAD, 1xx, 204, 304
+  std::optional<std::uint64_t> declared_length_;
+  std::uint64_t body_bytes_ = 0;
+  bool keep_alive_ = false;
+  std::size_t high_water_ = 1024 * 1024;
+  std::size_t low_water_ = 256 * 1024;
+
+ public:
+  std::atomic<bool>* draining = nullptr;  // server-wide: answer with Connection: close
+  void set_watermarks(std::size_t high, std::size_t low) { high_water_ = high; low_water_ = low; }
+};
+
+// Wakes the I/O thread (eventfd) and hands it the exchanges that changed.
+class Wakeup {
+ public:
+  Wakeup();
+  int fd() const { return fd_.get(); }
+  void post(std::shared_ptr<Exchange> exchange);
+  std::vector<std::shared_ptr<Exchange>> drain();  // I/O thread
+
+ private:
+  net::UniqueFd fd_;
+  std::mutex mu_;
+  std::vector<std::shared_ptr<Exchange>> ready_;
+  bool signalled_ = false;
+};
+
+}  // namespace squall::server

@@ -1,0 +1,102 @@
+#include "server/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "server/exchange.h"
+
+namespace squall::server {
+namespace {
+
+std::atomic<LogFormat> g_format{LogFormat::Text};
+
+std::string timestamp() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+  return out;
+}
+
+void emit(const std::string& line) {
+  std::size_t off = 0;
+  while (off < line.size()) {
+    ssize_t n = ::write(2, line.data() + off, line.size() - off);
+    if (n <= 0) return;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+void set_log_format(LogFormat format) { g_format.store(format); }
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);  // bytes >= 0x7f as latin-1 code points
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+void log_event(std::string_view level, std::string_view logger, std::string_view message) {
+  std::string line;
+  if (g_format.load() == LogFormat::Json) {
+    line = "{\"time\": \"" + timestamp() + "\", \"level\": \"" + std::string(level) + "\", \"logger\": \"" +
+           std::string(logger) + "\", \"message\": \"" + json_escape(message) + "\"}\n";
+  } else {
+    line = timestamp() + " " + upper(level) + " " + std::string(logger) + ": " + std::string(message) + "\n";
+  }
+  emit(line);
+}
+
+void log_access(const Exchange& ex, double duration_ms) {
+  const auto& h = ex.head;
+  char version[16];
+  std::snprintf(version, sizeof version, "HTTP/%d.%d", h.version_major, h.version_minor);
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%.3f", duration_ms);
+  std::string line;
+  if (g_format.load() == LogFormat::Json) {
+    line = "{\"time\": \"" + timestamp() + "\", \"level\": \"info\", \"logger\": \"squall.access\", \"message\": \"" +
+           json_escape(h.method + " " + h.target) + "\", \"remote_addr\": \"" + json_escape(ex.peer.host) +
+           "\", \"method\": \"" + json_escape(h.method) + "\", \"path\": \"" + json_escape(h.target) +
+           "\", \"protocol\": \"" + version + "\", \"status\": " + std::to_string(ex.status()) +
+           ", \"bytes\": " + std::to_string(ex.body_bytes()) + ", \"duration_ms\": " + duration + "}\n";
+  } else {
+    line = timestamp() + " INFO squall.access: " + ex.peer.host + " \"" + h.method + " " + h.target + " " + version +
+           "\" " + std::to_string(ex.status()) + " " + std::to_string(ex.body_bytes()) + " " + duration + "ms\n";
+  }
+  emit(line);
+}
+
+}  // namespace squall::server

@@ -1,0 +1,62 @@
+#pragma once
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "server/exchange.h"
+
+namespace squall::server {
+
+// Complete request heads waiting for a Python thread (FIFO).
+class RequestQueue {
+ public:
+  void push(std::shared_ptr<Exchange> exchange) {
+    {
+      std::lock_guard lock(mu_);
+      items_.push_back(std::move(exchange));
+    }
+    cv_.notify_one();
+  }
+  // Blocks; returns nullptr once closed and empty. Skips requests whose
+  // client has already gone.
+  std::shared_ptr<Exchange> pop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return !items_.empty() || closed_; });
+      if (items_.empty()) return nullptr;
+      auto ex = std::move(items_.front());
+      items_.pop_front();
+      if (!ex->client_gone()) return ex;
+    }
+  }
+  // Non-blocking: the next live request, or nullptr when none is waiting.
+  std::shared_ptr<Exchange> try_pop() {
+    std::lock_guard lock(mu_);
+    while (!items_.empty()) {
+      auto ex = std::move(items_.front());
+      items_.pop_front();
+      if (!ex->client_gone()) return ex;
+    }
+    return nullptr;
+  }
+  void close() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
+  std::size_t size() const {
+    std::lock_guard lock(mu_);
+    return items_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Exchange>> items_;
+  bool closed_ = false;
+};
+
+}  // namespace squall::server

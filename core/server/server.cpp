@@ -1,0 +1,218 @@
+#include "server/server.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "server/connection.h"
+#include "server/log.h"
+
+namespace squall::server {
+namespace {
+
+// epoll user data for the loop's own fds; connections use their address.
+enum Tag : std::uint64_t { kListener = 1, kWakeup, kTimer, kSignals, kControl };
+constexpr long kTickMillis = 100;
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGQUIT);
+  return set;
+}
+
+void watch(int epoll, int fd, std::uint32_t events, std::uint64_t data) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = data;
+  epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev);
+}
+
+}  // namespace
+
+Server::Server(ServerConfig config)
+    : config_(std::move(config)),
+      ctx_{config_, queue_, std::make_shared<Wakeup>()},
+      epoll_(epoll_create1(EPOLL_CLOEXEC)),
+      timer_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)),
+      control_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  set_log_format(config_.log_format);
+  itimerspec tick{};
+  tick.it_interval.tv_nsec = kTickMillis * 1000000;
+  tick.it_value = tick.it_interval;
+  timerfd_settime(timer_.get(), 0, &tick, nullptr);
+  watch(epoll_.get(), ctx_.wakeup->fd(), EPOLLIN, kWakeup);
+  watch(epoll_.get(), timer_.get(), EPOLLIN, kTimer);
+  watch(epoll_.get(), control_.get(), EPOLLIN, kControl);
+  sigset_t set = handled_signals();
+  sigset_t current;
+  pthread_sigmask(SIG_BLOCK, nullptr, &current);
+  if (sigismember(&current, SIGTERM) == 1) {
+    signals_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+    watch(epoll_.get(), signals_.get(), EPOLLIN, kSignals);
+  }
+}
+
+Server::~Server() { queue_.close(); }
+
+void Server::block_signals() {
+  sigset_t set = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+bool Server::listen(const net::ListenOptions& options, std::string& error) {
+  listener_ = net::open_listener(options, error);
+  if (!listener_.valid()) return false;
+  port_ = net::local_endpoint(listener_.get()).value_or(net::Endpoint{}).port;
+  watch(epoll_.get(), listener_.get(), EPOLLIN, kListener);
+  return true;
+}
+
+void Server::request_stop(bool graceful) {
+  int want = graceful ? 1 : 2;
+  int seen = stop_request_.load();
+  while (seen < want && !stop_request_.compare_exchange_weak(seen, want)) {
+  }
+  std::uint64_t one = 1;
+  ssize_t rc = ::write(control_.get(), &one, sizeof one);
+  (void)rc;
+}
+
+int Server::run() {
+  epoll_event events[256];
+  while (!stopping_) {
+    int n = epoll_wait(epoll_.get(), events, 256, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      log_event("error", "squall", std::string("epoll_wait failed: ") + std::strerror(errno));
+      return 1;
+    }
+    for (int i = 0; i < n; ++i) {
+      std::uint64_t data = events[i].data.u64;
+      switch (data) {
+        case kListener: accept_all(); break;
+        case kWakeup:
+          for (auto& ex : ctx_.wakeup->drain())
+            if (ex->conn) ex->conn->on_exchange_update(*ex);
+          break;
+        case kTimer: on_tick(); break;
+        case kSignals: on_signal(); break;
+        case kControl: on_control(); break;
+        default: reinterpret_cast<Connection*>(data)->on_events(events[i].events); break;
+      }
+    }
+    reap_closed();
+    if (draining_ && connections_.empty()) stopping_ = true;
+  }
+  close_all();
+  queue_.close();
+  return 0;
+}
+
+void Server::accept_all() {
+  if (listener_paused_ || !listener_.valid()) return;
+  for (;;) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int fd = accept4(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: stop accepting until the next tick instead of spinning.
+        log_event("warning", "squall", std::string("accept: ") + std::strerror(errno) + "; pausing accepts");
+        epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+        listener_paused_ = true;
+        return;
+      }
+      log_event("error", "squall", std::string("accept: ") + std::strerror(errno));
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto conn = std::make_unique<Connection>(ctx_, net::UniqueFd(fd), net::endpoint_from(addr), port_);
+    Connection* raw = conn.get();
+    connections_.emplace(raw, std::move(conn));
+    watch(epoll_.get(), fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, reinterpret_cast<std::uint64_t>(raw));
+  }
+}
+
+void Server::on_signal() {
+  signalfd_siginfo info{};
+  while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
+    if (info.ssi_signo == SIGTERM) {
+      log_event("info", "squall", "SIGTERM: finishing in-flight requests, then exiting");
+      begin_drain();
+    } else {
+      log_event("info", "squall", std::string(strsignal(static_cast<int>(info.ssi_signo))) + ": exiting now");
+      stopping_ = true;
+    }
+  }
+}
+
+void Server::on_control() {
+  std::uint64_t value;
+  ssize_t rc = ::read(control_.get(), &value, sizeof value);
+  (void)rc;
+  int request = stop_request_.load();
+  if (request == 2) stopping_ = true;
+  else if (request == 1) begin_drain();
+}
+
+// Graceful stop: no new connections, keep-alive connections close after their
+// current response, in-flight requests get --graceful-timeout to finish.
+void Server::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  ctx_.draining.store(true);
+  drain_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(config_.graceful_timeout));
+  if (listener_.valid()) {
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+    listener_.reset();
+  }
+  for (auto& [raw, conn] : connections_) conn->close_if_idle();
+}
+
+void Server::on_tick() {
+  std::uint64_t expirations;
+  ssize_t rc = ::read(timer_.get(), &expirations, sizeof expirations);
+  (void)rc;
+  auto now = Clock::now();
+  for (auto& [raw, conn] : connections_) conn->check_timeouts(now);
+  if (draining_) {
+    for (auto& [raw, conn] : connections_) conn->close_if_idle();
+    if (now > drain_deadline_) {
+      log_event("warning", "squall",
+                std::to_string(ctx_.active_exchanges) + " request(s) still running at the graceful timeout");
+      stopping_ = true;
+    }
+  }
+  if (listener_paused_ && listener_.valid()) {
+    listener_paused_ = false;
+    watch(epoll_.get(), listener_.get(), EPOLLIN, kListener);
+  }
+}
+
+void Server::reap_closed() {
+  for (Connection* c : ctx_.closed) connections_.erase(c);
+  ctx_.closed.clear();
+}
+
+void Server::close_all() {
+  for (auto& [raw, conn] : connections_) conn->close();
+  ctx_.closed.clear();
+  connections_.clear();
+}
+
+}  // namespace squall::server

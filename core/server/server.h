@@ -1,0 +1,68 @@
+#pragma once
+// The I/O side of a worker process: one epoll loop that accepts, reads,
+// parses and writes, plus the queue that feeds complete requests to the
+// application threads. The loop never runs application code and never takes
+// the GIL; application threads block only in next_exchange() and in the
+// Exchange back-pressure calls.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "net/fd.h"
+#include "net/listener.h"
+#include "server/config.h"
+#include "server/context.h"
+#include "server/request_queue.h"
+
+namespace squall::server {
+
+class Server {
+ public:
+  explicit Server(ServerConfig config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the listen socket. False with a one-line `error` on failure.
+  bool listen(const net::ListenOptions& options, std::string& error);
+  int port() const { return port_; }
+
+  // Blocks SIGTERM, SIGINT and SIGQUIT in the calling thread (and so in the
+  // threads it creates afterwards); run() then receives them on a signalfd.
+  static void block_signals();
+
+  // Runs the loop in the calling thread until shutdown. Returns the exit status.
+  int run();
+  // Thread-safe: ask the loop to stop (graceful: drain in-flight requests first).
+  void request_stop(bool graceful);
+
+  // For application threads: the next request, or nullptr when shutting down.
+  std::shared_ptr<Exchange> next_exchange() { return queue_.pop(); }
+  std::shared_ptr<Exchange> try_next_exchange() { return queue_.try_pop(); }
+  const ServerConfig& config() const { return config_; }
+  std::size_t queue_length() const { return queue_.size(); }
+
+ private:
+  void accept_all();
+  void on_signal();
+  void on_control();
+  void on_tick();
+  void begin_drain();
+  void close_all();
+  void reap_closed();
+
+  ServerConfig config_;
+  RequestQueue queue_;
+  ServerContext ctx_;
+  net::UniqueFd epoll_, listener_, timer_, signals_, control_;
+  int port_ = 0;
+  bool listener_paused_ = false;
+  bool draining_ = false;
+  bool stopping_ = false;
+  Clock::time_point drain_deadline_{};
+  std::atomic<int> stop_request_{0};  // 1 graceful, 2 fast
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+};
+
+}  // namespace squall::server

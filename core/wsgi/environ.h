@@ -1,0 +1,20 @@
+#pragma once
+// The PEP 3333 environ, built with the CPython C API (hot path). Call with the GIL.
+#include <Python.h>
+
+#include <memory>
+
+namespace squall::server {
+class Exchange;
+}
+
+namespace squall::wsgi {
+
+// Interned keys and constant values; call once at module import.
+void init_environ_constants();
+
+// A new reference to a fresh environ dict for this exchange; `input` is the
+// wsgi.input object, `file_wrapper` the wsgi.file_wrapper type.
+PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* file_wrapper);
+
+}  // namespace squall::wsgi
