@@ -1,0 +1,79 @@
+"""The ``squall`` console script: ``squall MODULE[:CALLABLE] [options]``.
+
+Also ``python -m squall``. For a Django project, ``python manage.py serve``
+(squall.management.commands.serve) is the usual entry point instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from squall.log import configure_logging
+from squall.options import Config, exit_with_error, parse_config
+
+__all__ = ["describe", "import_app", "main", "run"]
+
+logger = logging.getLogger("squall")
+
+
+class AppImportError(Exception):
+    """The application could not be imported; str() is the reason, one line."""
+
+
+def describe(exc: BaseException) -> str:
+    """Why an import failed, for a one-line error: ImportError's own words, else
+    ``Type: message``; then the exception it was raised from, in parentheses."""
+    text = str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+    if exc.__cause__ is not None:
+        text += f" ({describe(exc.__cause__)})"
+    return text
+
+
+def import_app(spec: str) -> Callable[..., Any]:
+    """Import ``module:attr`` (attr may be dotted; ``application`` when no colon).
+
+    The current directory is put first on sys.path, as gunicorn does, so that
+    ``squall mysite.wsgi`` works from the project directory.
+    """
+    module_name, _, attr_path = spec.partition(":")
+    attr_path = attr_path or "application"
+    if not module_name or not all(part.isidentifier() for part in attr_path.split(".")):
+        raise AppImportError("expected MODULE or MODULE:ATTRIBUTE, e.g. mysite.wsgi:application")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        logger.debug("importing %r failed", module_name, exc_info=True)
+        raise AppImportError(describe(exc)) from exc
+    for name in attr_path.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            raise AppImportError(f"{module_name} has no attribute {attr_path!r}") from None
+    if not callable(target):
+        raise AppImportError(f"{attr_path} is not callable (a {type(target).__name__})")
+    return target
+
+
+def run(app: Callable[..., Any], config: Config) -> NoReturn:
+    """Serve `app` with the engine and exit with its status."""
+    from squall.server import serve  # the engine: imported only to serve
+
+    sys.exit(serve(app, config))
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    config, namespace = parse_config(sys.argv[1:] if argv is None else argv, prog="squall")
+    configure_logging(config)
+    try:
+        app = import_app(namespace.app)
+    except AppImportError as exc:
+        exit_with_error(f"cannot import {namespace.app!r}: {exc}")
+    run(app, config)

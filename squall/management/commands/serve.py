@@ -1,0 +1,68 @@
+"""``python manage.py serve [options]``: serve the project with Squall.
+
+Options, their errors (one line, exit 2) and ``--help`` come from
+squall.options, with Django settings (``SQUALL_*``, and Hurricane's ``PORT`` and
+``MAX_BODY_SIZE``) between the command line and the environment. Django's own
+argument handling is bypassed: an option Squall does not know, including
+Hurricane ``serve`` options not implemented yet, is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.core.servers.basehttp import get_internal_wsgi_application
+from django.db import connections
+
+from squall.cli import describe, run
+from squall.log import configure_logging
+from squall.options import (
+    Config,
+    OptionError,
+    build_parser,
+    exit_with_error,
+    parse_config,
+    resolve_config,
+)
+
+logger = logging.getLogger("squall")
+
+
+class Command(BaseCommand):
+    help = "Serve this Django project's WSGI application with Squall."
+
+    def create_parser(
+        self, prog_name: str, subcommand: str, **kwargs: Any
+    ) -> argparse.ArgumentParser:
+        # Used by `manage.py help serve` and by call_command().
+        return build_parser(f"{os.path.basename(prog_name)} {subcommand}", django=True)
+
+    def run_from_argv(self, argv: list[str]) -> NoReturn:
+        prog = f"{os.path.basename(argv[0])} {argv[1]}"
+        config, _ = parse_config(argv[2:], prog=prog, django=True, settings=settings)
+        self._serve(config)
+
+    def execute(self, *args: Any, **options: Any) -> NoReturn:
+        # call_command("serve", port=9000): the options come parsed by create_parser().
+        try:
+            config = resolve_config(options, settings=settings)
+        except OptionError as exc:
+            exit_with_error(str(exc))
+        self._serve(config)
+
+    def _serve(self, config: Config) -> NoReturn:
+        configure_logging(config)
+        try:
+            # settings.WSGI_APPLICATION, loaded once here, before the engine forks.
+            app = get_internal_wsgi_application()
+        except Exception as exc:
+            logger.debug("loading the WSGI application failed", exc_info=True)
+            exit_with_error(f"cannot load the WSGI application: {describe(exc)}")
+        # No database connection may be shared by the processes the engine forks.
+        connections.close_all()
+        run(app, config)

@@ -1,0 +1,273 @@
+"""The console script and ``manage.py serve``, run for real as subprocesses.
+
+Every error is one line on stderr naming the option (or the application) and
+where the bad value came from, and exit status 2. None of this needs the C++
+engine: errors happen before it is imported, and the success-path tests put a
+stand-in ``squall.server`` in sys.modules that reports what it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "examples" / "demo"
+
+# Prepended to a `python -c` script that then runs main (squall's or Django's):
+# a stand-in engine whose serve() prints what it was given as JSON and returns 3.
+FAKE_ENGINE = textwrap.dedent(
+    """
+    import dataclasses, json, sys, types
+    def serve(app, config):
+        kind = app if isinstance(app, types.FunctionType) else type(app)
+        print(json.dumps({"app": f"{kind.__module__}.{kind.__qualname__}",
+                          "config": dataclasses.asdict(config)}))
+        return 3
+    sys.modules["squall.server"] = types.SimpleNamespace(serve=serve)
+    """
+)
+
+
+def run(
+    args: list[str],
+    *,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    path: tuple[Path, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` with squall (and `path`) importable and no SQUALL_*/HURRICANE_* env."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SQUALL_", "HURRICANE_", "DJANGO_SETTINGS_MODULE"))
+    }
+    clean["PYTHONPATH"] = os.pathsep.join(str(p) for p in (ROOT, *path))
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def squall(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return run(["-m", "squall", *args], **kw)  # type: ignore[arg-type]
+
+
+def manage(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return run([str(DEMO / "manage.py"), *args], cwd=DEMO, **kw)  # type: ignore[arg-type]
+
+
+def assert_error(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == f"squall: error: {message}\n"
+
+
+# --------------------------------------------------------------------------- squall APP
+
+
+def test_invalid_flag_value() -> None:
+    assert_error(
+        squall("--port", "abc", "x:y"),
+        "--port: invalid value 'abc' (expected an integer 0-65535)",
+    )
+
+
+def test_unknown_option() -> None:
+    assert_error(squall("--no-such-option", "x:y"), "--no-such-option: unknown option")
+    assert_error(squall("x:y", "--no-such-option=3"), "--no-such-option: unknown option")
+
+
+def test_missing_flag_value() -> None:
+    assert_error(squall("x:y", "--threads"), "--threads: expected one argument")
+
+
+def test_invalid_environment_value() -> None:
+    assert_error(
+        squall("x:y", env={"SQUALL_PORT": "x"}),
+        "SQUALL_PORT (environment): invalid value 'x' (expected an integer 0-65535)",
+    )
+    assert_error(
+        squall("x:y", env={"SQUALL_ACCESS_LOG": "nope"}),
+        "SQUALL_ACCESS_LOG (environment): invalid value 'nope' "
+        "(expected a boolean: 1/0, true/false, yes/no, on/off)",
+    )
+    assert_error(
+        squall("x:y", env={"HURRICANE_MAX_BODY_SIZE": "100M"}),
+        "HURRICANE_MAX_BODY_SIZE (environment): invalid value '100M' (expected an integer >= 0)",
+    )
+
+
+def test_missing_application() -> None:
+    assert_error(squall(), "missing the application argument MODULE[:CALLABLE]")
+
+
+def test_unimportable_application(tmp_path: Path) -> None:
+    assert_error(
+        squall("no_such_module:app", cwd=tmp_path),
+        "cannot import 'no_such_module:app': No module named 'no_such_module'",
+    )
+    (tmp_path / "broken.py").write_text("raise RuntimeError('boom\\nsecond line')\n")
+    assert_error(
+        squall("broken", cwd=tmp_path),
+        "cannot import 'broken': RuntimeError: boom second line",
+    )
+    (tmp_path / "good.py").write_text("def application(environ, start_response): pass\n")
+    assert_error(
+        squall("good:nothing.here", cwd=tmp_path),
+        "cannot import 'good:nothing.here': good has no attribute 'nothing.here'",
+    )
+    assert_error(
+        squall("good:__name__", cwd=tmp_path),
+        "cannot import 'good:__name__': __name__ is not callable (a str)",
+    )
+
+
+def test_import_traceback_is_logged_at_debug_level(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
+    result = squall("broken", "--log-level", "debug", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    assert " DEBUG squall: importing 'broken' failed\n" in result.stderr
+    assert result.stderr.endswith("squall: error: cannot import 'broken': RuntimeError: boom\n")
+
+
+def test_help() -> None:
+    result = squall("--help")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("usage: squall [options] MODULE[:CALLABLE]")
+    for flag in ("--port", "--threads", "--max-body-size", "--no-access-log", "--log-format"):
+        assert flag in result.stdout
+    assert "(default: 104857600 bytes (100 MiB); SQUALL_MAX_BODY_SIZE)" in " ".join(
+        result.stdout.split()
+    )
+
+
+def test_serves_the_imported_application(tmp_path: Path) -> None:
+    # The current directory is on sys.path; a dotted attribute is followed.
+    (tmp_path / "myapp.py").write_text(
+        "class holder:\n"
+        "    @staticmethod\n"
+        "    def wsgi(environ, start_response):\n"
+        "        return []\n"
+    )
+    code = FAKE_ENGINE + "from squall.cli import main\nmain()\n"
+    result = run(
+        ["-c", code, "myapp:holder.wsgi", "--port", "0", "--no-access-log"],
+        cwd=tmp_path,
+        env={"SQUALL_THREADS": "8", "SQUALL_LOG_FORMAT": "json"},
+    )
+    assert result.returncode == 3, result.stderr
+    served = json.loads(result.stdout)
+    assert served["app"] == "myapp.holder.wsgi"
+    assert served["config"]["port"] == 0
+    assert served["config"]["threads"] == 8
+    assert served["config"]["access_log"] is False
+    assert served["config"]["log_format"] == "json"
+
+
+# --------------------------------------------------------------------------- manage.py serve
+
+
+def test_manage_py_serve_invalid_value() -> None:
+    assert_error(
+        manage("serve", "--port", "abc"),
+        "--port: invalid value 'abc' (expected an integer 0-65535)",
+    )
+
+
+def test_manage_py_serve_unknown_and_unimplemented_options() -> None:
+    assert_error(manage("serve", "--no-such-option"), "--no-such-option: unknown option")
+    assert_error(
+        manage("serve", "--static"),
+        "--static: unknown option (Hurricane's --static is not supported by Squall yet)",
+    )
+    assert_error(
+        manage("serve", "--webhook-url=http://x"),
+        "--webhook-url: unknown option (Hurricane's --webhook-url is not supported by Squall yet)",
+    )
+    # Django's own options that serve does not implement are unknown too.
+    assert_error(manage("serve", "--verbosity", "2"), "--verbosity: unknown option")
+
+
+def test_manage_py_serve_invalid_environment_value() -> None:
+    assert_error(
+        manage("serve", env={"HURRICANE_PORT": "http"}),
+        "HURRICANE_PORT (environment): invalid value 'http' (expected an integer 0-65535)",
+    )
+
+
+def test_manage_py_serve_invalid_setting(tmp_path: Path) -> None:
+    (tmp_path / "bad_settings.py").write_text("from demo.settings import *\nSQUALL_THREADS = 0\n")
+    assert_error(
+        manage("serve", "--settings", "bad_settings", path=(tmp_path,)),
+        "settings.SQUALL_THREADS: invalid value 0 (expected an integer >= 1)",
+    )
+    (tmp_path / "hurricane_settings.py").write_text(
+        "from demo.settings import *\nMAX_BODY_SIZE = '1 MB'\n"
+    )
+    assert_error(
+        manage("serve", "--settings=hurricane_settings", path=(tmp_path,)),
+        "settings.MAX_BODY_SIZE: invalid value '1 MB' (expected an integer >= 0)",
+    )
+
+
+def test_manage_py_serve_workers_warns_then_fails_on_one_line_each() -> None:
+    result = manage("serve", "--workers", "2", "--port", "-5")
+    assert result.returncode == 2
+    warning, error = result.stderr.splitlines()
+    assert warning.startswith("squall: warning: --workers is Hurricane's thread-pool size")
+    assert error == "squall: error: --port: invalid value '-5' (expected an integer 0-65535)"
+
+
+def test_manage_py_serve_help() -> None:
+    for args in (["serve", "--help"], ["help", "serve"]):
+        result = manage(*args)
+        assert (result.returncode, result.stderr) == (0, "")
+        assert result.stdout.startswith("usage: manage.py serve [options]")
+        assert "--workers N" in result.stdout and "--max-body-size BYTES" in result.stdout
+
+
+def test_manage_py_serve_serves_the_project(tmp_path: Path) -> None:
+    (tmp_path / "serve_settings.py").write_text(
+        "from demo.settings import *\nSQUALL_THREADS = 6\nPORT = 9100\n"
+    )
+    code = FAKE_ENGINE + textwrap.dedent(
+        """
+        from django.core.management import execute_from_command_line
+        execute_from_command_line(["manage.py", *sys.argv[1:]])
+        """
+    )
+    result = run(
+        ["-c", code, "serve", "--settings=serve_settings", "--workers", "2"],
+        cwd=DEMO,
+        env={"SQUALL_MAX_BODY_SIZE": "1024"},
+        path=(tmp_path, DEMO),
+    )
+    assert result.returncode == 3, result.stderr
+    served = json.loads(result.stdout)
+    assert served["app"] == "django.core.handlers.wsgi.WSGIHandler"
+    assert served["config"]["threads"] == 2  # --workers beats the setting
+    assert served["config"]["port"] == 9100  # Hurricane's PORT setting
+    assert served["config"]["max_body_size"] == 1024  # environment
+    assert result.stderr.startswith("squall: warning: --workers")
+
+
+def test_manage_py_serve_with_bad_wsgi_application(tmp_path: Path) -> None:
+    (tmp_path / "nowsgi_settings.py").write_text(
+        "from demo.settings import *\nWSGI_APPLICATION = 'nowhere.wsgi.application'\n"
+    )
+    result = manage("serve", "--settings=nowsgi_settings", path=(tmp_path,))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "squall: error: cannot load the WSGI application: ImproperlyConfigured: WSGI application "
+        "'nowhere.wsgi.application' could not be loaded; Error importing module. "
+        "(No module named 'nowhere')\n"
+    )
