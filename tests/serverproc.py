@@ -1,0 +1,158 @@
+"""Start real Squall server processes for tests, on free ports, and stop them.
+
+Tests wait for the listening socket (never on sleeps) and read the server's
+log (stderr) after it exits. The server is started with the same Python that
+runs pytest, from tests/apps (so `module:callable` resolves there).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TESTS_DIR = Path(__file__).resolve().parent
+APPS_DIR = TESTS_DIR / "apps"
+DEMO_DIR = TESTS_DIR.parent / "examples" / "demo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"server did not listen on port {port} within {timeout} s")
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def connect(self, timeout: float = 5.0) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@contextmanager
+def run_server(
+    argv: Sequence[str],
+    *,
+    cwd: Path = APPS_DIR,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[ServerProcess]:
+    """Runs `python -m squall <argv> --host 127.0.0.1 --port P` (or, when argv
+    starts with "manage.py", the Django `serve` command in `cwd`)."""
+    port = port or free_port()
+    log = tempfile.NamedTemporaryFile(prefix="squall-", suffix=".log", delete=False)
+    if argv and argv[0] == "manage.py":
+        cmd = [sys.executable, "manage.py", *argv[1:]]
+    else:
+        cmd = [sys.executable, "-m", "squall", *argv]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    server = ServerProcess(proc, port, Path(log.name), cmd)
+    try:
+        wait_for_port(port, proc)
+        yield server
+    finally:
+        server.stop()
+        log.close()
+
+
+def recv_all(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """Reads until the server closes the connection (or the timeout)."""
+    sock.settimeout(timeout)
+    chunks = []
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    except (TimeoutError, socket.timeout):
+        pass
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+def read_response(sock: socket.socket, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    """Reads one HTTP/1.1 response (Content-Length, chunked, or until close)."""
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError(f"closed before a full head: {buf!r}")
+        buf += data
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if status < 200 or status in (204, 304):
+        return status, headers, b""
+    if "content-length" in headers:
+        n = int(headers["content-length"])
+        while len(rest) < n:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed inside the body")
+            rest += data
+        return status, headers, rest[:n]
+    if headers.get("transfer-encoding") == "chunked":
+        body = b""
+        while True:
+            while b"\r\n" not in rest:
+                rest += sock.recv(65536)
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            while len(rest) < size + 2:
+                rest += sock.recv(65536)
+            body += rest[:size]
+            rest = rest[size + 2 :]
+            if size == 0:
+                return status, headers, body
+    return status, headers, rest + recv_all(sock, timeout)
