@@ -48,13 +48,15 @@ def serve(app: Callable[..., Any], config: Config) -> int:
     """Serves ``app`` until SIGTERM (graceful) or SIGINT/SIGQUIT; returns the exit status."""
     from squall import _core
 
+    # Before the engine exists (it takes them on a signalfd) and before any
+    # thread starts (threads inherit the mask).
+    _core.Server.block_signals()
     server = _core.Server(engine_config(config))
     try:
         port = server.listen(config.host, config.port, config.backlog)
     except RuntimeError as exc:
         logger.error("%s", exc)
         return 1
-    _core.Server.block_signals()
     workers = [
         threading.Thread(
             target=server.serve_requests,
