@@ -1,0 +1,67 @@
+"""Type stubs for squall._core, the C++ engine (core/wsgi/module.cpp)."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+class Server:
+    """One process's HTTP/1.1 server: an epoll I/O loop plus a request queue."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        """`config` keys: threads, max_request_line, max_header_bytes, max_header_count,
+        max_body_size, header_timeout, keepalive_timeout, body_timeout, graceful_timeout,
+        forwarded_allow_ips (list of IPs/CIDRs, "*"), access_log, log_format ("text"|"json").
+        Raises ValueError for a bad forwarded_allow_ips entry."""
+
+    def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
+        """Binds and listens; returns the bound port. RuntimeError with a one-line reason."""
+
+    def run(self) -> int:
+        """Runs the I/O loop in this thread (GIL released) until SIGTERM (drain, then
+        return), SIGINT/SIGQUIT or stop(). Returns the exit status."""
+
+    def stop(self, graceful: bool = True) -> None:
+        """Thread-safe request to stop the loop."""
+
+    def serve_requests(
+        self, app: Callable[..., Any], log_error: Callable[[str, BaseException | None], None]
+    ) -> None:
+        """A Python thread's loop: take requests from the queue and run `app` (WSGI)
+        until the server stops."""
+
+    @property
+    def queue_length(self) -> int:
+        """Complete requests waiting for a Python thread."""
+
+    @staticmethod
+    def block_signals() -> None:
+        """Blocks SIGTERM, SIGINT and SIGQUIT in this thread (and threads started later)."""
+
+class Input:
+    """wsgi.input: the request body, streamed from the I/O thread."""
+
+    def read(self, size: int = -1) -> bytes: ...
+    def readline(self, size: int = -1) -> bytes: ...
+    def readlines(self, hint: int = -1) -> list[bytes]: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def __next__(self) -> bytes: ...
+
+class FileWrapper:
+    """wsgi.file_wrapper: a real file is sent with sendfile(2)."""
+
+    filelike: Any
+    blksize: int
+    def __init__(self, filelike: Any, blksize: int = 8192) -> None: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def __next__(self) -> bytes: ...
+    def close(self) -> None: ...
+
+class StartResponse:
+    """The start_response callable handed to the application."""
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]: ...
+    def write(self, data: bytes) -> None: ...
+
+def log_event(level: str, logger: str, message: str) -> None:
+    """Writes one log line in the engine's format (text or JSON)."""
