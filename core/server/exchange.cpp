@@ -16,7 +16,8 @@ Exchange::Exchange(http::RequestHead h, std::shared_ptr<Wakeup> wakeup)
 }
 
 void Exchange::wake_io() {
-  if (!queued_for_io.exchange(true)) wakeup_->post(shared_from_this());
+  if (queued_for_io.exchange(true)) return;
+  if (auto wakeup = wakeup_.lock()) wakeup->post(shared_from_this());
 }
 
 // ---- request body -------------------------------------------------------------

@@ -107,7 +107,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void enqueue_locked(std::string_view data);
   void wake_io();
 
-  std::shared_ptr<Wakeup> wakeup_;
+  // Weak: the Wakeup's ready list holds exchanges, so a strong reference
+  // here would be a cycle that outlives the server.
+  std::weak_ptr<Wakeup> wakeup_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
 

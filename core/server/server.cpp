@@ -63,7 +63,10 @@ Server::Server(ServerConfig config)
   }
 }
 
-Server::~Server() { queue_.close(); }
+Server::~Server() {
+  queue_.close();
+  ctx_.wakeup->drain();  // drop references to exchanges posted after the loop ended
+}
 
 void Server::block_signals() {
   sigset_t set = handled_signals();
