@@ -109,7 +109,7 @@ def recv_all(sock: socket.socket, timeout: float = 5.0) -> bytes:
             if not data:
                 break
             chunks.append(data)
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         pass
     except ConnectionResetError:
         pass
