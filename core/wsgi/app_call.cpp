@@ -1,5 +1,7 @@
 #include "wsgi/app_call.h"
 
+#include <nanobind/stl/string.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,6 +69,9 @@ void report_error(const AppContext& ctx, const Exchange& ex, const char* what) {
     ctx.log_error(message, exc);
   } catch (nb::python_error& e) {
     e.discard_as_unraisable("squall: logging an application error");
+  } catch (std::exception& e) {
+    // Logging must never take a Python thread down with it.
+    server::log_event("error", "squall.error", message + " (and logging it failed: " + e.what() + ")");
   }
 }
 

@@ -72,7 +72,13 @@ class PyServer {
         ex = server_.next_exchange();
       }
       if (!ex) return;
-      handle_exchange(ctx, std::move(ex));
+      try {
+        handle_exchange(ctx, ex);
+      } catch (std::exception& e) {
+        // A broken invariant in the bridge: fail this request, keep the thread.
+        server::log_event("error", "squall.error", std::string("internal error: ") + e.what());
+        ex->abort();
+      }
     }
   }
 
