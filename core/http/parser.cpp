@@ -6,6 +6,8 @@
 // last-chunk line (start of the trailer section) and after the message.
 #include "http/parser.h"
 
+#include <cstring>
+
 #include <llhttp.h>
 
 #include <algorithm>
@@ -378,6 +380,12 @@ int LlhttpParser::on_url(const char* at, std::size_t n) {
 }
 
 int LlhttpParser::on_version_complete() {
+  // The request line ends with the version: method SP target SP "HTTP/x.y"
+  // (RFC 9112 3). Count it whole, whatever the read boundaries were.
+  std::size_t line = std::strlen(llhttp_method_name(static_cast<llhttp_method_t>(llhttp_.method))) + 1 +
+                     head_.target.size() + 1 + 8;
+  if (line > limits_.max_request_line)
+    return verdict(reject(414, larger_than("request line", limits_.max_request_line)));
   if (phase_ == Phase::RequestLine) phase_ = Phase::Headers;
   return 0;
 }

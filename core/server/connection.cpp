@@ -153,13 +153,19 @@ bool Connection::read_some() {
 
 void Connection::on_peer_eof() {
   peer_eof_ = true;
-  if (lingering_ || !exchange_ || reading_body_) {
-    // Nothing to answer, or a body that can never complete.
+  if (lingering_ || reading_body_) {
+    close();  // nothing to answer, or a body that can never complete
+    return;
+  }
+  // The client half-closed after a complete request: deliver the response
+  // (next_message() closes once it is out), or what is left of the last one.
+  if (exchange_) return;
+  if (out_.empty()) {
     close();
     return;
   }
-  // The request is complete: deliver its response, then close (half-close).
   close_after_flush_ = true;
+  flush();
 }
 
 // ---- parser callbacks -----------------------------------------------------------

@@ -327,6 +327,13 @@ TEST(ParserLimits, RequestLineAtLimitAccepted) {
   }
 }
 
+TEST(ParserLimits, RequestLineOneOverLimitCountsTheVersion) {
+  // 65 bytes only because of " HTTP/1.1": the version is part of the line.
+  const std::string line = "GET /" + std::string(64 - 13, 'a') + " HTTP/1.1";
+  ASSERT_EQ(line.size(), 65u);
+  expect_rejected(line + "\r\nHost: a\r\n\r\n", 414, small_limits());
+}
+
 TEST(ParserLimits, EndlessRequestLineRejectedEarly) { expect_endless_rejected("GET /", 'a', 64, 414); }
 
 TEST(ParserLimits, HeadTooLarge) {
