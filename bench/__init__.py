@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of Squall against peer servers (see README.md)."""
