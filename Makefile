@@ -16,7 +16,7 @@ ENGINE_SOURCES := $(shell find core squall -type f \( -name '*.cpp' -o -name '*.
 
 install: $(VENV)/.installed
 
-$(VENV)/.apt-installed:
+$(VENV)/.apt-installed: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "apt-get install $$missing"; \

@@ -11,19 +11,34 @@ namespace squall::server {
 // Complete request heads waiting for a Python thread (FIFO).
 class RequestQueue {
  public:
+  // Queues without waking anyone: the I/O loop pushes a whole epoll batch,
+  // then wakes sleepers once (wake_sleepers), so one wake-up serves many
+  // requests instead of one futex call per request.
   void push(std::shared_ptr<Exchange> exchange) {
+    std::lock_guard lock(mu_);
+    items_.push_back(std::move(exchange));
+    ++unannounced_;
+  }
+  void wake_sleepers() {
+    std::size_t n, sleepers;
     {
       std::lock_guard lock(mu_);
-      items_.push_back(std::move(exchange));
+      n = unannounced_;
+      sleepers = sleepers_;
+      unannounced_ = 0;
     }
-    cv_.notify_one();
+    if (n == 0 || sleepers == 0) return;
+    if (n == 1) cv_.notify_one();
+    else cv_.notify_all();
   }
   // Blocks; returns nullptr once closed and empty. Skips requests whose
   // client has already gone.
   std::shared_ptr<Exchange> pop() {
     std::unique_lock lock(mu_);
     for (;;) {
+      ++sleepers_;
       cv_.wait(lock, [&] { return !items_.empty() || closed_; });
+      --sleepers_;
       if (items_.empty()) return nullptr;
       auto ex = std::move(items_.front());
       items_.pop_front();
@@ -57,6 +72,8 @@ class RequestQueue {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Exchange>> items_;
   bool closed_ = false;
+  std::size_t unannounced_ = 0;  // pushed since the last wake_sleepers()
+  std::size_t sleepers_ = 0;     // threads blocked in pop()
 };
 
 }  // namespace squall::server

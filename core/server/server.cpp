@@ -114,6 +114,7 @@ int Server::run() {
         default: reinterpret_cast<Connection*>(data)->on_events(events[i].events); break;
       }
     }
+    queue_.wake_sleepers();
     reap_closed();
     if (draining_ && connections_.empty()) stopping_ = true;
   }
