@@ -28,7 +28,7 @@ Connection::Connection(ServerContext& ctx, net::UniqueFd fd, net::Endpoint peer,
       local_port_(local_port),
       peer_trusted_(ctx.config.forwarded_allow.allows(peer_.raw)),
       parser_(http::make_parser(ctx.config.limits, *this)),
-      last_activity_(Clock::now()) {}
+      last_activity_(ctx_.now) {}
 
 Connection::~Connection() {
   if (exchange_) {
@@ -93,7 +93,7 @@ void Connection::advance() {
   }
   if (!closed_ && exchange_ && reading_body_ && !discarding_body_) {
     // Waiting for the client's body bytes: the body timeout runs.
-    if (waiting_since_ == Clock::time_point{}) waiting_since_ = Clock::now();
+    if (waiting_since_ == Clock::time_point{}) waiting_since_ = ctx_.now;
   }
 }
 
@@ -112,7 +112,7 @@ bool Connection::parse_some() {
   bool was_idle = parser_->idle();
   http::FeedResult result = parser_->feed(input);
   in_.consume(result.consumed);
-  if (was_idle && result.consumed > 0) head_started_ = Clock::now();
+  if (was_idle && result.consumed > 0) head_started_ = ctx_.now;
   switch (result.state) {
     case http::FeedResult::State::Error:
       fail(result.error.status, result.error.reason);
@@ -133,7 +133,7 @@ bool Connection::read_some() {
   if (n > 0) {
     if (lingering_) return true;  // discarded
     in_.commit(static_cast<std::size_t>(n));
-    last_activity_ = Clock::now();
+    last_activity_ = ctx_.now;
     waiting_since_ = Clock::time_point{};
     return true;
   }
@@ -180,6 +180,7 @@ void Connection::on_head(http::RequestHead&& head) {
   ex->draining = &ctx_.draining;
   ex->set_watermarks(ctx_.config.output_high_water, ctx_.config.output_low_water);
   ex->conn = this;
+  ex->started = ctx_.now;
   reading_body_ = ex->head.has_body();
   exchange_ = ex;
   exchange_done_ = false;
@@ -232,7 +233,7 @@ void Connection::next_message() {
   exchange_done_ = false;
   paused_ = false;
   head_started_ = Clock::time_point{};
-  last_activity_ = Clock::now();
+  last_activity_ = ctx_.now;
   parser_->resume();
   if (peer_eof_) {
     close_after_flush_ = true;
@@ -326,13 +327,13 @@ void Connection::flush() {
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         writable_ = false;
-        if (waiting_since_ == Clock::time_point{}) waiting_since_ = Clock::now();
+        if (waiting_since_ == Clock::time_point{}) waiting_since_ = ctx_.now;
       } else if (errno != EINTR) {
         close();  // EPIPE, ECONNRESET: the client is gone
         return;
       }
     } else {
-      last_activity_ = Clock::now();
+      last_activity_ = ctx_.now;
       if (!reading_body_) waiting_since_ = Clock::time_point{};
     }
   }
@@ -351,7 +352,7 @@ void Connection::start_linger() {
   }
   ::shutdown(fd_.get(), SHUT_WR);
   lingering_ = true;
-  last_activity_ = Clock::now();
+  last_activity_ = ctx_.now;
   advance();
 }
 

@@ -11,7 +11,7 @@
 namespace squall::server {
 
 Exchange::Exchange(http::RequestHead h, std::shared_ptr<Wakeup> wakeup)
-    : head(std::move(h)), started(std::chrono::steady_clock::now()), wakeup_(std::move(wakeup)) {
+    : head(std::move(h)), wakeup_(std::move(wakeup)) {
   if (!head.has_body()) body_done_ = true;
 }
 
@@ -246,8 +246,10 @@ bool Exchange::should_wait_drained() const {
 void Exchange::wait_drained() {
   std::unique_lock lock(mu_);
   drain_waiter_ = true;
+  drain_waiting_.store(true, std::memory_order_release);
   cv_.wait(lock, [&] { return gone_ || out_bytes_ + io_pending_ <= low_water_; });
   drain_waiter_ = false;
+  drain_waiting_.store(false, std::memory_order_release);
 }
 
 void Exchange::finish() {
@@ -286,6 +288,7 @@ Exchange::Taken Exchange::take_output() {
   Taken t;
   t.segments.swap(out_);
   io_pending_ += out_bytes_;
+  io_pending_relaxed_ = io_pending_;
   out_bytes_ = 0;
   t.finished = finished_;
   t.keep_alive = keep_alive_ && finished_;
@@ -295,8 +298,11 @@ Exchange::Taken Exchange::take_output() {
 }
 
 void Exchange::report_pending(std::size_t pending_bytes) {
+  // Unchanged and nobody waiting: skip the lock (this runs after every flush).
+  if (pending_bytes == io_pending_relaxed_ && !drain_waiting_.load(std::memory_order_acquire)) return;
   std::lock_guard lock(mu_);
   io_pending_ = pending_bytes;
+  io_pending_relaxed_ = pending_bytes;
   if (drain_waiter_ && out_bytes_ + io_pending_ <= low_water_) cv_.notify_all();
 }
 

@@ -127,6 +127,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::size_t out_bytes_ = 0;
   std::size_t io_pending_ = 0;
   bool drain_waiter_ = false;
+  std::atomic<bool> drain_waiting_{false};  // drain_waiter_, readable without the lock
+  std::size_t io_pending_relaxed_ = 0;       // I/O thread only: last reported pending bytes
   bool finished_ = false;
   bool gone_ = false;
 

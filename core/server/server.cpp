@@ -100,6 +100,7 @@ int Server::run() {
       log_event("error", "squall", std::string("epoll_wait failed: ") + std::strerror(errno));
       return 1;
     }
+    ctx_.now = Clock::now();
     for (int i = 0; i < n; ++i) {
       std::uint64_t data = events[i].data.u64;
       switch (data) {
@@ -192,7 +193,7 @@ void Server::on_tick() {
   std::uint64_t expirations;
   ssize_t rc = ::read(timer_.get(), &expirations, sizeof expirations);
   (void)rc;
-  auto now = Clock::now();
+  auto now = ctx_.now;
   for (auto& [raw, conn] : connections_) conn->check_timeouts(now);
   if (draining_) {
     for (auto& [raw, conn] : connections_) conn->close_if_idle();
