@@ -16,6 +16,11 @@ test can prove that a smuggled request never reached the application. Routes:
 - /environ           JSON of a few environ keys
 - /seen              the recorded paths
 - anything else      the path itself
+
+The server is given `app`: the application wrapped in wsgiref.validate's
+validator, so any PEP 3333 violation by the server fails the request. Only
+/list bypasses it: the validator hides the list behind an iterator, and the
+test is that the server gives a one-item list a Content-Length.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
+from wsgiref.validate import validator
 
 BIG_CHUNK = 64 * 1024
 
@@ -55,7 +61,14 @@ def _big(mib: int) -> Iterator[bytes]:
         yield big_chunk(i)
 
 
-def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+def _read_all(body_input: Any) -> bytes:
+    parts = []
+    while piece := body_input.read(64 * 1024):
+        parts.append(piece)
+    return b"".join(parts)
+
+
+def _app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     path = environ["PATH_INFO"]
     with _seen_lock:
         _seen.append(path)
@@ -72,7 +85,7 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
         return answer(f"slept {ms}".encode())
     if path == "/echo":
         time.sleep(_query(environ, "delay_ms", 0) / 1000)
-        return answer(body_input.read())
+        return answer(_read_all(body_input))
     if path == "/ignore":
         return answer(b"ignored")
     if path == "/raise":
@@ -101,3 +114,12 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
         with _seen_lock:
             return answer("\n".join(_seen).encode())
     return answer(path.encode())
+
+
+_validated = validator(_app)
+
+
+def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if environ["PATH_INFO"] == "/list":
+        return _app(environ, start_response)
+    return _validated(environ, start_response)
