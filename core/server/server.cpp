@@ -156,7 +156,7 @@ void Server::on_signal() {
   signalfd_siginfo info{};
   while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
     if (info.ssi_signo == SIGTERM) {
-      log_event("info", "squall", "SIGTERM: finishing in-flight requests, then exiting");
+      if (!draining_) log_event("info", "squall", "SIGTERM: finishing in-flight requests, then exiting");
       begin_drain();
     } else {
       log_event("info", "squall", std::string(strsignal(static_cast<int>(info.ssi_signo))) + ": exiting now");
