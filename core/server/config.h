@@ -20,6 +20,7 @@ struct ServerConfig {
   bool access_log = true;
   LogFormat log_format = LogFormat::Text;
   int threads = 1;                  // Python threads taking requests from the queue
+  bool multiprocess = false;        // wsgi.multiprocess: more than one worker process
 
   // Internal buffer sizes (not options: they bound memory per connection).
   std::size_t read_chunk = 64 * 1024;          // one read(2)

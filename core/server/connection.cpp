@@ -176,6 +176,7 @@ void Connection::on_head(http::RequestHead&& head) {
   ex->local_port = local_port_;
   ex->peer_trusted = peer_trusted_;
   ex->multithread = ctx_.config.threads > 1;
+  ex->multiprocess = ctx_.config.multiprocess;
   ex->forwarded_allow = &ctx_.config.forwarded_allow;
   ex->draining = &ctx_.draining;
   ex->set_watermarks(ctx_.config.output_high_water, ctx_.config.output_low_water);

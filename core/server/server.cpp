@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -20,6 +21,8 @@ namespace {
 
 // epoll user data for the loop's own fds; connections use their address.
 enum Tag : std::uint64_t { kListener = 1, kWakeup, kTimer, kSignals, kControl };
+// EPOLLEXCLUSIVE: of the workers sharing the listen socket, only one is woken
+// per new connection (no thundering herd).
 constexpr long kTickMillis = 100;
 
 sigset_t handled_signals() {
@@ -77,8 +80,32 @@ bool Server::listen(const net::ListenOptions& options, std::string& error) {
   listener_ = net::open_listener(options, error);
   if (!listener_.valid()) return false;
   port_ = net::local_endpoint(listener_.get()).value_or(net::Endpoint{}).port;
-  watch(epoll_.get(), listener_.get(), EPOLLIN, kListener);
+  watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
   return true;
+}
+
+void Server::adopt_listener(net::UniqueFd fd) {
+  listener_ = std::move(fd);
+  port_ = net::local_endpoint(listener_.get()).value_or(net::Endpoint{}).port;
+  watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
+}
+
+void Server::attach(master::SharedState* state, master::WorkerSlot* slot) {
+  shared_ = state;
+  slot_ = slot;
+  master_pid_ = getppid();
+  slot_->threads.store(static_cast<std::uint32_t>(config_.threads));
+}
+
+// Every tick: the master reads these to supervise (heartbeat) and, later,
+// to answer probes and metrics.
+void Server::publish_state() {
+  if (!slot_) return;
+  slot_->heartbeat_ns.store(master::monotonic_ns(), std::memory_order_release);
+  slot_->in_flight.store(static_cast<std::uint32_t>(ctx_.active_exchanges), std::memory_order_relaxed);
+  slot_->queued.store(static_cast<std::uint32_t>(queue_.size()), std::memory_order_relaxed);
+  // The master's SIGTERM: keep serving, but end keep-alive connections.
+  if (shared_->draining.load(std::memory_order_relaxed)) ctx_.draining.store(true);
 }
 
 void Server::request_stop(bool graceful) {
@@ -93,6 +120,8 @@ void Server::request_stop(bool graceful) {
 
 int Server::run() {
   epoll_event events[256];
+  publish_state();
+  if (slot_) slot_->ready.store(1, std::memory_order_release);
   while (!stopping_) {
     int n = epoll_wait(epoll_.get(), events, 256, -1);
     if (n < 0) {
@@ -156,13 +185,21 @@ void Server::on_signal() {
   signalfd_siginfo info{};
   while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
     if (info.ssi_signo == SIGTERM) {
-      if (!draining_) log_event("info", "squall", "SIGTERM: finishing in-flight requests, then exiting");
+      // A worker drains when its master says so (the master first waits out
+      // --shutdown-delay). A SIGTERM sent to the whole process group (timeout(1),
+      // some supervisors) reaches the master too, which decides.
+      if (master_pid_ > 0 && static_cast<pid_t>(info.ssi_pid) != master_pid_ && info.ssi_pid != 0) continue;
+      if (!draining_) log_event("info", "squall", who() + "SIGTERM: finishing in-flight requests, then exiting");
       begin_drain();
     } else {
-      log_event("info", "squall", std::string(strsignal(static_cast<int>(info.ssi_signo))) + ": exiting now");
+      log_event("info", "squall", who() + strsignal(static_cast<int>(info.ssi_signo)) + ": exiting now");
       stopping_ = true;
     }
   }
+}
+
+std::string Server::who() const {
+  return slot_ ? "worker " + std::to_string(getpid()) + ": " : std::string();
 }
 
 void Server::on_control() {
@@ -179,6 +216,7 @@ void Server::on_control() {
 void Server::begin_drain() {
   if (draining_) return;
   draining_ = true;
+  if (slot_) slot_->ready.store(0);
   ctx_.draining.store(true);
   drain_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(config_.graceful_timeout));
@@ -194,6 +232,7 @@ void Server::on_tick() {
   ssize_t rc = ::read(timer_.get(), &expirations, sizeof expirations);
   (void)rc;
   auto now = ctx_.now;
+  publish_state();
   for (auto& [raw, conn] : connections_) conn->check_timeouts(now);
   if (draining_) {
     for (auto& [raw, conn] : connections_) conn->close_if_idle();
@@ -205,7 +244,7 @@ void Server::on_tick() {
   }
   if (listener_paused_ && listener_.valid()) {
     listener_paused_ = false;
-    watch(epoll_.get(), listener_.get(), EPOLLIN, kListener);
+    watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
   }
 }
 

@@ -4,11 +4,14 @@
 // application threads. The loop never runs application code and never takes
 // the GIL; application threads block only in next_exchange() and in the
 // Exchange back-pressure calls.
+#include <sys/types.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
 #include <unordered_map>
 
+#include "master/shared_state.h"
 #include "net/fd.h"
 #include "net/listener.h"
 #include "server/config.h"
@@ -26,6 +29,12 @@ class Server {
 
   // Opens the listen socket. False with a one-line `error` on failure.
   bool listen(const net::ListenOptions& options, std::string& error);
+  // Serves on a listen socket opened by the master (this server owns `fd`).
+  void adopt_listener(net::UniqueFd fd);
+  // Worker of a master: report heartbeat, load and readiness in `slot`, and
+  // follow the pod-wide draining flag of `state`.
+  void attach(master::SharedState* state, master::WorkerSlot* slot);
+  master::WorkerSlot* slot() const { return slot_; }
   int port() const { return port_; }
 
   // Blocks SIGTERM, SIGINT and SIGQUIT in the calling thread (and so in the
@@ -62,6 +71,11 @@ class Server {
   bool stopping_ = false;
   Clock::time_point drain_deadline_{};
   std::atomic<int> stop_request_{0};  // 1 graceful, 2 fast
+  master::SharedState* shared_ = nullptr;
+  master::WorkerSlot* slot_ = nullptr;
+  pid_t master_pid_ = 0;
+  void publish_state();
+  std::string who() const;  // "worker PID: " in a worker, for log lines
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
 };
 

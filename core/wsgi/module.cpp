@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "master/master.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "wsgi/app_call.h"
@@ -33,6 +34,7 @@ server::ServerConfig config_from(const nb::dict& d) {
   c.body_timeout = get<double>(d, "body_timeout", c.body_timeout);
   c.graceful_timeout = get<double>(d, "graceful_timeout", c.graceful_timeout);
   c.access_log = get<bool>(d, "access_log", c.access_log);
+  c.multiprocess = get<int>(d, "workers", 1) > 1;
   c.log_format = get<std::string>(d, "log_format", "text") == "json" ? server::LogFormat::Json
                                                                        : server::LogFormat::Text;
   auto allow = get<std::vector<std::string>>(d, "forwarded_allow_ips", {"127.0.0.1", "::1"});
@@ -42,7 +44,92 @@ server::ServerConfig config_from(const nb::dict& d) {
   return c;
 }
 
+master::MasterConfig master_config_from(const nb::dict& d) {
+  master::MasterConfig c;
+  c.workers = get<int>(d, "workers", c.workers);
+  c.timeout = get<double>(d, "timeout", c.timeout);
+  c.max_requests = get<std::uint64_t>(d, "max_requests", c.max_requests);
+  c.max_requests_jitter = get<std::uint64_t>(d, "max_requests_jitter", c.max_requests_jitter);
+  c.max_lifetime = get<double>(d, "max_lifetime", c.max_lifetime);
+  c.max_memory_mib = get<std::uint64_t>(d, "max_memory", c.max_memory_mib);
+  c.shutdown_delay = get<double>(d, "shutdown_delay", c.shutdown_delay);
+  c.graceful_timeout = get<double>(d, "graceful_timeout", c.graceful_timeout);
+  return c;
+}
+
+// fork(2) with CPython's own before/after hooks (what os.fork() does), run
+// with the GIL: the master has no other Python thread, so it is never waited for.
+pid_t fork_with_python_hooks() {
+  nb::gil_scoped_acquire gil;
+  PyOS_BeforeFork();
+  pid_t pid = fork();
+  int saved = errno;
+  if (pid == 0) PyOS_AfterFork_Child();
+  else PyOS_AfterFork_Parent();
+  errno = saved;
+  return pid;
+}
+
 }  // namespace
+
+// The master process (see core/master/master.h).
+class PyMaster {
+ public:
+  explicit PyMaster(nb::dict config) : config_(master_config_from(config)), state_(master::SharedState::create()) {
+    server::set_log_format(get<std::string>(config, "log_format", "text") == "json" ? server::LogFormat::Json
+                                                                                     : server::LogFormat::Text);
+  }
+
+  int listen(const std::string& host, int port, int backlog, bool reuse_port) {
+    std::string error;
+    listener_ = net::open_listener({host, port, backlog, reuse_port}, error);
+    if (!listener_.valid()) throw nb::builtin_exception(nb::exception_type::runtime_error, error.c_str());
+    return net::local_endpoint(listener_.get()).value_or(net::Endpoint{}).port;
+  }
+
+  // ("master", -1, -1, exit_status) when the pod stops, or, in a new worker
+  // process, ("worker", slot, listen_fd, 0).
+  nb::tuple run() {
+    master::Master m(config_, state_, std::move(listener_));
+    master::RunResult r;
+    {
+      nb::gil_scoped_release release;
+      r = m.run(fork_with_python_hooks);
+    }
+    return nb::make_tuple(r.in_worker ? "worker" : "master", r.slot, r.listen_fd, r.exit_status);
+  }
+
+  nb::dict snapshot() const {
+    master::Snapshot snap = master::snapshot(*state_);
+    nb::list workers;
+    for (const auto& w : snap.workers) {
+      nb::dict d;
+      d["slot"] = w.slot;
+      d["pid"] = w.pid;
+      d["ready"] = w.ready;
+      d["requests"] = w.requests;
+      d["in_flight"] = w.in_flight;
+      d["queued"] = w.queued;
+      d["busy_threads"] = w.busy_threads;
+      d["threads"] = w.threads;
+      d["heartbeat_age"] = w.heartbeat_age;
+      d["oldest_request"] = w.oldest_request;
+      workers.append(d);
+    }
+    nb::dict out;
+    out["draining"] = snap.draining;
+    out["requests_total"] = snap.requests_total;
+    out["workers"] = workers;
+    return out;
+  }
+
+  master::SharedState* state() const { return state_; }
+
+ private:
+  master::MasterConfig config_;
+  master::SharedState* state_;
+  net::UniqueFd listener_;
+};
 
 class PyServer {
  public:
@@ -61,9 +148,19 @@ class PyServer {
 
   void stop(bool graceful) { server_.request_stop(graceful); }
 
+  // In a worker process: serve on the master's socket, report in `slot`.
+  void attach(const PyMaster& master, int slot, int listen_fd) {
+    server_.adopt_listener(net::UniqueFd(listen_fd));
+    server_.attach(master.state(), &master.state()->workers[slot]);
+  }
+
   // A Python thread's life: take requests from the queue and run the app.
-  void serve_requests(nb::object app, nb::object log_error) {
+  void serve_requests(nb::object app, nb::object log_error, int thread_index) {
     AppContext ctx{std::move(app), std::move(log_error), server_.config().access_log};
+    master::WorkerSlot* slot = server_.slot();
+    master::ThreadSlot* mine =
+        slot && thread_index >= 0 && std::size_t(thread_index) < master::kMaxThreads ? &slot->thread_slots[thread_index]
+                                                                                       : nullptr;
     for (;;) {
       // Stay on the GIL while requests are waiting; release it only to sleep.
       std::shared_ptr<server::Exchange> ex = server_.try_next_exchange();
@@ -72,12 +169,22 @@ class PyServer {
         ex = server_.next_exchange();
       }
       if (!ex) return;
+      if (mine) {
+        // What the master names if this request outlives --timeout.
+        mine->begin(ex->head.method, ex->head.target, master::monotonic_ns());
+        slot->busy_threads.fetch_add(1, std::memory_order_relaxed);
+      }
       try {
         handle_exchange(ctx, ex);
       } catch (std::exception& e) {
         // A broken invariant in the bridge: fail this request, keep the thread.
         server::log_event("error", "squall.error", std::string("internal error: ") + e.what());
         ex->abort();
+      }
+      if (mine) {
+        mine->end();
+        slot->busy_threads.fetch_sub(1, std::memory_order_relaxed);
+        slot->requests.fetch_add(1, std::memory_order_relaxed);
       }
     }
   }
@@ -90,6 +197,7 @@ class PyServer {
 
 }  // namespace squall::wsgi
 
+using squall::wsgi::PyMaster;
 using squall::wsgi::PyServer;
 
 NB_MODULE(_core, m) {
@@ -99,9 +207,16 @@ NB_MODULE(_core, m) {
       .def("listen", &PyServer::listen, "host"_a, "port"_a, "backlog"_a = 1024, "reuse_port"_a = false)
       .def("run", &PyServer::run)
       .def("stop", &PyServer::stop, "graceful"_a = true)
-      .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a)
+      .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1)
+      .def("attach", &PyServer::attach, "master"_a, "slot"_a, "listen_fd"_a)
       .def_prop_ro("queue_length", &PyServer::queue_length)
       .def_static("block_signals", &squall::server::Server::block_signals);
+  nb::class_<PyMaster>(m, "Master")
+      .def(nb::init<nb::dict>(), "config"_a)
+      .def("listen", &PyMaster::listen, "host"_a, "port"_a, "backlog"_a = 1024, "reuse_port"_a = false)
+      .def("run", &PyMaster::run)
+      .def("snapshot", &PyMaster::snapshot)
+      .def_static("block_signals", &squall::master::Master::block_signals);
   m.def("log_event", [](const std::string& level, const std::string& logger, const std::string& message) {
     squall::server::log_event(level, logger, message);
   });

@@ -1,0 +1,415 @@
+#include "master/master.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "server/log.h"
+
+namespace squall::master {
+namespace {
+
+constexpr std::int64_t kSecond = 1000000000;
+constexpr long kTickMillis = 100;
+// A worker that dies this soon after it started counts toward a crash loop.
+constexpr std::int64_t kCrashLoopWindow = 2 * kSecond;
+constexpr std::int64_t kMaxBackoff = 10 * kSecond;
+
+std::int64_t ns(double seconds) { return static_cast<std::int64_t>(seconds * 1e9); }
+
+sigset_t master_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD}) sigaddset(&set, sig);
+  return set;
+}
+
+void log(std::string_view level, const std::string& message) { server::log_event(level, "squall.master", message); }
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = sigabbrev_np(WTERMSIG(status));
+    return std::string("killed by SIG") + (name ? name : std::to_string(WTERMSIG(status)).c_str());
+  }
+  return "stopped";
+}
+
+// Resident set size of a process, in MiB (/proc/PID/statm, field 2, in pages).
+std::uint64_t rss_mib(pid_t pid) {
+  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
+  std::uint64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident)) return 0;
+  return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) >> 20;
+}
+
+const char* why_name(int why) {
+  static const char* names[] = {"none", "crash", "timeout", "max_requests", "max_lifetime",
+                                "max_memory", "reload", "scale", "shutdown"};
+  return names[why];
+}
+
+}  // namespace
+
+Master::Master(MasterConfig config, SharedState* state, net::UniqueFd listener)
+    : config_(config), state_(state), listener_(std::move(listener)) {}
+
+Master::~Master() = default;
+
+void Master::block_signals() {
+  sigset_t set = master_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+RunResult Master::run(const ForkFn& fork_fn) {
+  self_ = getpid();
+  target_ = std::max(1, std::min<int>(config_.workers, static_cast<int>(kMaxWorkers)));
+  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+  sigset_t set = master_signals();
+  signals_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  timer_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  itimerspec tick{};
+  tick.it_interval.tv_nsec = kTickMillis * 1000000;
+  tick.it_value = tick.it_interval;
+  timerfd_settime(timer_.get(), 0, &tick, nullptr);
+  for (int fd : {signals_.get(), timer_.get()}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  while (!done_) {
+    supervise(fork_fn);
+    if (child_) break;
+    if (done_) break;
+    epoll_event events[4];
+    int n = epoll_wait(epoll_.get(), events, 4, -1);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd == signals_.get()) {
+        on_signals();
+      } else {
+        std::uint64_t expirations;
+        ssize_t rc = ::read(timer_.get(), &expirations, sizeof expirations);
+        (void)rc;
+      }
+    }
+  }
+  RunResult result;
+  if (child_) {
+    result.in_worker = true;
+    result.slot = child_slot_;
+    result.listen_fd = listener_.release();
+    return result;
+  }
+  log("info", "all workers stopped; exiting");
+  return result;
+}
+
+// ---- spawning -----------------------------------------------------------------
+
+int Master::free_slot() const {
+  for (std::size_t i = 0; i < kMaxWorkers; ++i) {
+    if (state_->workers[i].pid.load() != 0) continue;
+    bool taken = std::any_of(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.slot == int(i); });
+    if (!taken) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+bool Master::spawn(const ForkFn& fork_fn) {
+  int slot = free_slot();
+  if (slot < 0) {
+    log("error", "no free worker slot (at most " + std::to_string(kMaxWorkers) + " workers)");
+    return true;
+  }
+  WorkerSlot& ws = state_->workers[slot];
+  ws.reset();
+  std::int64_t now = monotonic_ns();
+  pid_t pid = fork_fn();
+  if (pid < 0) {
+    log("error", std::string("fork failed: ") + std::strerror(errno));
+    next_spawn_ns_ = now + kSecond;
+    return true;
+  }
+  if (pid == 0) {
+    // The new worker: leave the master's loop; die with the master.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != self_) _exit(0);  // the master died before prctl
+    child_ = true;
+    child_slot_ = slot;
+    epoll_.reset();
+    signals_.reset();
+    timer_.reset();
+    ws.pid.store(getpid());
+    ws.started_ns.store(now);
+    return false;
+  }
+  ws.pid.store(pid);
+  ws.started_ns.store(now);
+  Worker w;
+  w.slot = slot;
+  w.pid = pid;
+  w.started_ns = now;
+  if (config_.max_requests > 0) {
+    static std::mt19937_64 rng{std::random_device{}()};
+    std::uint64_t jitter = config_.max_requests_jitter ? rng() % (config_.max_requests_jitter + 1) : 0;
+    w.request_limit = config_.max_requests + jitter;
+  }
+  workers_.push_back(w);
+  log("info", "booting worker " + std::to_string(pid) + " (slot " + std::to_string(slot) + ")");
+  return true;
+}
+
+std::size_t Master::serving_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return w.retiring == Why::None; }));
+}
+
+// ---- signals and exits ------------------------------------------------------------
+
+void Master::on_signals() {
+  signalfd_siginfo info{};
+  while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
+    switch (info.ssi_signo) {
+      case SIGCHLD: reap(); break;
+      case SIGTERM: begin_shutdown(false); break;
+      case SIGINT:
+      case SIGQUIT: begin_shutdown(true); break;
+      case SIGHUP:
+        if (shutting_down_) break;
+        log("info", "SIGHUP: replacing every worker, one at a time");
+        for (auto& w : workers_) w.replace_on_reload = w.retiring == Why::None;
+        break;
+      case SIGTTIN:
+        if (shutting_down_ || target_ >= int(kMaxWorkers)) break;
+        ++target_;
+        log("info", "SIGTTIN: " + std::to_string(target_) + " workers");
+        break;
+      case SIGTTOU:
+        if (shutting_down_ || target_ <= 1) break;
+        --target_;
+        log("info", "SIGTTOU: " + std::to_string(target_) + " workers");
+        break;
+      default: break;
+    }
+  }
+}
+
+void Master::reap() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    auto it = std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == pid; });
+    if (it == workers_.end()) continue;
+    std::int64_t now = monotonic_ns();
+    Why why = it->retiring;
+    bool planned = why != Why::None;
+    if (!planned) why = Why::Crash;
+    std::string message = "worker " + std::to_string(pid) + " " + describe_status(status);
+    if (planned) message += " (" + std::string(why_name(int(why))) + ")";
+    log(planned ? "info" : "warning", message);
+    if (why != Why::Shutdown && why != Why::Scale) count(why);
+    if (why == Why::Crash) {
+      // A worker dying right after it started is a crash loop: back off.
+      if (now - it->started_ns < kCrashLoopWindow) {
+        crash_streak_ = std::min(crash_streak_ + 1, 10);
+        next_spawn_ns_ = now + std::min<std::int64_t>(kMaxBackoff, (kSecond / 10) << crash_streak_);
+        log("warning", "a worker died within 2 s of starting; next one in " +
+                           std::to_string((next_spawn_ns_ - now) / 1000000) + " ms");
+      } else {
+        crash_streak_ = 0;
+      }
+    }
+    state_->retire(state_->workers[it->slot]);
+    workers_.erase(it);
+  }
+}
+
+void Master::count(Why why) {
+  std::string name = why_name(int(why));
+  for (auto& [reason, n] : respawns_)
+    if (reason == name) {
+      ++n;
+      return;
+    }
+  respawns_.emplace_back(name, 1);
+}
+
+void Master::stop(Worker& w, int sig, std::int64_t now) {
+  ::kill(w.pid, sig);
+  w.stop_sent_ns = now;
+  w.signal_pending = false;
+}
+
+void Master::retire(Worker& w, Why why, int sig) {
+  w.retiring = why;
+  stop(w, sig, monotonic_ns());
+}
+
+// SIGTERM: readiness fails now (shared `draining`); workers keep accepting for
+// the shutdown delay, because Kubernetes removes the pod from its endpoints
+// asynchronously; then they stop accepting and finish in-flight requests.
+void Master::begin_shutdown(bool fast) {
+  std::int64_t now = monotonic_ns();
+  if (shutting_down_ && (!fast || fast_)) return;
+  state_->draining.store(1);
+  if (fast) {
+    log("info", "fast shutdown: stopping workers now");
+    fast_ = true;
+    workers_signalled_ = false;
+    stop_workers_at_ = now;
+  } else {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "SIGTERM: readiness now fails; accepting for %.1f s more, then draining "
+                  "(graceful timeout %.1f s)",
+                  config_.shutdown_delay, config_.graceful_timeout);
+    log("info", buf);
+    stop_workers_at_ = now + ns(config_.shutdown_delay);
+  }
+  shutting_down_ = true;
+}
+
+// ---- supervision (every tick and after every event) ----------------------------------
+
+void Master::check_stuck(Worker& w, std::int64_t now) {
+  if (w.retiring == Why::Timeout || w.retiring == Why::Shutdown) return;
+  const WorkerSlot& ws = state_->workers[w.slot];
+  std::int64_t limit = ns(config_.timeout);
+  std::int64_t heartbeat = ws.heartbeat_ns.load();
+  std::string reason;
+  char buf[256];
+  if (heartbeat == 0) {
+    // Still importing the app (--no-preload) or starting: allow more.
+    if (now - w.started_ns > std::max(limit, 60 * kSecond)) reason = "did not start serving in time";
+  } else if (now - heartbeat > limit) {
+    std::snprintf(buf, sizeof buf, "I/O loop stopped heartbeating %.1f s ago", double(now - heartbeat) / 1e9);
+    reason = buf;
+  } else {
+    std::uint32_t threads = std::min<std::uint32_t>(ws.threads.load(), kMaxThreads);
+    for (std::uint32_t t = 0; t < threads && reason.empty(); ++t) {
+      const ThreadSlot& ts = ws.thread_slots[t];
+      std::int64_t started = ts.request_started_ns.load(std::memory_order_acquire);
+      if (started == 0 || now - started <= limit) continue;
+      std::snprintf(buf, sizeof buf, "request %.15s %.103s has run for %.1f s", ts.method, ts.path,
+                    double(now - started) / 1e9);
+      reason = buf;
+    }
+  }
+  if (reason.empty()) return;
+  char tail[64];
+  std::snprintf(tail, sizeof tail, " (--timeout %.0f s); killing it", config_.timeout);
+  log("error", "worker " + std::to_string(w.pid) + ": " + reason + tail);
+  // SIGABRT first: the worker's faulthandler prints every thread's traceback.
+  w.retiring = Why::Timeout;
+  w.abort_sent = true;
+  stop(w, SIGABRT, now);
+}
+
+Master::Why Master::recycle_reason(const Worker& w, std::int64_t now) const {
+  const WorkerSlot& ws = state_->workers[w.slot];
+  if (!ws.ready.load()) return Why::None;
+  if (w.replace_on_reload) return Why::Reload;
+  if (w.request_limit && ws.requests.load() >= w.request_limit) return Why::MaxRequests;
+  if (config_.max_lifetime > 0 && now - w.started_ns > ns(config_.max_lifetime)) return Why::MaxLifetime;
+  if (config_.max_memory_mib && rss_mib(w.pid) > config_.max_memory_mib) return Why::MaxMemory;
+  return Why::None;
+}
+
+// Capacity never drops: the old worker is stopped only once its replacement
+// accepts connections.
+bool Master::start_replacement(Worker& old, Why why, const ForkFn& fork_fn) {
+  pid_t old_pid = old.pid;
+  old.retiring = why;
+  old.signal_pending = true;
+  log("info", "recycling worker " + std::to_string(old_pid) + " (" + why_name(int(why)) + ")");
+  std::size_t before = workers_.size();
+  if (!spawn(fork_fn)) return false;  // in the child
+  auto it = std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == old_pid; });
+  if (it != workers_.end()) it->replacement_slot = workers_.size() > before ? workers_.back().slot : -1;
+  return true;
+}
+
+void Master::supervise(const ForkFn& fork_fn) {
+  reap();
+  std::int64_t now = monotonic_ns();
+
+  if (shutting_down_) {
+    if (!workers_signalled_ && now >= stop_workers_at_) {
+      for (auto& w : workers_) {
+        w.retiring = Why::Shutdown;
+        stop(w, fast_ ? SIGINT : SIGTERM, now);
+      }
+      listener_.reset();  // the socket closes once the last worker closes its copy
+      workers_signalled_ = true;
+      give_up_at_ = now + (fast_ ? 5 * kSecond : ns(config_.graceful_timeout) + 2 * kSecond);
+    }
+    if (workers_signalled_ && now > give_up_at_) {
+      for (auto& w : workers_) ::kill(w.pid, SIGKILL);
+    }
+    if (workers_signalled_ && workers_.empty()) done_ = true;
+    return;
+  }
+
+  for (auto& w : workers_) {
+    check_stuck(w, now);
+    // Escalate: a stuck worker that ignored SIGABRT, or a retiring one past
+    // the graceful timeout, is killed.
+    if (w.stop_sent_ns && !w.signal_pending) {
+      std::int64_t grace = w.abort_sent ? ns(config_.kill_grace) : ns(config_.graceful_timeout) + 2 * kSecond;
+      if (now - w.stop_sent_ns > grace) {
+        ::kill(w.pid, SIGKILL);
+        w.stop_sent_ns = now;
+      }
+    }
+  }
+
+  // Retiring workers whose replacement is ready (or gone) get their SIGTERM.
+  for (auto& w : workers_) {
+    if (!w.signal_pending) continue;
+    bool ready = w.replacement_slot < 0 || state_->workers[w.replacement_slot].ready.load() ||
+                 state_->workers[w.replacement_slot].pid.load() == 0;
+    if (ready) stop(w, SIGTERM, now);
+  }
+
+  // One recycle at a time.
+  bool recycling = std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) {
+    return w.retiring == Why::Reload || w.retiring == Why::MaxRequests || w.retiring == Why::MaxLifetime ||
+           w.retiring == Why::MaxMemory;
+  });
+  if (!recycling) {
+    for (auto& w : workers_) {
+      if (w.retiring != Why::None) continue;
+      Why why = recycle_reason(w, now);
+      if (why == Why::None) continue;
+      if (!start_replacement(w, why, fork_fn)) return;  // child
+      break;
+    }
+  }
+
+  // Keep the target count (crashes, SIGTTIN/SIGTTOU).
+  while (serving_count() < std::size_t(target_) && now >= next_spawn_ns_) {
+    std::size_t before = workers_.size();
+    if (!spawn(fork_fn)) return;  // child
+    if (workers_.size() == before) break;
+  }
+  while (serving_count() > std::size_t(target_)) {
+    auto newest = std::find_if(workers_.rbegin(), workers_.rend(), [](const Worker& w) { return w.retiring == Why::None; });
+    if (newest == workers_.rend()) break;
+    retire(*newest, Why::Scale, SIGTERM);
+  }
+}
+
+}  // namespace squall::master

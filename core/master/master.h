@@ -1,0 +1,108 @@
+#pragma once
+// The master process: forks the workers, supervises them and runs the pod's
+// lifecycle (signals, recycling, graceful shutdown). It runs C++ only; the
+// only Python it touches is the fork itself (through `ForkFn`, which runs
+// CPython's before/after-fork hooks with the GIL, uncontended in the master).
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "master/shared_state.h"
+#include "net/fd.h"
+
+namespace squall::master {
+
+struct MasterConfig {
+  int workers = 1;
+  double timeout = 30.0;            // s: request or heartbeat older than this -> kill
+  std::uint64_t max_requests = 0;   // 0 = off
+  std::uint64_t max_requests_jitter = 0;
+  double max_lifetime = 0;          // s, 0 = off
+  std::uint64_t max_memory_mib = 0; // 0 = off
+  double shutdown_delay = 5.0;      // s, SIGTERM: keep accepting while readiness fails
+  double graceful_timeout = 20.0;   // s, then in-flight requests get this long
+  double kill_grace = 3.0;          // s between SIGABRT and SIGKILL for a stuck worker
+};
+
+using ForkFn = std::function<pid_t()>;
+
+struct RunResult {
+  bool in_worker = false;  // true: this is a freshly forked worker; serve on `slot`
+  int slot = -1;
+  int listen_fd = -1;      // worker: the shared listen socket, now owned by the caller
+  int exit_status = 0;     // master: the process exit status
+};
+
+class Master {
+ public:
+  // Takes the listen socket; the workers inherit it across fork.
+  Master(MasterConfig config, SharedState* state, net::UniqueFd listener);
+  ~Master();
+
+  // Blocks the signals the master handles (call before any thread starts).
+  static void block_signals();
+
+  // Supervises until shutdown (returns in the master) or until a fork (returns
+  // in the child, with in_worker set; the child must not return to run()).
+  RunResult run(const ForkFn& fork_fn);
+
+  // Exit reasons counted so far ("crash", "timeout", "max_requests", ...).
+  const std::vector<std::pair<std::string, std::uint64_t>>& respawns() const { return respawns_; }
+
+ private:
+  enum class Why { None, Crash, Timeout, MaxRequests, MaxLifetime, MaxMemory, Reload, Scale, Shutdown };
+  struct Worker {
+    int slot = -1;
+    pid_t pid = 0;
+    std::int64_t started_ns = 0;
+    std::uint64_t request_limit = 0;  // max_requests + this worker's jitter; 0 = none
+    Why retiring = Why::None;         // why it was asked to stop, if it was
+    std::int64_t stop_sent_ns = 0;
+    bool abort_sent = false;
+    bool signal_pending = false;      // retiring, waiting for its replacement to be ready
+    int replacement_slot = -1;
+    bool replace_on_reload = false;   // SIGHUP: to be replaced by a fresh worker
+  };
+
+  bool spawn(const ForkFn& fork_fn);  // false in the child
+  void on_signals();
+  void reap();
+  void supervise(const ForkFn& fork_fn);
+  void check_stuck(Worker& w, std::int64_t now);
+  Why recycle_reason(const Worker& w, std::int64_t now) const;
+  void retire(Worker& w, Why why, int sig);
+  void stop(Worker& w, int sig, std::int64_t now);
+  bool start_replacement(Worker& old, Why why, const ForkFn& fork_fn);  // false in the child
+  void begin_shutdown(bool fast);
+  void count(Why why);
+  int free_slot() const;
+  std::size_t serving_count() const;  // workers not asked to stop
+
+  MasterConfig config_;
+  SharedState* state_;
+  net::UniqueFd listener_;
+  net::UniqueFd epoll_, signals_, timer_;
+  std::vector<Worker> workers_;
+  int target_ = 1;
+  pid_t self_ = 0;
+  bool child_ = false;  // set in a forked child: unwind run()
+  int child_slot_ = -1;
+
+  // lifecycle
+  bool shutting_down_ = false;
+  bool fast_ = false;
+  bool workers_signalled_ = false;
+  std::int64_t stop_workers_at_ = 0;  // end of the shutdown delay
+  std::int64_t give_up_at_ = 0;       // graceful timeout passed: SIGKILL
+  bool done_ = false;
+
+  // respawn backoff after crashes in a loop
+  int crash_streak_ = 0;
+  std::int64_t next_spawn_ns_ = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> respawns_;
+};
+
+}  // namespace squall::master

@@ -1,0 +1,102 @@
+#include "master/shared_state.h"
+
+#include <sys/mman.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace squall::master {
+
+Snapshot detail_snapshot(const SharedState& state);
+
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void ThreadSlot::begin(std::string_view m, std::string_view p, std::int64_t now_ns) {
+  seq.fetch_add(1, std::memory_order_acq_rel);  // odd: being written
+  std::size_t nm = std::min(m.size(), sizeof method - 1), np = std::min(p.size(), sizeof path - 1);
+  std::memcpy(method, m.data(), nm);
+  method[nm] = '\0';
+  std::memcpy(path, p.data(), np);
+  path[np] = '\0';
+  seq.fetch_add(1, std::memory_order_acq_rel);
+  request_started_ns.store(now_ns, std::memory_order_release);
+}
+
+void ThreadSlot::end() { request_started_ns.store(0, std::memory_order_release); }
+
+void WorkerSlot::reset() {
+  pid.store(0);
+  started_ns.store(0);
+  heartbeat_ns.store(0);
+  ready.store(0);
+  requests.store(0);
+  in_flight.store(0);
+  queued.store(0);
+  busy_threads.store(0);
+  threads.store(0);
+  for (auto& t : thread_slots) t.request_started_ns.store(0);
+}
+
+SharedState* SharedState::create() {
+  void* p = mmap(nullptr, sizeof(SharedState), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) std::abort();  // no shared memory: nothing sensible to run
+  return new (p) SharedState();
+}
+
+void SharedState::retire(WorkerSlot& slot) {
+  fold_seq.fetch_add(1, std::memory_order_acq_rel);
+  retired_requests.fetch_add(slot.requests.load());
+  slot.reset();
+  fold_seq.fetch_add(1, std::memory_order_acq_rel);
+}
+
+Snapshot snapshot(const SharedState& state) {
+  // Retry while the master folds a dead worker in, so a reader never sees its
+  // requests twice or not at all.
+  for (;;) {
+    std::uint32_t before = state.fold_seq.load(std::memory_order_acquire);
+    if (before % 2 == 0) {
+      Snapshot snap = detail_snapshot(state);
+      if (state.fold_seq.load(std::memory_order_acquire) == before) return snap;
+    }
+  }
+}
+
+Snapshot detail_snapshot(const SharedState& state) {
+  Snapshot snap;
+  snap.draining = state.draining.load() != 0;
+  snap.requests_total = state.retired_requests.load();
+  std::int64_t now = monotonic_ns();
+  for (std::size_t i = 0; i < kMaxWorkers; ++i) {
+    const WorkerSlot& w = state.workers[i];
+    int pid = w.pid.load();
+    if (pid == 0) continue;
+    WorkerSnapshot ws;
+    ws.slot = static_cast<int>(i);
+    ws.pid = pid;
+    ws.ready = w.ready.load() != 0;
+    ws.requests = w.requests.load();
+    ws.in_flight = w.in_flight.load();
+    ws.queued = w.queued.load();
+    ws.busy_threads = w.busy_threads.load();
+    ws.threads = w.threads.load();
+    std::int64_t hb = w.heartbeat_ns.load();
+    ws.heartbeat_age = hb ? static_cast<double>(now - hb) / 1e9 : 0;
+    for (std::uint32_t t = 0; t < std::min<std::uint32_t>(ws.threads, kMaxThreads); ++t) {
+      std::int64_t started = w.thread_slots[t].request_started_ns.load();
+      if (started) ws.oldest_request = std::max(ws.oldest_request, static_cast<double>(now - started) / 1e9);
+    }
+    snap.requests_total += ws.requests;
+    snap.workers.push_back(ws);
+  }
+  return snap;
+}
+
+}  // namespace squall::master

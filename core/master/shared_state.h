@@ -1,0 +1,79 @@
+#pragma once
+// State shared by the master and its workers, in one anonymous shared mapping
+// created before the first fork (no files, no per-pid growth). Workers write
+// only their own slot; the master reads every slot and writes the pod-wide
+// fields. Every field is a lock-free atomic, so a reader never waits on a
+// worker and a crashed worker can't leave a lock held. Probes and metrics
+// (issues 4 and 5) read it through snapshot().
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace squall::master {
+
+inline constexpr std::size_t kMaxWorkers = 128;
+inline constexpr std::size_t kMaxThreads = 256;
+
+std::int64_t monotonic_ns();
+
+// One Python thread of a worker: the request it runs, if any.
+struct alignas(64) ThreadSlot {
+  std::atomic<std::int64_t> request_started_ns{0};  // 0 = idle
+  std::atomic<std::uint32_t> seq{0};                // odd while method/path are written
+  char method[16] = {};
+  char path[104] = {};
+
+  void begin(std::string_view method, std::string_view path, std::int64_t now_ns);
+  void end();
+};
+
+struct alignas(64) WorkerSlot {
+  std::atomic<std::int32_t> pid{0};  // 0: the slot is free
+  std::atomic<std::int64_t> started_ns{0};
+  std::atomic<std::int64_t> heartbeat_ns{0};  // the worker's I/O loop, every tick
+  std::atomic<std::uint32_t> ready{0};        // the worker accepts connections
+  std::atomic<std::uint64_t> requests{0};     // responses completed
+  std::atomic<std::uint32_t> in_flight{0};    // requests read and not yet answered
+  std::atomic<std::uint32_t> queued{0};       // requests waiting for a Python thread
+  std::atomic<std::uint32_t> busy_threads{0};
+  std::atomic<std::uint32_t> threads{0};
+  ThreadSlot thread_slots[kMaxThreads];
+
+  void reset();
+};
+
+struct SharedState {
+  std::atomic<std::uint32_t> draining{0};  // SIGTERM seen: readiness fails, Connection: close
+  std::atomic<std::uint64_t> retired_requests{0};  // requests of workers that exited
+  std::atomic<std::uint32_t> fold_seq{0};          // odd while a dead worker is folded in
+  WorkerSlot workers[kMaxWorkers];
+
+  // Master only: adds a dead worker's totals to the pod's and frees its slot,
+  // so pod-level counters never go backwards (see snapshot()).
+  void retire(WorkerSlot& slot);
+
+  // Maps a zeroed shared region (MAP_SHARED | MAP_ANONYMOUS); never unmapped
+  // while the process lives, so workers and the master can hold pointers.
+  static SharedState* create();
+};
+
+// A consistent copy for readers (probes, metrics, tests).
+struct WorkerSnapshot {
+  int slot = 0;
+  int pid = 0;
+  bool ready = false;
+  std::uint64_t requests = 0;
+  std::uint32_t in_flight = 0, queued = 0, busy_threads = 0, threads = 0;
+  double heartbeat_age = 0;     // seconds
+  double oldest_request = 0;    // seconds the longest-running request has run, 0 if none
+};
+struct Snapshot {
+  bool draining = false;
+  std::uint64_t requests_total = 0;  // never decreases: includes retired workers
+  std::vector<WorkerSnapshot> workers;
+};
+Snapshot snapshot(const SharedState& state);
+
+}  // namespace squall::master
