@@ -18,6 +18,7 @@ constexpr double seconds_between(Clock::time_point a, Clock::time_point b) {
 }
 constexpr std::size_t kMaxIov = 64;
 constexpr double kLingerSeconds = 2.0;
+constexpr double kDrainIdleSeconds = 1.0;
 
 }  // namespace
 
@@ -389,9 +390,14 @@ void Connection::check_timeouts(Clock::time_point now) {
   }
 }
 
+// Draining: a keep-alive connection is closed once it has been idle for a
+// moment. Closing it at once would race a client that is sending its next
+// request right now (it would see a reset, not a response); a request that
+// arrives meanwhile is answered with Connection: close instead.
 void Connection::close_if_idle() {
   if (closed_ || exchange_ || !out_.empty()) return;
   if (!parser_->idle() && !paused_) return;  // a request head is arriving: answer it
+  if (seconds_between(last_activity_, ctx_.now) < kDrainIdleSeconds) return;
   close();
 }
 
