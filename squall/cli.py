@@ -13,10 +13,16 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from squall.devtools import (
+    autoreload_child_config,
+    check_devtools,
+    is_autoreload_child,
+    run_with_autoreload,
+)
 from squall.log import configure_logging
 from squall.options import Config, exit_with_error, parse_config
 
-__all__ = ["describe", "import_app", "main", "run"]
+__all__ = ["describe", "import_app", "main", "prepare", "run"]
 
 logger = logging.getLogger("squall")
 
@@ -62,16 +68,41 @@ def import_app(spec: str) -> Callable[..., Any]:
     return target
 
 
-def run(app: Callable[..., Any], config: Config) -> NoReturn:
-    """Serve `app` with the engine and exit with its status."""
+def run(
+    app: Callable[..., Any] | None,
+    config: Config,
+    *,
+    load_app: Callable[[], Callable[..., Any]] | None = None,
+) -> NoReturn:
+    """Serve with the engine and exit with its status: `app` loaded here (--preload),
+    or None and `load_app`, which each worker calls after its fork (--no-preload)."""
     from squall.server import serve  # the engine: imported only to serve
 
+    if app is None:
+        sys.exit(serve(None, config, load_app=load_app))
     sys.exit(serve(app, config))
+
+
+def prepare(config: Config) -> Config:
+    """What every entry point does before loading the application: check the
+    debuggers' packages, and with --autoreload become the reloading supervisor
+    (exiting with its status) unless this is the server process it started."""
+    check_devtools(config)
+    if config.autoreload:
+        if not is_autoreload_child():
+            sys.exit(run_with_autoreload(config))
+        config = autoreload_child_config(config)
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     config, namespace = parse_config(sys.argv[1:] if argv is None else argv, prog="squall")
     configure_logging(config)
+    config = prepare(config)
+    if not config.preload:
+        # Each worker imports the application after its fork; an import error
+        # is then logged by the worker that could not start.
+        run(None, config, load_app=lambda: import_app(namespace.app))
     try:
         app = import_app(namespace.app)
     except AppImportError as exc:

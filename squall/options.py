@@ -16,9 +16,16 @@ Where a value comes from, highest precedence first:
 
 Hurricane's names are aliases one step below Squall's own name at the same
 level: its settings without prefix (``PORT``, ``MAX_BODY_SIZE``) after
-``SQUALL_*`` settings, its ``HURRICANE_*`` environment variables after
-``SQUALL_*`` ones, and, in ``manage.py serve`` only, its ``--workers N``
-(a thread-pool size) as a deprecated alias of ``--threads``.
+``SQUALL_*`` settings, and its ``HURRICANE_*`` environment variables after
+``SQUALL_*`` ones. Where Hurricane's name meant something else, the alias maps
+to the option with Hurricane's meaning and prints a one-line deprecation
+warning: ``WORKERS`` / ``HURRICANE_WORKERS`` (its thread pool) set ``threads``,
+``MAX_LIFETIME`` / ``HURRICANE_MAX_LIFETIME`` (a request count) set
+``max_requests``. On the command line only Squall's names exist: ``--workers``
+is the number of processes and ``--max-lifetime`` is in seconds.
+
+Some options constrain others (:func:`check_combinations`): ``--debugger`` and
+``--pycharm-host`` refuse ``--autoreload`` and run one worker.
 
 Only the value that wins is parsed. An invalid value or an unknown command-line
 option is one line on stderr naming the option and its source, then exit 2::
@@ -42,6 +49,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 __all__ = [
@@ -50,7 +58,9 @@ __all__ = [
     "Config",
     "Option",
     "OptionError",
+    "available_cpus",
     "build_parser",
+    "check_combinations",
     "exit_with_error",
     "parse_config",
     "render_markdown",
@@ -99,13 +109,19 @@ def integer(lo: int, hi: int | None = None) -> Kind:
     return Kind(expected, "N", parse)
 
 
-def _seconds(value: object) -> float:
-    value = _strict(_FLOAT, float, value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(value)
-    return float(value)
+def seconds(*, zero: bool) -> Kind:
+    """A duration in seconds: > 0, or >= 0 when `zero` is allowed (0 = off)."""
+
+    def parse(value: object) -> float:
+        value = _strict(_FLOAT, float, value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(value)
+        if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
+            raise ValueError(value)
+        return float(value)
+
+    expected = "a number of seconds >= 0" if zero else "a number of seconds > 0"
+    return Kind(expected, "SECONDS", parse, lambda v: f"{v:g}")
 
 
 def _boolean(value: object) -> bool:
@@ -135,6 +151,23 @@ def _host(value: object) -> str:
     raise ValueError(value)
 
 
+def _optional_host(value: object) -> str:
+    if isinstance(value, str) and not value.strip():
+        return ""
+    return _host(value)
+
+
+def _paths(value: object) -> tuple[str, ...]:
+    """Comma-separated in one string; a list or tuple (a setting, repeated flags) as is."""
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        items = list(value)
+    else:
+        raise ValueError(value)
+    return tuple(item.strip() for item in items if item.strip())
+
+
 def _networks(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         items = [item.strip() for item in value.split(",") if item.strip()]
@@ -148,10 +181,63 @@ def _networks(value: object) -> tuple[str, ...]:
     return ("*",) if "*" in items else tuple(items)
 
 
-SECONDS = Kind("a number of seconds > 0", "SECONDS", _seconds, lambda v: f"{v:g}")
+SECONDS = seconds(zero=False)
+SECONDS_OR_ZERO = seconds(zero=True)
 BOOLEAN = Kind("a boolean: 1/0, true/false, yes/no, on/off", "", _boolean, lambda v: str(v).lower())
 HOST = Kind("a host name or IP address", "ADDRESS", _host)
+OPTIONAL_HOST = Kind("a host name or IP address, or empty", "ADDRESS", _optional_host)
 NETWORKS = Kind("comma-separated IP addresses or CIDR networks, or *", "IPS", _networks, ",".join)
+# Repeatable on the command line (--static-watch A --static-watch B).
+PATHS = Kind("paths (repeat the flag, or comma-separate them)", "PATH", _paths, ",".join)
+
+
+# --------------------------------------------------------------------------- CPUs
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPU quota of this cgroup in CPUs (1.5 = 150 ms per 100 ms), None when unlimited.
+
+    cgroup v2: ``cpu.max`` is ``"<quota> <period>"`` or ``"max <period>"``.
+    cgroup v1: ``cpu/cpu.cfs_quota_us`` (-1 = none) over ``cpu/cpu.cfs_period_us``
+    (also looked for under ``cpu,cpuacct/``). Missing or malformed files: None.
+    """
+    v2 = _read(root / "cpu.max")
+    if v2 is not None:
+        parts = v2.split()
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit() and int(parts[1]) > 0:
+            return int(parts[0]) / int(parts[1])
+        return None  # "max 100000", or malformed
+    for folder in ("cpu", "cpu,cpuacct"):
+        quota = _read(root / folder / "cpu.cfs_quota_us")
+        period = _read(root / folder / "cpu.cfs_period_us")
+        if quota is None or period is None:
+            continue
+        try:
+            q, p = int(quota), int(period)
+        except ValueError:
+            return None
+        return q / p if q > 0 and p > 0 else None
+    return None
+
+
+def available_cpus(root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its CPU affinity, capped by the cgroup CPU quota
+    rounded up (a pod limited to 2 CPUs on a 64-core node gets 2); at least 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(root)
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota))
+    return max(1, cpus)
 
 
 # --------------------------------------------------------------------------- table
@@ -163,14 +249,11 @@ Source = Literal["cli", "settings", "env"]
 class Alias:
     """Another name for an option, one step below Squall's own name at `source`."""
 
-    source: Source
-    name: str  # "--workers", "PORT" (a setting), "HURRICANE_PORT" (an env var)
-    warning: str | None = None  # printed on stderr whenever the alias is used
-
-    @property
-    def dest(self) -> str:
-        """The argparse destination of a command-line alias."""
-        return "alias_" + self.name.lstrip("-").replace("-", "_")
+    source: Literal["settings", "env"]
+    name: str  # "PORT" (a Django setting), "HURRICANE_PORT" (an environment variable)
+    # A deprecation warning printed on stderr whenever the alias is set; "{label}"
+    # is replaced by where it was found ("settings.WORKERS").
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,8 +265,14 @@ class Option:
     default: Any
     help: str
     group: str
-    unit: str = ""  # "bytes", "seconds"
+    unit: str = ""  # "bytes", "seconds", "MiB"
     aliases: tuple[Alias, ...] = ()
+    default_text: str = ""  # shown instead of a default computed on this machine
+
+    @property
+    def is_list(self) -> bool:
+        """Repeatable on the command line."""
+        return self.kind is PATHS
 
     @property
     def flag(self) -> str:
@@ -208,9 +297,13 @@ class Option:
 
     @property
     def metavar(self) -> str:
-        return {"bytes": "BYTES", "seconds": "SECONDS"}.get(self.unit, self.kind.metavar)
+        return {"bytes": "BYTES", "seconds": "SECONDS", "MiB": "MIB"}.get(
+            self.unit, self.kind.metavar
+        )
 
     def show_default(self) -> str:
+        if self.default_text:
+            return self.default_text
         text = self.kind.show(self.default)
         if self.unit == "bytes" and self.default >= 1024:
             for size, name in ((1 << 20, "MiB"), (1 << 10, "KiB")):
@@ -232,20 +325,25 @@ def option(
     group: str,
     unit: str = "",
     aliases: tuple[Alias, ...] = (),
+    default_text: str = "",
 ) -> Any:
     """Declare a Config field together with its entry in the option table."""
-    entry = Option("", kind, default, help, group, unit, aliases)
+    entry = Option("", kind, default, help, group, unit, aliases, default_text)
     return field(default=default, metadata={"squall": entry})
 
 
-def hurricane(name: str) -> tuple[Alias, ...]:
+def hurricane(name: str, warning: str | None = None) -> tuple[Alias, ...]:
     """Hurricane read NAME from Django settings (no prefix) and HURRICANE_NAME from env."""
-    return (Alias("settings", name), Alias("env", "HURRICANE_" + name))
+    return (Alias("settings", name, warning), Alias("env", "HURRICANE_" + name, warning))
 
 
 WORKERS_WARNING = (
-    "--workers is Hurricane's thread-pool size, taken as --threads; use --threads "
-    "(Squall's --workers will mean processes, see issue 3)"
+    "{label} is Hurricane's thread-pool size, taken as threads: use SQUALL_THREADS "
+    "(Squall's --workers / SQUALL_WORKERS is the number of processes)"
+)
+MAX_LIFETIME_WARNING = (
+    "{label} is Hurricane's request count, taken as max_requests: use SQUALL_MAX_REQUESTS "
+    "(Squall's --max-lifetime / SQUALL_MAX_LIFETIME is in seconds)"
 )
 
 
@@ -277,12 +375,94 @@ class Config:
         "Length of the queue of connections not yet accepted (listen(2) backlog).",
         group="listening",
     )
+    workers: int = option(
+        available_cpus(),
+        integer(1),
+        "Worker processes forked by the master, each serving requests with its own "
+        "I/O loop and Python threads. --debugger and --pycharm-host run one.",
+        group="workers",
+        default_text="CPUs available to the container (cgroup quota)",
+    )
     threads: int = option(
         4,
         integer(1),
-        "Python threads per process that call the WSGI application.",
+        "Python threads per worker process that call the WSGI application.",
         group="workers",
-        aliases=(Alias("cli", "--workers", WORKERS_WARNING),),
+        aliases=hurricane("WORKERS", WORKERS_WARNING),
+    )
+    preload: bool = option(
+        True,
+        BOOLEAN,
+        "Load the application once in the master before forking the workers "
+        "(--no-preload: each worker loads it, so a rolling restart by SIGHUP imports new code).",
+        group="workers",
+    )
+    reuse_port: bool = option(
+        False,
+        BOOLEAN,
+        "Set SO_REUSEPORT on the listen socket, so that another process may listen on "
+        "the same port.",
+        group="workers",
+    )
+    timeout: float = option(
+        30.0,
+        SECONDS,
+        "A worker whose request runs longer than this, or whose I/O loop stops "
+        "heartbeating this long, is killed and replaced; the log names the request.",
+        group="lifecycle",
+        unit="seconds",
+    )
+    max_requests: int = option(
+        0,
+        integer(0),
+        "Recycle a worker after it has served this many requests (0: never). "
+        "The replacement accepts before the old worker stops.",
+        group="lifecycle",
+        aliases=(
+            Alias("settings", "MAX_LIFETIME", MAX_LIFETIME_WARNING),
+            Alias("env", "HURRICANE_MAX_LIFETIME", MAX_LIFETIME_WARNING),
+        ),
+    )
+    max_requests_jitter: int = option(
+        0,
+        integer(0),
+        "Add a random 0..N to --max-requests for each worker, so that workers are not "
+        "all recycled at once.",
+        group="lifecycle",
+    )
+    max_lifetime: float = option(
+        0.0,
+        SECONDS_OR_ZERO,
+        "Recycle a worker this long after it started (0: never). Hurricane's "
+        "--max-lifetime was a request count: that is --max-requests here.",
+        group="lifecycle",
+        unit="seconds",
+    )
+    max_memory: int = option(
+        0,
+        integer(0),
+        "Recycle a worker whose resident memory (RSS) exceeds this (0: never).",
+        group="lifecycle",
+        unit="MiB",
+        aliases=hurricane("MAX_MEMORY"),
+    )
+    shutdown_delay: float = option(
+        5.0,
+        SECONDS_OR_ZERO,
+        "After SIGTERM, readiness fails at once but the server keeps accepting this "
+        "long, because Kubernetes removes a pod from its Services' endpoints "
+        "asynchronously. Shutdown delay + graceful timeout must stay below the pod's "
+        "terminationGracePeriodSeconds (30 s by default): 5 + 20 = 25.",
+        group="lifecycle",
+        unit="seconds",
+    )
+    graceful_timeout: float = option(
+        20.0,
+        SECONDS,
+        "After the shutdown delay, stop accepting and wait this long for in-flight "
+        "requests to finish before the workers are killed.",
+        group="lifecycle",
+        unit="seconds",
     )
     max_request_line: int = option(
         8190,
@@ -361,6 +541,55 @@ class Config:
         "Lowest level of Squall's own log lines.",
         group="logging",
     )
+    autoreload: bool = option(
+        False,
+        BOOLEAN,
+        "Development: restart the server within a second when a .py file under the "
+        "current directory (or a file under --static-watch) changes; an import error "
+        "is logged and the server starts again on the next change.",
+        group="development",
+        aliases=hurricane("AUTORELOAD"),
+    )
+    static_watch: tuple[str, ...] = option(
+        (),
+        PATHS,
+        "With --autoreload: also restart when a file under PATH changes (a file or a "
+        "directory, watched recursively). Repeat the flag for more paths.",
+        group="development",
+        aliases=hurricane("STATIC_WATCH"),
+    )
+    debugger: bool = option(
+        False,
+        BOOLEAN,
+        "Development: listen for a Debug Adapter Protocol client (debugpy; VS Code) on "
+        "--debugger-port, in the worker process. Runs one worker; refuses --autoreload. "
+        "Needs pip install squall[debug].",
+        group="development",
+        aliases=hurricane("DEBUGGER"),
+    )
+    debugger_port: int = option(
+        5678,
+        integer(0, 65535),
+        "TCP port of --debugger, on every interface (0 picks a free port, logged).",
+        group="development",
+        aliases=hurricane("DEBUGGER_PORT"),
+    )
+    pycharm_host: str = option(
+        "",
+        OPTIONAL_HOST,
+        "Development: connect the worker process to the PyCharm debug server on this "
+        "host (empty: off). Runs one worker; refuses --autoreload. Needs pip install "
+        "squall[pycharm].",
+        group="development",
+        aliases=hurricane("PYCHARM_HOST"),
+    )
+    pycharm_port: int = option(
+        5678,
+        integer(1, 65535),
+        "Port of the PyCharm debug server of --pycharm-host.",
+        group="development",
+        aliases=hurricane("PYCHARM_PORT"),
+    )
 
     def __post_init__(self) -> None:
         # Check every field (and normalise: 5 -> 5.0 seconds, a list -> a tuple).
@@ -372,6 +601,12 @@ class Config:
                 raise ValueError(
                     f"Config.{opt.name}: invalid value {value!r} (expected {opt.kind.expected})"
                 ) from None
+        # A debugger is attached to one process, which must not be restarted under it.
+        debugging = self.debugger or bool(self.pycharm_host)
+        if debugging and self.autoreload:
+            raise ValueError("Config: debugger / pycharm_host cannot be used with autoreload")
+        if debugging:
+            object.__setattr__(self, "workers", 1)
 
 
 OPTIONS: tuple[Option, ...] = tuple(
@@ -381,19 +616,19 @@ OPTIONS: tuple[Option, ...] = tuple(
 GROUPS: dict[str, str] = {
     "listening": "Listening",
     "workers": "Workers",
+    "lifecycle": "Worker lifecycle and shutdown",
     "limits": "Request limits",
     "timeouts": "Timeouts",
     "proxy": "Reverse proxy",
     "logging": "Logging",
+    "development": "Development",
 }
 
 # Hurricane `serve` options Squall does not implement (yet): named in the error.
 HURRICANE_ONLY = frozenset(
-    """--static --media --autoreload --static-watch --debug --probe-port --startup-probe
-    --readiness-probe --liveness-probe --metrics --no-metrics --no-probe --req-queue-len
-    --command --check-migrations --check-migrations-apply --webhook-url --max-lifetime
-    --max-memory --debugger --debugger-port --pycharm-host --pycharm-port
-    --max-buffer-size""".split()
+    """--static --media --debug --probe-port --startup-probe --readiness-probe
+    --liveness-probe --metrics --no-metrics --no-probe --req-queue-len --command
+    --check-migrations --check-migrations-apply --webhook-url --max-buffer-size""".split()
 )
 
 # --------------------------------------------------------------------------- errors
@@ -452,9 +687,9 @@ def build_parser(prog: str, *, django: bool = False) -> SquallArgumentParser:
     """The command-line parser for ``squall APP`` or, with `django`, ``manage.py serve``.
 
     Every option's value is left raw (``None`` when not given) for
-    :func:`resolve_config`. In Django mode there is no APP argument, Django's
+    :func:`resolve_config`. In Django mode there is no APP argument, and Django's
     ``--settings`` and ``--pythonpath`` are accepted (manage.py has applied them
-    already) and Hurricane's command-line aliases exist.
+    already).
     """
     if django:
         usage = f"{prog} [options]"
@@ -495,17 +730,13 @@ def build_parser(prog: str, *, django: bool = False) -> SquallArgumentParser:
             )
         else:
             group.add_argument(
-                opt.flag, dest=opt.name, default=None, metavar=opt.metavar, help=help_text
+                opt.flag,
+                dest=opt.name,
+                default=None,
+                metavar=opt.metavar,
+                help=help_text,
+                action="append" if opt.is_list else "store",
             )
-        if django:
-            for alias in opt.aliases_from("cli"):
-                group.add_argument(
-                    alias.name,
-                    dest=alias.dest,
-                    default=None,
-                    metavar=opt.metavar,
-                    help=f"deprecated Hurricane alias of {opt.flag}",
-                )
     if django:
         dj = parser.add_argument_group("Django (applied by manage.py)")
         dj.add_argument("--settings", metavar="MODULE", help="the settings module to use")
@@ -513,29 +744,70 @@ def build_parser(prog: str, *, django: bool = False) -> SquallArgumentParser:
     return parser
 
 
+@dataclass(frozen=True)
+class Found:
+    """Where an option is set: a label for messages, the source, the raw value."""
+
+    label: str  # "--port", "settings.PORT", "HURRICANE_PORT (environment)"
+    source: Source
+    raw: object
+    alias: Alias | None = None
+
+
 def _candidates(
     opt: Option,
     cli: Mapping[str, object],
     settings: object | None,
     environ: Mapping[str, str],
-) -> Iterator[tuple[str, Source, object]]:
-    """(label, source, raw value) of every place `opt` is set, highest precedence first."""
+) -> Iterator[Found]:
+    """Every place `opt` is set, highest precedence first."""
     missing = object()
     given = cli.get(opt.name)
     if given is not None:
-        yield opt.flag, "cli", given
-    for alias in opt.aliases_from("cli"):
-        given = cli.get(alias.dest)
-        if given is not None:
-            yield alias.name, "cli", given
+        yield Found(opt.flag, "cli", given)
     if settings is not None and getattr(settings, "configured", True):
-        for name in (opt.variable, *(a.name for a in opt.aliases_from("settings"))):
+        for name, alias in ((opt.variable, None), *_named(opt, "settings")):
             given = getattr(settings, name, missing)
             if given is not missing and given is not None:
-                yield f"settings.{name}", "settings", given
-    for name in (opt.variable, *(a.name for a in opt.aliases_from("env"))):
+                yield Found(f"settings.{name}", "settings", given, alias)
+    for name, alias in ((opt.variable, None), *_named(opt, "env")):
         if name in environ:
-            yield f"{name} (environment)", "env", environ[name]
+            yield Found(f"{name} (environment)", "env", environ[name], alias)
+
+
+def _named(opt: Option, source: Source) -> tuple[tuple[str, Alias], ...]:
+    return tuple((a.name, a) for a in opt.aliases_from(source))
+
+
+def check_combinations(
+    values: Mapping[str, Any],
+    labels: Mapping[str, str],
+    on_warning: Callable[[str], None] = warn,
+) -> dict[str, Any]:
+    """Checks between options, on parsed values before the Config is built.
+
+    `values` maps each option that was set (not defaulted) to its parsed value
+    and `labels` to where it was set ("--workers", "SQUALL_DEBUGGER
+    (environment)"). Returns the values, adjusted where one option forces
+    another; raises :class:`OptionError`.
+    """
+    values = dict(values)
+    debugger = next((n for n in ("debugger", "pycharm_host") if values.get(n)), None)
+    if debugger and values.get("autoreload"):
+        raise OptionError(
+            f"{labels[debugger]} cannot be used with {labels['autoreload']}: the "
+            "reloader would restart the process the debugger is attached to"
+        )
+    if debugger:
+        if values.get("workers", 1) != 1:
+            on_warning(
+                f"{labels['workers']} {values['workers']} is ignored: {labels[debugger]} "
+                "runs one worker"
+            )
+        values["workers"] = 1
+    if values.get("static_watch") and not values.get("autoreload"):
+        on_warning(f"{labels['static_watch']} has no effect without --autoreload")
+    return values
 
 
 def resolve_config(
@@ -547,25 +819,27 @@ def resolve_config(
 ) -> Config:
     """Build the Config from raw command-line values, settings and environment.
 
-    `cli` maps an option's name (or a command-line alias's ``dest``) to its raw
-    value, ``None`` meaning not given: ``vars()`` of a :func:`build_parser`
-    namespace, or keyword arguments. `settings` is Django's settings (ignored
-    unless configured) or any object with ``SQUALL_*`` attributes; a setting
-    whose value is ``None`` counts as not set. `environ` defaults to os.environ.
-    Raises :class:`OptionError` naming the option and the source.
+    `cli` maps an option's name to its raw value, ``None`` meaning not given:
+    ``vars()`` of a :func:`build_parser` namespace, or keyword arguments.
+    `settings` is Django's settings (ignored unless configured) or any object
+    with ``SQUALL_*`` attributes; a setting whose value is ``None`` counts as
+    not set. `environ` defaults to os.environ. A deprecated alias that is set
+    is reported to `on_warning`, one line each. Raises :class:`OptionError`
+    naming the option and the source.
     """
     cli = cli or {}
     environ = os.environ if environ is None else environ
-    for opt in OPTIONS:
-        for alias in opt.aliases_from("cli"):
-            if alias.warning and cli.get(alias.dest) is not None:
-                on_warning(alias.warning)
     values: dict[str, Any] = {}
-    for opt in OPTIONS:
-        found = next(_candidates(opt, cli, settings, environ), None)
-        if found is None:
+    labels: dict[str, str] = {}
+    everywhere = {opt: list(_candidates(opt, cli, settings, environ)) for opt in OPTIONS}
+    for candidates in everywhere.values():  # every warning before the first error
+        for found in candidates:
+            if found.alias is not None and found.alias.warning:
+                on_warning(found.alias.warning.format(label=found.label))
+    for opt, candidates in everywhere.items():
+        if not candidates:
             continue  # the default
-        label, source, raw = found
+        label, source, raw = candidates[0].label, candidates[0].source, candidates[0].raw
         try:
             values[opt.name] = opt.kind.parse(raw)
         except ValueError:
@@ -579,7 +853,8 @@ def resolve_config(
             raise OptionError(
                 f"{label}: invalid value {raw!r} (expected {opt.kind.expected}){hint}"
             ) from None
-    return Config(**values)
+        labels[opt.name] = label
+    return Config(**check_combinations(values, labels, on_warning))
 
 
 def parse_config(
@@ -634,14 +909,34 @@ def render_markdown() -> str:
         "",
         "- settings without prefix (`PORT`, `MAX_BODY_SIZE`) after `SQUALL_*` settings;",
         "- environment variables `HURRICANE_PORT`, `HURRICANE_MAX_BODY_SIZE` after `SQUALL_*`",
-        "  ones;",
-        "- in `manage.py serve` only, Hurricane's `--workers N` (the size of its thread pool)",
-        "  as an alias of `--threads`, with a deprecation warning: Squall's own `--workers`",
-        "  will set the number of processes.",
+        "  ones.",
+        "",
+        "Two of Hurricane's names meant something else than Squall's option of the same",
+        "name. Its setting and environment variable keep Hurricane's meaning, with a",
+        "one-line deprecation warning; on the command line only Squall's meaning exists:",
+        "",
+        "| Hurricane | meant | is taken as | Squall's own option of that name |",
+        "|---|---|---|---|",
+        "| `WORKERS`, `HURRICANE_WORKERS` | threads of its pool | `threads` |"
+        " `--workers`: worker processes |",
+        "| `MAX_LIFETIME`, `HURRICANE_MAX_LIFETIME` | requests before a restart |"
+        " `max_requests` | `--max-lifetime`: seconds |",
+        "",
+        "So `manage.py serve --workers 4`, which gave Hurricane 4 threads, now starts 4",
+        "processes, and `--max-lifetime 1000` recycles a worker after 1000 seconds: write",
+        "`--threads 4` and `--max-requests 1000` for Hurricane's meaning.",
+        "`MAX_MEMORY` / `HURRICANE_MAX_MEMORY` / `--max-memory` mean MiB of RSS in both.",
         "",
         "Hurricane `serve` options that Squall does not implement (`--static`, `--media`,",
-        "`--probe-port`, `--command`, `--webhook-url`, `--autoreload`, ...) are errors, not",
-        "silently ignored.",
+        "`--probe-port`, `--command`, `--webhook-url`, ...) are errors, not silently",
+        "ignored.",
+        "",
+        "## Options that constrain others",
+        "",
+        "- `--debugger` and `--pycharm-host` cannot be combined with `--autoreload` (an",
+        "  error), and run one worker: a `--workers N` given with them is set to 1 with a",
+        "  warning.",
+        "- `--static-watch` has an effect only with `--autoreload` (else a warning).",
         "",
         "## Values",
         "",
@@ -651,10 +946,11 @@ def render_markdown() -> str:
         '`SQUALL_FORWARDED_ALLOW_IPS = ["10.0.0.0/8"]`).',
         "",
         "- integers: decimal digits only (no `1e3`, no `1_000`);",
-        "- seconds: a decimal number > 0 (`2.5`);",
+        "- seconds: a decimal number > 0 (`2.5`), or >= 0 where 0 means off;",
         "- booleans: `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off` (any case); anything",
         "  else is an error (Hurricane took `False` for true: Squall does not);",
-        "- lists: comma-separated (`10.0.0.0/8,192.168.1.1`).",
+        "- lists: comma-separated (`10.0.0.0/8,192.168.1.1`); a list of paths also by",
+        "  repeating the flag (`--static-watch a --static-watch b`).",
         "",
         "Only the value that wins is parsed. An invalid value or an unknown option prints one",
         "line naming the option and where the value came from, and exits with status 2:",
@@ -678,12 +974,11 @@ def render_markdown() -> str:
             names = f"`{opt.variable}`"
             description = f"{opt.help} Accepts {opt.kind.expected}."
             if opt.aliases:
-                where = {
-                    "settings": "setting",
-                    "env": "environment",
-                    "cli": "`manage.py serve` only",
-                }
-                alias_names = ", ".join(f"`{a.name}` ({where[a.source]})" for a in opt.aliases)
+                where = {"settings": "setting", "env": "environment"}
+                alias_names = ", ".join(
+                    f"`{a.name}` ({where[a.source]}{', deprecated' if a.warning else ''})"
+                    for a in opt.aliases
+                )
                 description += f" Hurricane aliases: {alias_names}."
             default = opt.show_default().replace("|", "\\|")
             out.append(f"| {flags} | {names} | `{default}` | {description} |")

@@ -19,13 +19,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo"
 
 # Prepended to a `python -c` script that then runs main (squall's or Django's):
-# a stand-in engine whose serve() prints what it was given as JSON and returns 3.
+# a stand-in engine whose serve() prints what it was given as JSON and returns 3
+# (with --no-preload it is given a loader, which it calls as a worker would).
 FAKE_ENGINE = textwrap.dedent(
     """
     import dataclasses, json, sys, types
-    def serve(app, config):
+    def serve(app, config, *, load_app=None):
+        preloaded = app is not None
+        app = app if preloaded else load_app()
         kind = app if isinstance(app, types.FunctionType) else type(app)
         print(json.dumps({"app": f"{kind.__module__}.{kind.__qualname__}",
+                          "preloaded": preloaded,
                           "config": dataclasses.asdict(config)}))
         return 3
     sys.modules["squall.server"] = types.SimpleNamespace(serve=serve)
@@ -171,6 +175,17 @@ def test_serves_the_imported_application(tmp_path: Path) -> None:
     assert served["config"]["threads"] == 8
     assert served["config"]["access_log"] is False
     assert served["config"]["log_format"] == "json"
+    assert served["preloaded"] is True
+
+
+def test_no_preload_hands_the_engine_a_loader(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text("def application(environ, start_response):\n    return []\n")
+    code = FAKE_ENGINE + "from squall.cli import main\nmain()\n"
+    result = run(["-c", code, "myapp", "--no-preload"], cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    served = json.loads(result.stdout)
+    assert (served["app"], served["preloaded"]) == ("myapp.application", False)
+    assert served["config"]["preload"] is False
 
 
 # --------------------------------------------------------------------------- manage.py serve
@@ -219,12 +234,27 @@ def test_manage_py_serve_invalid_setting(tmp_path: Path) -> None:
     )
 
 
-def test_manage_py_serve_workers_warns_then_fails_on_one_line_each() -> None:
-    result = manage("serve", "--workers", "2", "--port", "-5")
+def test_manage_py_serve_hurricane_workers_warns_then_fails_on_one_line_each() -> None:
+    result = manage("serve", "--port", "-5", env={"HURRICANE_WORKERS": "2"})
     assert result.returncode == 2
     warning, error = result.stderr.splitlines()
-    assert warning.startswith("squall: warning: --workers is Hurricane's thread-pool size")
+    assert warning.startswith(
+        "squall: warning: HURRICANE_WORKERS (environment) is Hurricane's thread-pool size"
+    )
     assert error == "squall: error: --port: invalid value '-5' (expected an integer 0-65535)"
+
+
+def test_debugger_with_autoreload_is_refused_before_anything_starts() -> None:
+    assert_error(
+        squall("--debugger", "--autoreload", "x:y"),
+        "--debugger cannot be used with --autoreload: the reloader would restart the "
+        "process the debugger is attached to",
+    )
+    assert_error(
+        manage("serve", "--autoreload", "--pycharm-host", "localhost"),
+        "--pycharm-host cannot be used with --autoreload: the reloader would restart the "
+        "process the debugger is attached to",
+    )
 
 
 def test_manage_py_serve_help() -> None:
@@ -246,18 +276,30 @@ def test_manage_py_serve_serves_the_project(tmp_path: Path) -> None:
         """
     )
     result = run(
-        ["-c", code, "serve", "--settings=serve_settings", "--workers", "2"],
+        ["-c", code, "serve", "--settings=serve_settings", "--threads", "2", "--workers", "3"],
         cwd=DEMO,
-        env={"SQUALL_MAX_BODY_SIZE": "1024"},
+        env={"SQUALL_MAX_BODY_SIZE": "1024", "HURRICANE_MAX_LIFETIME": "500"},
         path=(tmp_path, DEMO),
     )
     assert result.returncode == 3, result.stderr
     served = json.loads(result.stdout)
     assert served["app"] == "django.core.handlers.wsgi.WSGIHandler"
-    assert served["config"]["threads"] == 2  # --workers beats the setting
+    assert served["config"]["threads"] == 2  # --threads beats the setting
+    assert served["config"]["workers"] == 3  # processes
     assert served["config"]["port"] == 9100  # Hurricane's PORT setting
     assert served["config"]["max_body_size"] == 1024  # environment
-    assert result.stderr.startswith("squall: warning: --workers")
+    assert served["config"]["max_requests"] == 500  # Hurricane's MAX_LIFETIME: requests
+    assert result.stderr.startswith("squall: warning: HURRICANE_MAX_LIFETIME (environment)")
+    assert served["preloaded"] is True
+    result = run(
+        ["-c", code, "serve", "--settings=serve_settings", "--no-preload"],
+        cwd=DEMO,
+        env={"SQUALL_PRELOAD": "1"},
+        path=(tmp_path, DEMO),
+    )
+    assert result.returncode == 3, result.stderr
+    served = json.loads(result.stdout)
+    assert (served["app"], served["preloaded"]) == ("django.core.handlers.wsgi.WSGIHandler", False)
 
 
 def test_manage_py_serve_with_bad_wsgi_application(tmp_path: Path) -> None:

@@ -11,9 +11,13 @@ from typing import Any
 import pytest
 
 from squall.options import (
+    HURRICANE_ONLY,
     OPTIONS,
     Config,
     OptionError,
+    available_cpus,
+    build_parser,
+    cgroup_cpu_quota,
     parse_config,
     render_markdown,
     resolve_config,
@@ -44,6 +48,24 @@ def error_line(capsys: pytest.CaptureFixture[str], argv: list[str], **kw: Any) -
     return err.rstrip("\n")
 
 
+def warnings_of(
+    argv: list[str],
+    *,
+    django: bool = False,
+    settings: object | None = None,
+    environ: dict[str, str] | None = None,
+) -> tuple[Config, list[str]]:
+    """Parse; return the Config and the warnings it gave."""
+    namespace = build_parser("squall", django=django).parse_args(
+        argv if django else ["app", *argv]
+    )
+    warnings: list[str] = []
+    c = resolve_config(
+        vars(namespace), settings=settings, environ=environ or {}, on_warning=warnings.append
+    )
+    return c, warnings
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -52,7 +74,17 @@ def test_defaults_are_the_documented_ones() -> None:
         "host": "0.0.0.0",
         "port": 8000,
         "backlog": 1024,
+        "workers": available_cpus(),
         "threads": 4,
+        "preload": True,
+        "reuse_port": False,
+        "timeout": 30.0,
+        "max_requests": 0,
+        "max_requests_jitter": 0,
+        "max_lifetime": 0.0,
+        "max_memory": 0,
+        "shutdown_delay": 5.0,
+        "graceful_timeout": 20.0,
         "max_request_line": 8190,
         "max_header_bytes": 65536,
         "max_header_count": 100,
@@ -64,8 +96,28 @@ def test_defaults_are_the_documented_ones() -> None:
         "access_log": True,
         "log_format": "text",
         "log_level": "info",
+        "autoreload": False,
+        "static_watch": (),
+        "debugger": False,
+        "debugger_port": 5678,
+        "pycharm_host": "",
+        "pycharm_port": 5678,
     }
     assert config() == Config()
+
+
+def test_shutdown_defaults_fit_the_kubernetes_grace_period() -> None:
+    c = Config()
+    assert c.shutdown_delay + c.graceful_timeout < 30  # terminationGracePeriodSeconds
+    [shutdown] = [o for o in OPTIONS if o.name == "shutdown_delay"]
+    assert "terminationGracePeriodSeconds (30 s by default): 5 + 20 = 25" in shutdown.help
+
+
+def test_workers_default_is_documented_not_this_machines_count() -> None:
+    [workers] = [o for o in OPTIONS if o.name == "workers"]
+    assert workers.show_default() == "CPUs available to the container (cgroup quota)"
+    assert "| `--workers N` | `SQUALL_WORKERS` | `CPUs available to the container (cgroup " \
+        "quota)` |" in render_markdown()
 
 
 def test_config_is_the_option_table() -> None:
@@ -104,7 +156,20 @@ PRECEDENCE = [
     ("threads", "2", "3", "5", (2, 3, 5, 4)),
     ("keepalive_timeout", "90", 120, "61.5", (90.0, 120.0, 61.5, 75.0)),
     ("log_format", "json", "text", "json", ("json", "text", "json", "text")),
-]
+    ("workers", "3", 5, "7", (3, 5, 7, available_cpus())),
+    ("timeout", "12.5", 60, "90", (12.5, 60.0, 90.0, 30.0)),
+    ("max_requests", "200", 300, "400", (200, 300, 400, 0)),
+    ("max_requests_jitter", "20", 30, "40", (20, 30, 40, 0)),
+    ("max_lifetime", "3600", 0, "60", (3600.0, 0.0, 60.0, 0.0)),
+    ("max_memory", "512", 256, "1024", (512, 256, 1024, 0)),
+    ("shutdown_delay", "0", 2.5, "10", (0.0, 2.5, 10.0, 5.0)),
+    ("graceful_timeout", "10", 15, "25", (10.0, 15.0, 25.0, 20.0)),
+    ("debugger_port", "5679", 5680, "5681", (5679, 5680, 5681, 5678)),
+    ("pycharm_host", "10.0.0.1", "host.docker.internal", "localhost", (
+        "10.0.0.1", "host.docker.internal", "localhost", "")),
+    ("pycharm_port", "1234", 2345, "3456", (1234, 2345, 3456, 5678)),
+    ("static_watch", "a", ["b", "c"], "d,e", (("a",), ("b", "c"), ("d", "e"), ())),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("name", "flag", "setting", "env", "expected"), PRECEDENCE)
@@ -118,6 +183,20 @@ def test_precedence_cli_then_settings_then_env_then_default(
     assert getattr(config([], django=True, **everything), name) == expected[1]
     assert getattr(config([], django=True, environ={variable: env}), name) == expected[2]
     assert getattr(config([], django=True), name) == expected[3]
+
+
+@pytest.mark.parametrize(
+    ("name", "default"),
+    [("preload", True), ("reuse_port", False), ("autoreload", False), ("debugger", False)],
+)
+def test_new_switches(name: str, default: bool) -> None:
+    flag = "--" + name.replace("_", "-")
+    variable = "SQUALL_" + name.upper()
+    assert getattr(config([]), name) is default
+    assert getattr(config([flag]), name) is True
+    assert getattr(config(["--no-" + flag[2:]], environ={variable: "on"}), name) is False
+    assert getattr(config([], environ={variable: "yes"}), name) is True
+    assert getattr(config([], settings=settings(**{variable: False})), name) is False
 
 
 def test_boolean_switch_precedence() -> None:
@@ -189,25 +268,73 @@ def test_hurricane_environment_variables() -> None:
     assert config(environ={"HURRICANE_THREADS": "9"}).threads == 4
 
 
-def test_hurricane_workers_is_threads_in_manage_py_serve(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert config(["--workers", "3"], django=True).threads == 3
-    warning = capsys.readouterr().err
-    assert warning.count("\n") == 1
-    assert warning.startswith("squall: warning: --workers is Hurricane's thread-pool size")
-    assert "use --threads" in warning
-    # --threads, Squall's own name, wins over the alias (which still warns).
-    assert config(["--workers", "3", "--threads", "6"], django=True).threads == 6
-    assert "--workers" in capsys.readouterr().err
-    # The alias is below the command line only: it beats settings and env.
-    assert config(["--workers", "3"], django=True, settings=settings(SQUALL_THREADS=8)).threads == 3
+def test_workers_flag_is_processes_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    for django in (False, True):
+        c = config(["--workers", "3"], django=django)
+        assert (c.workers, c.threads) == (3, 4)
+    assert capsys.readouterr().err == ""  # no alias, no warning
 
 
-def test_hurricane_workers_is_unknown_to_the_squall_script(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert error_line(capsys, ["--workers", "3"]) == "squall: error: --workers: unknown option"
+def test_hurricane_workers_setting_and_env_are_threads_with_a_warning() -> None:
+    c, warnings = warnings_of([], settings=settings(WORKERS=6))
+    assert (c.threads, c.workers) == (6, available_cpus())
+    assert warnings == [
+        "settings.WORKERS is Hurricane's thread-pool size, taken as threads: use "
+        "SQUALL_THREADS (Squall's --workers / SQUALL_WORKERS is the number of processes)"
+    ]
+    c, warnings = warnings_of([], environ={"HURRICANE_WORKERS": "7"})
+    assert c.threads == 7
+    assert [w.split(" is ")[0] for w in warnings] == ["HURRICANE_WORKERS (environment)"]
+    # Squall's own names win at every level; a set alias still warns.
+    c, warnings = warnings_of(["--threads", "2"], environ={"HURRICANE_WORKERS": "7"})
+    assert c.threads == 2 and len(warnings) == 1
+    c, _ = warnings_of([], settings=settings(SQUALL_THREADS=3, WORKERS=6))
+    assert c.threads == 3
+    # SQUALL_WORKERS is processes.
+    c, warnings = warnings_of([], environ={"SQUALL_WORKERS": "2"})
+    assert (c.workers, c.threads, warnings) == (2, 4, [])
+
+
+def test_hurricane_max_lifetime_is_a_request_count_with_a_warning() -> None:
+    c, warnings = warnings_of([], settings=settings(MAX_LIFETIME=1000))
+    assert (c.max_requests, c.max_lifetime) == (1000, 0.0)
+    assert warnings == [
+        "settings.MAX_LIFETIME is Hurricane's request count, taken as max_requests: use "
+        "SQUALL_MAX_REQUESTS (Squall's --max-lifetime / SQUALL_MAX_LIFETIME is in seconds)"
+    ]
+    c, warnings = warnings_of([], environ={"HURRICANE_MAX_LIFETIME": "500"})
+    assert (c.max_requests, c.max_lifetime) == (500, 0.0)
+    assert warnings[0].startswith("HURRICANE_MAX_LIFETIME (environment) is Hurricane's")
+    assert len(warnings) == 1
+    # Squall's own --max-lifetime is seconds, and no warning.
+    c, warnings = warnings_of(["--max-lifetime", "500"], django=True)
+    assert (c.max_requests, c.max_lifetime, warnings) == (0, 500.0, [])
+    c, warnings = warnings_of([], environ={"SQUALL_MAX_LIFETIME": "60"})
+    assert (c.max_requests, c.max_lifetime, warnings) == (0, 60.0, [])
+
+
+def test_a_bad_hurricane_max_lifetime_warns_then_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        config([], settings=settings(MAX_LIFETIME="1h"))
+    assert exited.value.code == 2
+    warning, error = capsys.readouterr().err.splitlines()
+    assert warning.startswith("squall: warning: settings.MAX_LIFETIME is Hurricane's request count")
+    assert error == (
+        "squall: error: settings.MAX_LIFETIME: invalid value '1h' (expected an integer >= 0)"
+    )
+
+
+def test_hurricane_development_and_memory_names() -> None:
+    c, warnings = warnings_of(
+        [],
+        settings=settings(MAX_MEMORY=512, AUTORELOAD=True, STATIC_WATCH=["static"]),
+        environ={"HURRICANE_PYCHARM_PORT": "4000", "HURRICANE_DEBUGGER_PORT": "5000"},
+    )
+    assert (c.max_memory, c.autoreload, c.static_watch) == (512, True, ("static",))
+    assert (c.pycharm_port, c.debugger_port, warnings) == (4000, 5000, [])
+    c = config(environ={"HURRICANE_MAX_MEMORY": "256", "HURRICANE_DEBUGGER": "1"})
+    assert (c.max_memory, c.debugger, c.workers) == (256, True, 1)
+    assert config(environ={"HURRICANE_PYCHARM_HOST": "10.1.2.3"}).pycharm_host == "10.1.2.3"
 
 
 def test_hurricane_false_is_false() -> None:
@@ -267,6 +394,59 @@ def test_forwarded_allow_ips_any_and_none() -> None:
 def test_error_lines_name_the_option_and_the_source(capsys: pytest.CaptureFixture[str]) -> None:
     cases: list[tuple[list[str], dict[str, Any], str]] = [
         (["--port", "abc"], {}, "--port: invalid value 'abc' (expected an integer 0-65535)"),
+        (["--workers", "0"], {}, "--workers: invalid value '0' (expected an integer >= 1)"),
+        (
+            [],
+            {"environ": {"SQUALL_MAX_MEMORY": "1G"}},
+            "SQUALL_MAX_MEMORY (environment): invalid value '1G' (expected an integer >= 0)",
+        ),
+        (
+            [],
+            {"settings": settings(MAX_MEMORY="1G")},
+            "settings.MAX_MEMORY: invalid value '1G' (expected an integer >= 0)",
+        ),
+        (
+            ["--max-lifetime", "-1"],
+            {},
+            "--max-lifetime: invalid value '-1' (expected a number of seconds >= 0)",
+        ),
+        (
+            ["--shutdown-delay", "nan"],
+            {},
+            "--shutdown-delay: invalid value 'nan' (expected a number of seconds >= 0)",
+        ),
+        (
+            ["--graceful-timeout", "0"],
+            {},
+            "--graceful-timeout: invalid value '0' (expected a number of seconds > 0)",
+        ),
+        (["--timeout", "0"], {}, "--timeout: invalid value '0' (expected a number of seconds > 0)"),
+        (
+            ["--debugger-port", "70000"],
+            {},
+            "--debugger-port: invalid value '70000' (expected an integer 0-65535)",
+        ),
+        (
+            ["--pycharm-port", "0"],
+            {},
+            "--pycharm-port: invalid value '0' (expected an integer 1-65535)",
+        ),
+        (
+            ["--pycharm-host", "a b"],
+            {},
+            "--pycharm-host: invalid value 'a b' (expected a host name or IP address, or empty)",
+        ),
+        (
+            [],
+            {"settings": settings(SQUALL_STATIC_WATCH=3)},
+            "settings.SQUALL_STATIC_WATCH: invalid value 3 "
+            "(expected paths (repeat the flag, or comma-separate them))",
+        ),
+        (
+            ["--preload=no"],
+            {},
+            "--preload: ignored explicit argument 'no'",
+        ),
         (
             [],
             {"environ": {"SQUALL_PORT": "x"}},
@@ -325,12 +505,21 @@ def test_error_lines_name_the_option_and_the_source(capsys: pytest.CaptureFixtur
 def test_hurricane_serve_options_not_implemented_are_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for flag in ("--static", "--media", "--probe-port=8001", "--command", "--autoreload"):
+    for flag in ("--static", "--media", "--probe-port=8001", "--command", "--webhook-url"):
         name = flag.split("=")[0]
         assert error_line(capsys, [flag], django=True) == (
             f"squall: error: {name}: unknown option "
             f"(Hurricane's {name} is not supported by Squall yet)"
         )
+
+
+def test_hurricane_options_squall_now_has_are_no_longer_errors() -> None:
+    implemented = """--autoreload --static-watch --max-lifetime --max-memory --debugger
+        --debugger-port --pycharm-host --pycharm-port --workers""".split()
+    assert not HURRICANE_ONLY & set(implemented)
+    flags = {flag for opt in OPTIONS for flag in opt.flags}
+    assert set(implemented) <= flags
+    assert not HURRICANE_ONLY & flags
 
 
 def test_application_argument(capsys: pytest.CaptureFixture[str]) -> None:
@@ -360,8 +549,143 @@ def test_resolve_config_raises_option_error() -> None:
     with pytest.raises(OptionError, match=r"^--threads: invalid value 'x'"):
         resolve_config({"threads": "x"}, environ={})
     warnings: list[str] = []
-    c = resolve_config({"alias_workers": "7"}, environ={}, on_warning=warnings.append)
+    c = resolve_config({}, environ={"HURRICANE_WORKERS": "7"}, on_warning=warnings.append)
     assert c.threads == 7 and len(warnings) == 1
+
+
+# --------------------------------------------------------------------------- new kinds
+
+
+def test_static_watch_repeats_and_comma_separates() -> None:
+    c = config(["--static-watch", "static", "--static-watch", "assets/css", "--autoreload"])
+    assert c.static_watch == ("static", "assets/css")
+    c = config(["--autoreload"], environ={"SQUALL_STATIC_WATCH": "static, assets ,"})
+    assert c.static_watch == ("static", "assets")
+    c = config(["--autoreload"], settings=settings(SQUALL_STATIC_WATCH=("a,b",)))
+    assert c.static_watch == ("a,b",)  # a list in a setting is taken as is
+    assert config(["--static-watch", ""]).static_watch == ()
+
+
+def test_zero_turns_lifecycle_limits_off() -> None:
+    c = config(
+        ["--max-lifetime", "0", "--shutdown-delay", "0", "--max-requests", "0", "--max-memory", "0"]
+    )
+    assert (c.max_lifetime, c.shutdown_delay, c.max_requests, c.max_memory) == (0, 0, 0, 0)
+    assert isinstance(c.max_lifetime, float) and isinstance(c.shutdown_delay, float)
+    assert Config(max_lifetime=0, shutdown_delay=0).max_lifetime == 0.0
+    with pytest.raises(ValueError, match=r"Config.graceful_timeout"):
+        Config(graceful_timeout=0)
+
+
+def test_pycharm_host_empty_is_off() -> None:
+    assert config(["--pycharm-host", ""]).pycharm_host == ""
+    assert config(["--pycharm-host", " "]).pycharm_host == ""
+    assert config([], environ={"SQUALL_PYCHARM_HOST": "host.docker.internal"}).pycharm_host == (
+        "host.docker.internal"
+    )
+
+
+# --------------------------------------------------------------------------- CPUs
+
+
+def cgroup_tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text + "\n")
+    return root
+
+
+def cpus_here() -> int:
+    return len(__import__("os").sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "200000 100000"}, 2.0),
+        ({"cpu.max": "150000 100000"}, 1.5),
+        ({"cpu.max": "max 100000"}, None),
+        ({"cpu.max": "garbage"}, None),
+        ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3.0),
+        ({"cpu,cpuacct/cpu.cfs_quota_us": "50000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, 0.5),
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ({"cpu/cpu.cfs_quota_us": "100000"}, None),  # no period
+        ({}, None),
+    ],
+)
+def test_cgroup_cpu_quota(tmp_path: Path, files: dict[str, str], quota: float | None) -> None:
+    assert cgroup_cpu_quota(cgroup_tree(tmp_path, files)) == quota
+
+
+def test_available_cpus_is_the_affinity_capped_by_the_quota_rounded_up(tmp_path: Path) -> None:
+    mine = cpus_here()
+    assert available_cpus(cgroup_tree(tmp_path / "v2", {"cpu.max": "200000 100000"})) == min(
+        mine, 2
+    )
+    assert available_cpus(cgroup_tree(tmp_path / "frac", {"cpu.max": "10000 100000"})) == 1
+    assert available_cpus(cgroup_tree(tmp_path / "max", {"cpu.max": "max 100000"})) == mine
+    v1 = {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}
+    assert available_cpus(cgroup_tree(tmp_path / "v1none", v1)) == mine
+    v1 = {"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"}
+    assert available_cpus(cgroup_tree(tmp_path / "v1", v1)) == 1
+    assert available_cpus(tmp_path / "missing") == mine
+    # A quota larger than the machine does not add CPUs.
+    big = {"cpu.max": f"{(mine + 8) * 100000} 100000"}
+    assert available_cpus(cgroup_tree(tmp_path / "big", big)) == mine
+
+
+# --------------------------------------------------------------------------- combinations
+
+
+def test_a_debugger_refuses_autoreload(capsys: pytest.CaptureFixture[str]) -> None:
+    assert error_line(capsys, ["--debugger", "--autoreload"]) == (
+        "squall: error: --debugger cannot be used with --autoreload: the reloader would "
+        "restart the process the debugger is attached to"
+    )
+    assert error_line(
+        capsys, ["--autoreload"], environ={"SQUALL_PYCHARM_HOST": "localhost"}
+    ) == (
+        "squall: error: SQUALL_PYCHARM_HOST (environment) cannot be used with --autoreload: "
+        "the reloader would restart the process the debugger is attached to"
+    )
+    assert error_line(
+        capsys, ["--debugger"], settings=settings(AUTORELOAD=True), django=True
+    ).startswith("squall: error: --debugger cannot be used with settings.AUTORELOAD: ")
+    # Turned off on the command line: no conflict.
+    assert config(["--no-autoreload", "--debugger"], environ={"SQUALL_AUTORELOAD": "1"}).debugger
+
+
+def test_a_debugger_runs_one_worker() -> None:
+    c, warnings = warnings_of(["--debugger"])
+    assert (c.workers, warnings) == (1, [])  # the default: silently one
+    c, warnings = warnings_of(["--debugger", "--workers", "1"])
+    assert (c.workers, warnings) == (1, [])
+    c, warnings = warnings_of(["--pycharm-host", "localhost", "--workers", "4"])
+    assert c.workers == 1
+    assert warnings == ["--workers 4 is ignored: --pycharm-host runs one worker"]
+    c, warnings = warnings_of(["--debugger"], environ={"SQUALL_WORKERS": "3"})
+    assert warnings == ["SQUALL_WORKERS (environment) 3 is ignored: --debugger runs one worker"]
+
+
+def test_the_debugger_warning_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert config(["--debugger", "--workers", "2"]).workers == 1
+    assert capsys.readouterr().err == (
+        "squall: warning: --workers 2 is ignored: --debugger runs one worker\n"
+    )
+
+
+def test_static_watch_without_autoreload_warns() -> None:
+    _, warnings = warnings_of(["--static-watch", "static"])
+    assert warnings == ["--static-watch has no effect without --autoreload"]
+    _, warnings = warnings_of(["--static-watch", "static", "--autoreload"])
+    assert warnings == []
+
+
+def test_config_keeps_the_invariants_when_built_directly() -> None:
+    assert Config(debugger=True, workers=8).workers == 1
+    assert Config(pycharm_host="localhost").workers == 1
+    with pytest.raises(ValueError, match="cannot be used with autoreload"):
+        Config(debugger=True, autoreload=True)
 
 
 # --------------------------------------------------------------------------- help
@@ -377,7 +701,8 @@ def test_help_lists_every_option_with_its_default(capsys: pytest.CaptureFixture[
             for flag in opt.flags:
                 assert flag in out
             assert f"(default: {opt.show_default()}; {opt.variable})" in out
-        assert ("--workers N deprecated Hurricane alias of --threads" in out) is django
+        assert "deprecated Hurricane alias" not in out
+        assert "--static-watch PATH" in out and "--max-memory MIB" in out
         assert ("--settings MODULE" in out) is django
         assert ("MODULE[:CALLABLE]" in out) is not django
 
@@ -392,7 +717,7 @@ def test_serve_command_is_found_and_parses_with_squall() -> None:
     command = load_command_class("squall", "serve")
     parser = command.create_parser("manage.py", "serve")
     assert parser.prog == "manage.py serve"
-    assert parser.parse_args(["--workers", "2"]).alias_workers == "2"
+    assert parser.parse_args(["--workers", "2"]).workers == "2"
 
 
 def test_call_command_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,8 +1,10 @@
 """``python manage.py serve [options]``: serve the project with Squall.
 
 Options, their errors (one line, exit 2) and ``--help`` come from
-squall.options, with Django settings (``SQUALL_*``, and Hurricane's ``PORT`` and
-``MAX_BODY_SIZE``) between the command line and the environment. Django's own
+squall.options, with Django settings (``SQUALL_*``, and Hurricane's names
+without prefix such as ``PORT``) between the command line and the environment.
+With ``--autoreload`` this process becomes the reloading supervisor
+(squall.devtools) and a child process serves. Django's own
 argument handling is bypassed: an option Squall does not know, including
 Hurricane ``serve`` options not implemented yet, is an error.
 """
@@ -19,7 +21,7 @@ from django.core.management.base import BaseCommand
 from django.core.servers.basehttp import get_internal_wsgi_application
 from django.db import connections
 
-from squall.cli import describe, run
+from squall.cli import describe, prepare, run
 from squall.log import configure_logging
 from squall.options import (
     Config,
@@ -57,6 +59,13 @@ class Command(BaseCommand):
 
     def _serve(self, config: Config) -> NoReturn:
         configure_logging(config)
+        # --autoreload: from here on, this process supervises a child running the
+        # same command line (sys.orig_argv), which loads and serves the project.
+        config = prepare(config)
+        if not config.preload:
+            # Each worker loads settings.WSGI_APPLICATION after its fork.
+            connections.close_all()
+            run(None, config, load_app=get_internal_wsgi_application)
         try:
             # settings.WSGI_APPLICATION, loaded once here, before the engine forks.
             app = get_internal_wsgi_application()
