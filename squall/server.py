@@ -1,14 +1,22 @@
-"""Runs a WSGI application on the C++ engine (one process; see docs/architecture.md).
+"""Runs a WSGI application: a C++ master process and pre-forked workers.
 
-The main thread runs the engine's epoll loop with the GIL released; ``threads``
-Python threads take complete requests from the engine's queue and call the
-application. SIGTERM, SIGINT and SIGQUIT are received by the loop (signalfd),
-so they are blocked in every thread before any thread starts.
+``serve()`` opens the listen socket and hands control to the engine's master
+(``squall._core.Master``), which forks the workers and supervises them in C++
+(docs/architecture.md). Each worker returns here once, right after its fork,
+and runs :func:`run_worker`: the engine's epoll loop on the main thread (GIL
+released) and ``threads`` Python threads calling the application.
+
+Signals are read from signalfds by the engine, so they are blocked in every
+thread before any thread starts: the master handles TERM, INT, QUIT, HUP, TTIN,
+TTOU and CHLD; a worker handles TERM (drain), INT and QUIT (stop now).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +25,8 @@ from squall.options import Config
 
 logger = logging.getLogger("squall")
 error_logger = logging.getLogger("squall.error")
+
+WSGIApp = Callable[..., Any]
 
 
 def log_app_error(message: str, exc: BaseException | None) -> None:
@@ -28,9 +38,10 @@ def log_app_error(message: str, exc: BaseException | None) -> None:
 
 
 def engine_config(config: Config) -> dict[str, Any]:
-    """The subset of the configuration the C++ engine reads, by field name."""
+    """What the C++ engine reads (worker and master), by field name."""
     return {
         "threads": config.threads,
+        "workers": config.workers,
         "max_request_line": config.max_request_line,
         "max_header_bytes": config.max_header_bytes,
         "max_header_count": config.max_header_count,
@@ -38,41 +49,102 @@ def engine_config(config: Config) -> dict[str, Any]:
         "header_timeout": float(config.header_timeout),
         "keepalive_timeout": float(config.keepalive_timeout),
         "body_timeout": float(config.body_timeout),
+        "graceful_timeout": float(config.graceful_timeout),
         "forwarded_allow_ips": list(config.forwarded_allow_ips),
         "access_log": config.access_log,
         "log_format": config.log_format,
+        "timeout": float(config.timeout),
+        "max_requests": config.max_requests,
+        "max_requests_jitter": config.max_requests_jitter,
+        "max_lifetime": float(config.max_lifetime),
+        "max_memory": config.max_memory,
+        "shutdown_delay": float(config.shutdown_delay),
     }
 
 
-def serve(app: Callable[..., Any], config: Config) -> int:
-    """Serves ``app`` until SIGTERM (graceful) or SIGINT/SIGQUIT; returns the exit status."""
+def serve(
+    app: WSGIApp | None,
+    config: Config,
+    *,
+    load_app: Callable[[], WSGIApp] | None = None,
+) -> int:
+    """Serves until SIGTERM (graceful) or SIGINT/SIGQUIT; returns the master's exit status.
+
+    `app` is the preloaded application (loaded once, before fork), or None
+    with `load_app`, which each worker then calls after its fork (--no-preload).
+    """
     from squall import _core
 
+    if app is None and load_app is None:
+        raise ValueError("serve() needs an application or a loader")
     # Before the engine exists (it takes them on a signalfd) and before any
     # thread starts (threads inherit the mask).
-    _core.Server.block_signals()
-    server = _core.Server(engine_config(config))
+    _core.Master.block_signals()
+    master = _core.Master(engine_config(config))
     try:
-        port = server.listen(config.host, config.port, config.backlog)
+        port = master.listen(config.host, config.port, config.backlog, config.reuse_port)
     except RuntimeError as exc:
         logger.error("%s", exc)
         return 1
-    workers = [
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    logger.info(
+        "Listening on http://%s:%d: %d worker(s) x %d thread(s), master pid %d",
+        host, port, config.workers, config.threads, os.getpid(),
+    )  # fmt: skip
+    role, slot, listen_fd, status = master.run()
+    if role == "worker":
+        # A freshly forked worker: serve, then leave without running the
+        # master's atexit handlers or unwinding its stack.
+        code = run_worker(app, load_app, config, master, slot, listen_fd)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    logger.info("Stopped")
+    return int(status)
+
+
+def run_worker(
+    app: WSGIApp | None,
+    load_app: Callable[[], WSGIApp] | None,
+    config: Config,
+    master: Any,
+    slot: int,
+    listen_fd: int,
+) -> int:
+    """One worker process's life; returns its exit status."""
+    from squall import _core
+
+    # SIGABRT from the master (a request past --timeout) prints every
+    # thread's traceback before the worker dies.
+    faulthandler.enable(all_threads=True)
+    try:
+        if config.debugger or config.pycharm_host:
+            from squall.devtools import attach_debugger
+
+            attach_debugger(config)
+        if app is None:
+            assert load_app is not None
+            app = load_app()
+        server = _core.Server(engine_config(config))
+        server.attach(master, slot, listen_fd)
+    except BaseException:
+        logger.exception("worker %d could not start", os.getpid())
+        return 1
+    threads = [
         threading.Thread(
             target=server.serve_requests,
-            args=(app, log_app_error),
+            args=(app, log_app_error, index),
             name=f"squall-app-{index}",
             daemon=True,
         )
         for index in range(config.threads)
     ]
-    for worker in workers:
-        worker.start()
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    logger.info("Listening on http://%s:%d with %d thread(s)", host, port, config.threads)
+    for thread in threads:
+        thread.start()
+    logger.info("worker %d serving", os.getpid())
     status = server.run()
-    for worker in workers:
+    for thread in threads:
         # The queue is closed: each thread ends after its current request.
-        worker.join(timeout=5.0)
-    logger.info("Stopped")
-    return status
+        thread.join(timeout=5.0)
+    return int(status)

@@ -128,7 +128,9 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path: Path) -> 
 def test_signal_exits_promptly_with_an_idle_keepalive_connection(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    with serve(tmp_path) as server, server.connect() as sock:
+    # --shutdown-delay 0: the delay (keep accepting while Kubernetes removes
+    # the endpoint) is tested with the process model.
+    with serve(tmp_path, "--shutdown-delay", "0") as server, server.connect() as sock:
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         status, headers, _ = read_response(sock)
         assert status == 200 and headers.get("connection") != "close"

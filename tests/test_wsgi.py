@@ -49,7 +49,7 @@ def serve(workdir: Path, *options: str) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def server(workdir: Path) -> Iterator[ServerProcess]:
-    with serve(workdir, "--threads", "2") as server:
+    with serve(workdir, "--workers", "1", "--threads", "2") as server:
         yield server
 
 
@@ -123,13 +123,18 @@ def test_environ_has_every_pep3333_key(server: ServerProcess) -> None:
     assert env["wsgi.url_scheme"] == "http"
     assert env["wsgi.input"] and env["wsgi.errors"]
     assert env["wsgi.multithread"] is True
-    assert env["wsgi.multiprocess"] is False  # one process
+    assert env["wsgi.multiprocess"] is False  # one worker process
     assert env["wsgi.run_once"] is False
 
 
 def test_one_thread_is_not_multithread(workdir: Path) -> None:
     with serve(workdir, "--threads", "1") as server:
         assert environ_of(server)["wsgi.multithread"] is False
+
+
+def test_several_workers_are_multiprocess(workdir: Path) -> None:
+    with serve(workdir, "--workers", "2") as server:
+        assert environ_of(server)["wsgi.multiprocess"] is True
 
 
 # ---- request body -------------------------------------------------------------------
