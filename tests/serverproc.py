@@ -95,7 +95,8 @@ def run_server(
         wait_for_port(port, proc)
         yield server
     finally:
-        server.stop()
+        # SIGINT: a fast stop; tests of SIGTERM send it themselves.
+        server.stop(signal.SIGINT)
         log.close()
 
 

@@ -27,7 +27,9 @@ TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 @contextmanager
 def serve(tmp_path: Path, *options: str) -> Iterator[ServerProcess]:
     env = {"WSGI_APPS_RECORD": str(tmp_path / "record.txt")}
-    with run_server(["wsgi_apps:app", *options], env=env) as server:
+    # --shutdown-delay 0: SIGTERM drains at once (the delay itself is tested
+    # with the process model, tests/test_process_model.py).
+    with run_server(["wsgi_apps:app", "--shutdown-delay", "0", *options], env=env) as server:
         yield server
 
 
@@ -128,9 +130,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path: Path) -> 
 def test_signal_exits_promptly_with_an_idle_keepalive_connection(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    # --shutdown-delay 0: the delay (keep accepting while Kubernetes removes
-    # the endpoint) is tested with the process model.
-    with serve(tmp_path, "--shutdown-delay", "0") as server, server.connect() as sock:
+    with serve(tmp_path) as server, server.connect() as sock:
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         status, headers, _ = read_response(sock)
         assert status == 200 and headers.get("connection") != "close"
