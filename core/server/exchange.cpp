@@ -174,26 +174,34 @@ void Exchange::enqueue_locked(std::string_view data) {
   }
 }
 
+// Never send more than the declared Content-Length (RFC 9112 6.3): cut the
+// excess and close the connection after the response.
+std::size_t Exchange::clamp_to_declared_locked(std::size_t n) {
+  if (!declared_length_) return n;
+  std::uint64_t room = *declared_length_ - std::min(*declared_length_, body_bytes_);
+  if (n <= room) return n;
+  keep_alive_ = false;
+  return static_cast<std::size_t>(room);
+}
+
+// RFC 9112 7.1: chunk-size in hex, CRLF.
+void Exchange::chunk_size_line_locked(std::size_t n) {
+  char size[20];
+  auto [end, ec] = std::to_chars(size, size + sizeof size, n, 16);
+  (void)ec;
+  enqueue_locked(std::string_view(size, static_cast<std::size_t>(end - size)));
+  enqueue_locked("\r\n");
+}
+
 bool Exchange::write(std::string_view data, bool last) {
   std::lock_guard lock(mu_);
   if (gone_) return false;
   if (data.empty() && !last) return true;  // PEP 3333: empty strings do not send the head
   if (!head_sent_) send_head_locked(last ? std::optional<std::uint64_t>(data.size()) : std::nullopt);
   if (!no_body_ && !data.empty()) {
-    if (declared_length_) {
-      // Never send more than the declared Content-Length (RFC 9112 6.3).
-      std::uint64_t room = *declared_length_ - std::min(*declared_length_, body_bytes_);
-      if (data.size() > room) {
-        data = data.substr(0, room);
-        keep_alive_ = false;
-      }
-    }
+    data = data.substr(0, clamp_to_declared_locked(data.size()));
     if (chunked_ && !data.empty()) {
-      char size[20];
-      auto [p, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
-      (void)ec;
-      enqueue_locked(std::string_view(size, p - size));
-      enqueue_locked("\r\n");
+      chunk_size_line_locked(data.size());
       enqueue_locked(data);
       enqueue_locked("\r\n");
     } else {
@@ -213,20 +221,12 @@ bool Exchange::send_file(net::UniqueFd file, off_t offset, std::size_t length, b
     wake_io();
     return true;
   }
-  if (declared_length_) {
-    std::uint64_t room = *declared_length_ - std::min(*declared_length_, body_bytes_);
-    if (length > room) {
-      length = room;
-      keep_alive_ = false;
-    }
+  length = clamp_to_declared_locked(length);
+  if (length == 0) {  // the declared length is already reached
+    wake_io();
+    return true;
   }
-  if (chunked_) {
-    char size[20];
-    auto [p, ec] = std::to_chars(size, size + sizeof size, length, 16);
-    (void)ec;
-    enqueue_locked(std::string_view(size, p - size));
-    enqueue_locked("\r\n");
-  }
+  if (chunked_) chunk_size_line_locked(length);
   OutSegment seg;
   seg.file = std::move(file);
   seg.offset = offset;

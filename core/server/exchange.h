@@ -105,6 +105,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
  private:
   void send_head_locked(std::optional<std::uint64_t> known_length);
   void enqueue_locked(std::string_view data);
+  std::size_t clamp_to_declared_locked(std::size_t n);
+  void chunk_size_line_locked(std::size_t n);
   void wake_io();
 
   // Weak: the Wakeup's ready list holds exchanges, so a strong reference
