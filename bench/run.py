@@ -151,6 +151,8 @@ class Result:
     errors: int | None = None
     error_detail: dict[str, int] = field(default_factory=dict)
     peak_rss_mib: float | None = None
+    processes: int | None = None  # processes in the server's tree when its RSS peaked
+    peak_pss_mib: float | None = None  # highest sum of Pss (shared pages split among sharers)
     other_cpu_cores: float | None = None  # CPU used by unrelated processes while measuring
     first_status: int | None = None  # HTTP status of the readiness GET
     note: str = ""
@@ -166,14 +168,12 @@ def _bin(name: str) -> str:
 
 def _squall_hello(port: int, o: Options) -> list[str]:
     argv = [_bin("squall"), "bench.hello:app", "--host", HOST, "--port", str(port)]
-    argv += ["--threads", str(o.threads), "--no-access-log"]
-    return argv + (["--workers", str(o.processes)] if o.processes > 1 else [])
+    return argv + ["--workers", str(o.processes), "--threads", str(o.threads), "--no-access-log"]
 
 
 def _squall_demo(port: int, o: Options) -> list[str]:
     argv = [sys.executable, "manage.py", "serve", "--host", HOST, "--port", str(port)]
-    argv += ["--threads", str(o.threads), "--no-access-log"]
-    return argv + (["--workers", str(o.processes)] if o.processes > 1 else [])
+    return argv + ["--workers", str(o.processes), "--threads", str(o.threads), "--no-access-log"]
 
 
 def _gunicorn(worker: Literal["sync", "gthread"], target: str) -> ArgvBuilder:
@@ -373,35 +373,54 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def tree_rss_kib(root: int) -> int:
-    """Sum of VmRSS over root and all its descendants (shared pages count per process)."""
+@dataclass(frozen=True)
+class TreeMemory:
+    rss_kib: int  # sum of VmRSS: a page shared by n processes counts n times
+    pss_kib: int  # sum of Pss: a page shared by n processes counts 1/n in each
+    processes: int
+
+
+def _kib_field(path: str, name: str) -> int:
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(name):
+            return int(line.split()[1])
+    return 0
+
+
+def tree_memory(root: int) -> TreeMemory:
+    """Memory of root and all its descendants (VmRSS and Pss), and how many processes."""
     children = _children_map()
-    total, stack = 0, [root]
+    rss, pss, count, stack = 0, 0, 0, [root]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-                    break
+            one_rss = _kib_field(f"/proc/{pid}/status", "VmRSS:")
+            one_pss = _kib_field(f"/proc/{pid}/smaps_rollup", "Pss:")
         except OSError:
             continue
-    return total
+        rss, pss, count = rss + one_rss, pss + one_pss, count + 1
+    return TreeMemory(rss, pss, count)
 
 
 class PeakRssSampler:
-    """Samples tree_rss_kib(pid) in a background thread; .peak_mib when stopped."""
+    """Samples tree_memory(pid) in a background thread; when stopped: .peak_mib (RSS),
+    .peak_pss_mib and .processes (the tree's size at the RSS peak)."""
 
     def __init__(self, pid: int) -> None:
         self._pid = pid
         self._peak_kib = 0
+        self._peak_pss_kib = 0
+        self.processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._peak_kib = max(self._peak_kib, tree_rss_kib(self._pid))
+            now = tree_memory(self._pid)
+            if now.rss_kib > self._peak_kib:
+                self._peak_kib, self.processes = now.rss_kib, now.processes
+            self._peak_pss_kib = max(self._peak_pss_kib, now.pss_kib)
             self._stop.wait(RSS_SAMPLE_INTERVAL_S)
 
     def __enter__(self) -> PeakRssSampler:
@@ -415,6 +434,10 @@ class PeakRssSampler:
     @property
     def peak_mib(self) -> float:
         return self._peak_kib / 1024
+
+    @property
+    def peak_pss_mib(self) -> float:
+        return self._peak_pss_kib / 1024
 
 
 # --------------------------------------------------------------------------- other load
@@ -575,6 +598,8 @@ def fresh_db_copy(template: Path, work_dir: Path, label: str) -> Path:
 class Measurement:
     stats: WrkStats
     peak_rss_mib: float  # over warm-up and measurement
+    processes: int  # in the server's tree at that peak
+    peak_pss_mib: float
     other_cpu_cores: float  # over the measurement
 
 
@@ -585,7 +610,9 @@ def measure(proc: subprocess.Popen[bytes], url: str, opts: Options) -> Measureme
             run_wrk(url, opts, opts.warmup_s)
         with OtherLoadMeter(proc.pid) as other:
             output = run_wrk(url, opts, opts.duration_s)
-    return Measurement(parse_wrk(output), rss.peak_mib, other.cores)
+    return Measurement(
+        parse_wrk(output), rss.peak_mib, rss.processes, rss.peak_pss_mib, other.cores
+    )
 
 
 def bench_one(
@@ -634,6 +661,8 @@ def bench_one(
     result.error_detail = m.stats.errors
     result.errors = sum(m.stats.errors.values())
     result.peak_rss_mib = m.peak_rss_mib
+    result.processes = m.processes
+    result.peak_pss_mib = m.peak_pss_mib
     result.other_cpu_cores = m.other_cpu_cores
     if m.other_cpu_cores > BUSY_MACHINE_CORES:
         notes.append(
@@ -681,21 +710,25 @@ def render_table(workload: str, results: Sequence[Result]) -> str:
     lines = [
         f"### {workload}",
         "",
-        "| server | req/s | p50 ms | p99 ms | errors | peak RSS MiB | squall ÷ peer |",
-        "|---|--:|--:|--:|--:|--:|--:|",
+        "| server | req/s | p50 ms | p99 ms | errors | peak RSS MiB | procs | RSS/proc "
+        "| peak PSS MiB | squall ÷ peer |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     notes: list[str] = []
     for r in results:
         if r.status != "ok":
-            lines.append(f"| {r.server} | {r.status} | — | — | — | — | — |")
+            lines.append(f"| {r.server} | {r.status} |" + " — |" * 8)
             notes.append(f"- {r.server}: {r.note}")
             continue
         ratio = "—"
         if squall and squall.requests_per_s and r.requests_per_s:
             ratio = f"{squall.requests_per_s / r.requests_per_s:.2f}"
+        per_proc = r.peak_rss_mib / r.processes if r.peak_rss_mib and r.processes else None
         lines.append(
             f"| {r.server} | {_fmt(r.requests_per_s, 0)} | {_fmt(r.p50_ms, 2)} "
-            f"| {_fmt(r.p99_ms, 2)} | {r.errors:,} | {_fmt(r.peak_rss_mib, 1)} | {ratio} |"
+            f"| {_fmt(r.p99_ms, 2)} | {r.errors:,} | {_fmt(r.peak_rss_mib, 1)} "
+            f"| {r.processes or '—'} | {_fmt(per_proc, 1)} | {_fmt(r.peak_pss_mib, 1)} "
+            f"| {ratio} |"
         )
         if r.note:
             notes.append(f"- {r.server}: {r.note}")
@@ -745,7 +778,13 @@ def _pick(names: str | None, known: Sequence[str], what: str) -> list[str]:
 
 def parse_args(argv: Sequence[str]) -> tuple[Options, list[ServerSpec], list[Workload], Path]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--processes", type=int, default=1, help="processes per server (default 1)")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="worker processes per server (default 1): squall --workers, gunicorn -w,\n"
+        "granian/uvicorn --workers, uwsgi --processes; hurricane always runs one",
+    )
     p.add_argument("--threads", type=int, default=1, help="Python threads per process (default 1)")
     p.add_argument("-c", "--connections", type=int, default=64, help="wrk connections (64)")
     p.add_argument("-d", "--duration", type=int, default=10, help="seconds per measurement (10)")
