@@ -303,7 +303,17 @@ void Master::check_stuck(Worker& w, std::int64_t now) {
       const ThreadSlot& ts = ws.thread_slots[t];
       std::int64_t started = ts.request_started_ns.load(std::memory_order_acquire);
       if (started == 0 || now - started <= limit) continue;
-      std::snprintf(buf, sizeof buf, "request %.15s %.103s has run for %.1f s", ts.method, ts.path,
+      // seq is odd while the worker rewrites method/path: read them only
+      // when it is even and unchanged (else retry at the next tick).
+      std::uint32_t seq = ts.seq.load(std::memory_order_acquire);
+      char method[sizeof ts.method], path[sizeof ts.path];
+      std::memcpy(method, ts.method, sizeof method);
+      std::memcpy(path, ts.path, sizeof path);
+      if (seq % 2 || ts.seq.load(std::memory_order_acquire) != seq ||
+          ts.request_started_ns.load(std::memory_order_acquire) != started)
+        continue;
+      method[sizeof method - 1] = path[sizeof path - 1] = '\0';
+      std::snprintf(buf, sizeof buf, "request %s %s has run for %.1f s", method, path,
                     double(now - started) / 1e9);
       reason = buf;
     }

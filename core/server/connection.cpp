@@ -205,7 +205,9 @@ void Connection::on_message_complete() {
 // ---- exchange lifecycle ------------------------------------------------------------
 
 void Connection::exchange_finished() {
-  if (!keep_alive_after_ || ctx_.draining.load()) {
+  // The head decided keep-alive or close (draining included); honour what the
+  // client was told. A drained keep-alive connection closes once idle.
+  if (!keep_alive_after_) {
     detach_exchange();
     close_after_flush_ = true;
     flush();

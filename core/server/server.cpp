@@ -221,6 +221,9 @@ void Server::begin_drain() {
   drain_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(config_.graceful_timeout));
   if (listener_.valid()) {
+    // Take what is already queued first: closing the last copy of the socket
+    // would reset those connections.
+    accept_all();
     epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
     listener_.reset();
   }
