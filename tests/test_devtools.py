@@ -49,12 +49,6 @@ def get(url: str) -> str | None:
         return None
 
 
-def squall_env() -> dict[str, str]:
-    """The source tree's squall first, whatever the test's working directory."""
-    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {"PYTHONPATH": os.pathsep.join(paths)}
-
-
 # --------------------------------------------------------------------------- autoreload
 
 
@@ -62,7 +56,7 @@ def test_autoreload_restarts_on_edits_and_survives_a_syntax_error(tmp_path: Path
     app = tmp_path / "app.py"
     app.write_text(app_source("v1"))
     argv = ["app:app", "--autoreload", "--workers", "1"]
-    with run_server(argv, cwd=tmp_path, env=squall_env()) as server:
+    with run_server(argv, cwd=tmp_path) as server:
         assert wait_for(lambda: get(server.url), "the first response", 10) == "v1"
 
         # Same length, probably the same second as the compile: no stale .pyc.
@@ -92,7 +86,7 @@ def test_autoreload_ignores_files_that_are_not_code(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(app_source("v1"))
     (tmp_path / "static").mkdir()
     argv = ["app:app", "--autoreload", "--workers", "1", "--static-watch", "static"]
-    with run_server(argv, cwd=tmp_path, env=squall_env()) as server:
+    with run_server(argv, cwd=tmp_path) as server:
         wait_for(lambda: get(server.url) == "v1", "the first response", 10)
         (tmp_path / "notes.txt").write_text("not code")
         (tmp_path / "static" / "site.css").write_text("body {}")
@@ -178,7 +172,7 @@ def run_squall(*args: str, prelude: str = "") -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=ROOT / "tests" / "apps",
-        env={**os.environ, **squall_env()},
+        env=dict(os.environ),
         capture_output=True,
         text=True,
         timeout=60,
@@ -312,7 +306,7 @@ def test_supervisor_passes_sigint_to_the_server(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(app_source("v1"))
     port = free_port()
     with run_server(
-        ["app:app", "--autoreload", "--workers", "1"], cwd=tmp_path, env=squall_env(), port=port
+        ["app:app", "--autoreload", "--workers", "1"], cwd=tmp_path, port=port
     ) as server:
         wait_for(lambda: get(server.url) == "v1", "the first response", 10)
         assert server.stop(signal.SIGINT) == 0
