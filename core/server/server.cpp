@@ -24,6 +24,11 @@ enum Tag : std::uint64_t { kListener = 1, kWakeup, kTimer, kSignals, kControl };
 // EPOLLEXCLUSIVE: of the workers sharing the listen socket, only one is woken
 // per new connection (no thundering herd).
 constexpr long kTickMillis = 100;
+// Workers share one listen socket. Taking one connection per loop turn (the
+// socket stays readable, level-triggered, for the rest) lets the other
+// workers' wake-ups take their share: accepting until EAGAIN made the first
+// worker take nearly every connection of a burst.
+constexpr std::size_t kAcceptPerTurn = 1;
 
 sigset_t handled_signals() {
   sigset_t set;
@@ -133,7 +138,7 @@ int Server::run() {
     for (int i = 0; i < n; ++i) {
       std::uint64_t data = events[i].data.u64;
       switch (data) {
-        case kListener: accept_all(); break;
+        case kListener: accept_all(kAcceptPerTurn); break;
         case kWakeup:
           for (auto& ex : ctx_.wakeup->drain())
             if (ex->conn) ex->conn->on_exchange_update(*ex);
@@ -153,9 +158,9 @@ int Server::run() {
   return 0;
 }
 
-void Server::accept_all() {
+void Server::accept_all(std::size_t limit) {
   if (listener_paused_ || !listener_.valid()) return;
-  for (;;) {
+  for (std::size_t n = 0; n < limit; ++n) {
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
     int fd = accept4(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -223,7 +228,7 @@ void Server::begin_drain() {
   if (listener_.valid()) {
     // Take what is already queued first: closing the last copy of the socket
     // would reset those connections.
-    accept_all();
+    accept_all(SIZE_MAX);
     epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
     listener_.reset();
   }

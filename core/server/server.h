@@ -53,7 +53,7 @@ class Server {
   std::size_t queue_length() const { return queue_.size(); }
 
  private:
-  void accept_all();
+  void accept_all(std::size_t limit);
   void on_signal();
   void on_control();
   void on_tick();
