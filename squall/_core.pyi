@@ -17,24 +17,46 @@ class Server:
 
     def run(self) -> int:
         """Runs the I/O loop in this thread (GIL released) until SIGTERM (drain, then
-        return), SIGINT/SIGQUIT or stop(). Returns the exit status."""
+        return), SIGINT/SIGQUIT (with handle_signals()) or stop(). Returns the exit status."""
 
     def stop(self, graceful: bool = True) -> None:
         """Thread-safe request to stop the loop."""
 
     def serve_requests(
-        self, app: Callable[..., Any], log_error: Callable[[str, BaseException | None], None]
+        self,
+        app: Callable[..., Any],
+        log_error: Callable[[str, BaseException | None], None],
+        thread_index: int = -1,
     ) -> None:
         """A Python thread's loop: take requests from the queue and run `app` (WSGI)
-        until the server stops."""
+        until the server stops; `thread_index` names its slot in shared memory."""
 
     @property
     def queue_length(self) -> int:
         """Complete requests waiting for a Python thread."""
 
-    @staticmethod
-    def block_signals() -> None:
-        """Blocks SIGTERM, SIGINT and SIGQUIT in this thread (and threads started later)."""
+    def attach(self, master: Master, slot: int, listen_fd: int) -> None:
+        """In a worker process: serve on the master's socket, report in shared-memory `slot`."""
+
+    def handle_signals(self) -> None:
+        """Take SIGTERM (drain), SIGINT and SIGQUIT (stop now) for run()'s loop."""
+
+class Master:
+    """The master process: forks the workers and supervises them (core/master/)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        """`config`: the worker keys above plus workers, timeout, max_requests,
+        max_requests_jitter, max_lifetime, max_memory, shutdown_delay."""
+
+    def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
+        """Opens the listen socket the workers share; returns the bound port."""
+
+    def run(self) -> tuple[str, int, int, int]:
+        """Supervises until the pod stops: ("master", -1, -1, exit_status). In a newly
+        forked worker it returns ("worker", slot, listen_fd, 0) instead."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """Shared state: draining, requests_total and one dict per live worker."""
 
 class Input:
     """wsgi.input: the request body, streamed from the I/O thread."""

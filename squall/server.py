@@ -6,9 +6,11 @@
 and runs :func:`run_worker`: the engine's epoll loop on the main thread (GIL
 released) and ``threads`` Python threads calling the application.
 
-Signals are read from signalfds by the engine, so they are blocked in every
-thread before any thread starts: the master handles TERM, INT, QUIT, HUP, TTIN,
-TTOU and CHLD; a worker handles TERM (drain), INT and QUIT (stop now).
+Signals are taken by the engine's loops (sigaction handlers that wake an
+eventfd, core/net/signal_pipe.h): the master handles TERM, INT, QUIT, HUP,
+TTIN, TTOU and CHLD; a worker handles TERM (drain), INT and QUIT (stop now).
+No signal is blocked, so programs the application starts get the usual
+dispositions.
 """
 
 from __future__ import annotations
@@ -77,9 +79,6 @@ def serve(
 
     if app is None and load_app is None:
         raise ValueError("serve() needs an application or a loader")
-    # Before the engine exists (it takes them on a signalfd) and before any
-    # thread starts (threads inherit the mask).
-    _core.Master.block_signals()
     master = _core.Master(engine_config(config))
     try:
         port = master.listen(config.host, config.port, config.backlog, config.reuse_port)
@@ -128,6 +127,7 @@ def run_worker(
             app = load_app()
         server = _core.Server(engine_config(config))
         server.attach(master, slot, listen_fd)
+        server.handle_signals()
     except BaseException:
         logger.exception("worker %d could not start", os.getpid())
         return 1

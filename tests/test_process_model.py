@@ -597,3 +597,14 @@ def test_no_preload_imports_the_app_in_every_worker(tmp_path: Path) -> None:
         wait_for(lambda: len(file_lines(imports)) >= 2, "two imports of the app")
         assert sorted(file_lines(imports)) == sorted(str(pid) for pid in workers)
         assert get(server)[0] == 200
+
+
+def test_programs_the_app_starts_get_default_signal_handling() -> None:
+    # The engine takes signals with handlers, not a blocked mask: a mask would
+    # be inherited by the app's subprocesses, and SIGTERM would not stop them.
+    with run_server([APP, "--workers", "1"]) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=15)
+        conn.request("GET", "/subprocess")
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (200, b"-15")
+        conn.close()

@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,13 +26,6 @@ constexpr std::int64_t kCrashLoopWindow = 2 * kSecond;
 constexpr std::int64_t kMaxBackoff = 10 * kSecond;
 
 std::int64_t ns(double seconds) { return static_cast<std::int64_t>(seconds * 1e9); }
-
-sigset_t master_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD}) sigaddset(&set, sig);
-  return set;
-}
 
 void log(std::string_view level, const std::string& message) { server::log_event(level, "squall.master", message); }
 
@@ -67,23 +59,18 @@ Master::Master(MasterConfig config, SharedState* state, net::UniqueFd listener)
 
 Master::~Master() = default;
 
-void Master::block_signals() {
-  sigset_t set = master_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
 RunResult Master::run(const ForkFn& fork_fn) {
   self_ = getpid();
   target_ = std::max(1, std::min<int>(config_.workers, static_cast<int>(kMaxWorkers)));
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
-  sigset_t set = master_signals();
-  signals_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  signals_ = std::make_unique<net::SignalPipe>(
+      std::vector<int>{SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD});
   timer_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   itimerspec tick{};
   tick.it_interval.tv_nsec = kTickMillis * 1000000;
   tick.it_value = tick.it_interval;
   timerfd_settime(timer_.get(), 0, &tick, nullptr);
-  for (int fd : {signals_.get(), timer_.get()}) {
+  for (int fd : {signals_->fd(), timer_.get()}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -97,7 +84,7 @@ RunResult Master::run(const ForkFn& fork_fn) {
     epoll_event events[4];
     int n = epoll_wait(epoll_.get(), events, 4, -1);
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd == signals_.get()) {
+      if (signals_ && events[i].data.fd == signals_->fd()) {
         on_signals();
       } else {
         std::uint64_t expirations;
@@ -150,7 +137,7 @@ bool Master::spawn(const ForkFn& fork_fn) {
     child_ = true;
     child_slot_ = slot;
     epoll_.reset();
-    signals_.reset();
+    signals_.reset();  // back to the dispositions the worker will replace
     timer_.reset();
     ws.pid.store(getpid());
     ws.started_ns.store(now);
@@ -180,9 +167,8 @@ std::size_t Master::serving_count() const {
 // ---- signals and exits ------------------------------------------------------------
 
 void Master::on_signals() {
-  signalfd_siginfo info{};
-  while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
-    switch (info.ssi_signo) {
+  for (const auto& sig : signals_->drain()) {
+    switch (sig.signo) {
       case SIGCHLD: reap(); break;
       case SIGTERM: begin_shutdown(false); break;
       case SIGINT:

@@ -12,6 +12,9 @@
 
 #include "master/shared_state.h"
 #include "net/fd.h"
+#include "net/signal_pipe.h"
+
+#include <memory>
 
 namespace squall::master {
 
@@ -42,8 +45,6 @@ class Master {
   Master(MasterConfig config, SharedState* state, net::UniqueFd listener);
   ~Master();
 
-  // Blocks the signals the master handles (call before any thread starts).
-  static void block_signals();
 
   // Supervises until shutdown (returns in the master) or until a fork (returns
   // in the child, with in_worker set; the child must not return to run()).
@@ -84,7 +85,8 @@ class Master {
   MasterConfig config_;
   SharedState* state_;
   net::UniqueFd listener_;
-  net::UniqueFd epoll_, signals_, timer_;
+  net::UniqueFd epoll_, timer_;
+  std::unique_ptr<net::SignalPipe> signals_;
   std::vector<Worker> workers_;
   int target_ = 1;
   pid_t self_ = 0;

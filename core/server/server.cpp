@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -30,15 +29,6 @@ constexpr long kTickMillis = 100;
 // worker take nearly every connection of a burst.
 constexpr std::size_t kAcceptPerTurn = 1;
 
-sigset_t handled_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGQUIT);
-  return set;
-}
-
 void watch(int epoll, int fd, std::uint32_t events, std::uint64_t data) {
   epoll_event ev{};
   ev.events = events;
@@ -62,13 +52,6 @@ Server::Server(ServerConfig config)
   watch(epoll_.get(), ctx_.wakeup->fd(), EPOLLIN, kWakeup);
   watch(epoll_.get(), timer_.get(), EPOLLIN, kTimer);
   watch(epoll_.get(), control_.get(), EPOLLIN, kControl);
-  sigset_t set = handled_signals();
-  sigset_t current;
-  pthread_sigmask(SIG_BLOCK, nullptr, &current);
-  if (sigismember(&current, SIGTERM) == 1) {
-    signals_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-    watch(epoll_.get(), signals_.get(), EPOLLIN, kSignals);
-  }
 }
 
 Server::~Server() {
@@ -76,9 +59,12 @@ Server::~Server() {
   ctx_.wakeup->drain();  // drop references to exchanges posted after the loop ended
 }
 
-void Server::block_signals() {
-  sigset_t set = handled_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+void Server::handle_signals() {
+  // TERM: drain; INT, QUIT: stop now. HUP, TTIN, TTOU are the master's: a
+  // worker takes them only so a terminal's or process group's copy is
+  // harmless (their default action would end the process).
+  signals_ = std::make_unique<net::SignalPipe>(std::vector<int>{SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU});
+  watch(epoll_.get(), signals_->fd(), EPOLLIN, kSignals);
 }
 
 bool Server::listen(const net::ListenOptions& options, std::string& error) {
@@ -187,17 +173,16 @@ void Server::accept_all(std::size_t limit) {
 }
 
 void Server::on_signal() {
-  signalfd_siginfo info{};
-  while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
-    if (info.ssi_signo == SIGTERM) {
+  for (const auto& sig : signals_->drain()) {
+    if (sig.signo == SIGTERM) {
       // A worker drains when its master says so (the master first waits out
       // --shutdown-delay). A SIGTERM sent to the whole process group (timeout(1),
       // some supervisors) reaches the master too, which decides.
-      if (master_pid_ > 0 && static_cast<pid_t>(info.ssi_pid) != master_pid_ && info.ssi_pid != 0) continue;
+      if (master_pid_ > 0 && sig.sender != master_pid_ && sig.sender != 0) continue;
       if (!draining_) log_event("info", "squall", who() + "SIGTERM: finishing in-flight requests, then exiting");
       begin_drain();
-    } else {
-      log_event("info", "squall", who() + strsignal(static_cast<int>(info.ssi_signo)) + ": exiting now");
+    } else if (sig.signo == SIGINT || sig.signo == SIGQUIT) {
+      log_event("info", "squall", who() + strsignal(sig.signo) + ": exiting now");
       stopping_ = true;
     }
   }

@@ -14,6 +14,7 @@
 #include "master/shared_state.h"
 #include "net/fd.h"
 #include "net/listener.h"
+#include "net/signal_pipe.h"
 #include "server/config.h"
 #include "server/context.h"
 #include "server/request_queue.h"
@@ -37,9 +38,9 @@ class Server {
   master::WorkerSlot* slot() const { return slot_; }
   int port() const { return port_; }
 
-  // Blocks SIGTERM, SIGINT and SIGQUIT in the calling thread (and so in the
-  // threads it creates afterwards); run() then receives them on a signalfd.
-  static void block_signals();
+  // Takes SIGTERM (drain), SIGINT and SIGQUIT (stop now) for this loop.
+  // Without it (tests embedding the engine) signals keep their dispositions.
+  void handle_signals();
 
   // Runs the loop in the calling thread until shutdown. Returns the exit status.
   int run();
@@ -64,7 +65,8 @@ class Server {
   ServerConfig config_;
   RequestQueue queue_;
   ServerContext ctx_;
-  net::UniqueFd epoll_, listener_, timer_, signals_, control_;
+  net::UniqueFd epoll_, listener_, timer_, control_;
+  std::unique_ptr<net::SignalPipe> signals_;
   int port_ = 0;
   bool listener_paused_ = false;
   bool draining_ = false;

@@ -147,6 +147,7 @@ class PyServer {
   }
 
   void stop(bool graceful) { server_.request_stop(graceful); }
+  void handle_signals() { server_.handle_signals(); }
 
   // In a worker process: serve on the master's socket, report in `slot`.
   void attach(const PyMaster& master, int slot, int listen_fd) {
@@ -210,13 +211,12 @@ NB_MODULE(_core, m) {
       .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1)
       .def("attach", &PyServer::attach, "master"_a, "slot"_a, "listen_fd"_a)
       .def_prop_ro("queue_length", &PyServer::queue_length)
-      .def_static("block_signals", &squall::server::Server::block_signals);
+      .def("handle_signals", [](PyServer& s) { s.handle_signals(); });
   nb::class_<PyMaster>(m, "Master")
       .def(nb::init<nb::dict>(), "config"_a)
       .def("listen", &PyMaster::listen, "host"_a, "port"_a, "backlog"_a = 1024, "reuse_port"_a = false)
       .def("run", &PyMaster::run)
-      .def("snapshot", &PyMaster::snapshot)
-      .def_static("block_signals", &squall::master::Master::block_signals);
+      .def("snapshot", &PyMaster::snapshot);
   m.def("log_event", [](const std::string& level, const std::string& logger, const std::string& message) {
     squall::server::log_event(level, logger, message);
   });

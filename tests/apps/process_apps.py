@@ -12,6 +12,9 @@ Routes (every response body is the serving process's pid, as text):
   response long before the server finishes the exchange.
 - ``/grow?mib=N``: after allocating N MiB (default 50) that stay referenced by
   a module-level list, so the process's resident memory grows and stays grown.
+- ``/subprocess``: starts ``sleep 30``, sends it SIGTERM and answers the exit
+  status it got (``-15`` when SIGTERM worked; ``still running`` if the child
+  ignored it, as it would with a signal mask inherited from the server).
 
 Environment variables read at import:
 - ``PROCESS_APPS_IMPORT_LOG``: a file to which the importing process appends
@@ -23,6 +26,7 @@ Environment variables read at import:
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -68,6 +72,15 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     elif path == "/grow":
         # Written byte by byte (not calloc'ed zero pages), so it is resident.
         KEPT.append(b"\x01" * (int(params.get("mib", "50")) << 20))
+    elif path == "/subprocess":
+        child = subprocess.Popen(["sleep", "30"])
+        child.terminate()
+        try:
+            body = str(child.wait(timeout=5)).encode()
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            body = b"still running"
     elif path == "/tail":
         start_response("200 OK", headers(body))
         return tail(body, int(params.get("ms", "1000")) / 1000)
