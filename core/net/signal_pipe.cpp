@@ -20,7 +20,7 @@ void on_signal(int signo, siginfo_t* info, void*) {
   int saved = errno;
   if (signo > 0 && signo < 65) {
     g_sender[signo].store(info ? info->si_pid : 0, std::memory_order_relaxed);
-    g_pending.fetch_or(std::uint64_t{1} << signo, std::memory_order_release);
+    g_pending.fetch_or(std::uint64_t{1} << (signo - 1), std::memory_order_release);  // signals are 1..64
   }
   int fd = g_wake_fd.load(std::memory_order_acquire);
   if (fd >= 0) {
@@ -57,7 +57,7 @@ std::vector<ReceivedSignal> SignalPipe::drain() {
   std::uint64_t bits = g_pending.exchange(0, std::memory_order_acq_rel);
   std::vector<ReceivedSignal> out;
   for (int signo = 1; signo < 65; ++signo)
-    if (bits & (std::uint64_t{1} << signo)) out.push_back({signo, g_sender[signo].load(std::memory_order_relaxed)});
+    if (bits & (std::uint64_t{1} << (signo - 1))) out.push_back({signo, g_sender[signo].load(std::memory_order_relaxed)});
   return out;
 }
 
