@@ -191,6 +191,31 @@ NETWORKS = Kind("comma-separated IP addresses or CIDR networks, or *", "IPS", _n
 PATHS = Kind("paths (repeat the flag, or comma-separate them)", "PATH", _paths, ",".join)
 
 
+def _optional_port(value: object) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    port = _strict(_INT, int, value)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(value)
+    return port
+
+
+def _url_path(value: object) -> str:
+    """Hurricane forces the leading slash; so does Squall."""
+    if isinstance(value, str) and value.strip() and len(value.split()) == 1:
+        return "/" + value.strip().lstrip("/")
+    raise ValueError(value)
+
+
+OPTIONAL_PORT = Kind(
+    "an integer 1-65535, or empty for the app port + 1",
+    "N",
+    _optional_port,
+    lambda v: "the app port + 1" if v is None else str(v),
+)
+URL_PATH = Kind("a URL path", "PATH", _url_path)
+
+
 # --------------------------------------------------------------------------- CPUs
 
 
@@ -464,6 +489,54 @@ class Config:
         group="lifecycle",
         unit="seconds",
     )
+    probe: bool = option(
+        True,
+        BOOLEAN,
+        "Serve the Kubernetes probes, answered by the master from shared memory, never by "
+        "the application (--no-probe: none).",
+        group="probes",
+        aliases=hurricane("PROBE"),
+    )
+    probe_port: int | None = option(
+        None,
+        OPTIONAL_PORT,
+        "Port of the probes: /startup, /ready, /alive (or the paths below) and "
+        "/startupz, /readyz, /livez. Equal to --port: the probe paths are answered on the "
+        "application port instead (by the I/O thread, not the application).",
+        group="probes",
+        aliases=hurricane("PROBE_PORT"),
+    )
+    startup_probe: str = option(
+        "/startup",
+        URL_PATH,
+        "Path of the startup probe: 400 until every worker accepts connections, then 200.",
+        group="probes",
+        aliases=hurricane("STARTUP_PROBE"),
+    )
+    readiness_probe: str = option(
+        "/ready",
+        URL_PATH,
+        "Path of the readiness probe: 400 before startup and while the request queue is "
+        "full, 500 after SIGTERM, 200 otherwise.",
+        group="probes",
+        aliases=hurricane("READINESS_PROBE"),
+    )
+    liveness_probe: str = option(
+        "/alive",
+        URL_PATH,
+        "Path of the liveness probe: 500 when a worker stopped heartbeating beyond "
+        "--timeout; it touches no database, so an outage does not restart every pod.",
+        group="probes",
+        aliases=hurricane("LIVENESS_PROBE"),
+    )
+    req_queue_len: int = option(
+        10,
+        integer(1),
+        "Readiness fails (400) while this many requests or more, summed over the workers, "
+        "wait for a Python thread.",
+        group="probes",
+        aliases=hurricane("REQ_QUEUE_LEN"),
+    )
     max_request_line: int = option(
         8190,
         integer(1),
@@ -617,6 +690,7 @@ GROUPS: dict[str, str] = {
     "listening": "Listening",
     "workers": "Workers",
     "lifecycle": "Worker lifecycle and shutdown",
+    "probes": "Kubernetes probes",
     "limits": "Request limits",
     "timeouts": "Timeouts",
     "proxy": "Reverse proxy",
@@ -626,8 +700,7 @@ GROUPS: dict[str, str] = {
 
 # Hurricane `serve` options Squall does not implement (yet): named in the error.
 HURRICANE_ONLY = frozenset(
-    """--static --media --debug --probe-port --startup-probe --readiness-probe
-    --liveness-probe --metrics --no-metrics --no-probe --req-queue-len --command
+    """--static --media --debug --metrics --no-metrics --command
     --check-migrations --check-migrations-apply --webhook-url --max-buffer-size""".split()
 )
 
@@ -928,7 +1001,7 @@ def render_markdown() -> str:
         "`MAX_MEMORY` / `HURRICANE_MAX_MEMORY` / `--max-memory` mean MiB of RSS in both.",
         "",
         "Hurricane `serve` options that Squall does not implement (`--static`, `--media`,",
-        "`--probe-port`, `--command`, `--webhook-url`, ...) are errors, not silently",
+        "`--metrics`, `--command`, `--webhook-url`, ...) are errors, not silently",
         "ignored.",
         "",
         "## Options that constrain others",

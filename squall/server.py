@@ -39,9 +39,29 @@ def log_app_error(message: str, exc: BaseException | None) -> None:
         error_logger.error(message, exc_info=(type(exc), exc, exc.__traceback__))
 
 
+def probe_port(config: Config) -> int | None:
+    """The probe port, or None without probes. Equal to the app port: probes are
+    answered on the app port by the workers' I/O threads."""
+    if not config.probe:
+        return None
+    return config.probe_port if config.probe_port is not None else config.port + 1
+
+
+def probe_paths(config: Config) -> dict[str, Any]:
+    return {
+        "startup": config.startup_probe,
+        "readiness": config.readiness_probe,
+        "liveness": config.liveness_probe,
+        "req_queue_len": config.req_queue_len,
+    }
+
+
 def engine_config(config: Config) -> dict[str, Any]:
     """What the C++ engine reads (worker and master), by field name."""
-    return {
+    extra: dict[str, Any] = {}
+    if config.probe and probe_port(config) == config.port:
+        extra["app_port_probes"] = probe_paths(config)
+    return extra | {
         "threads": config.threads,
         "workers": config.workers,
         "max_request_line": config.max_request_line,
@@ -85,7 +105,20 @@ def serve(
     except RuntimeError as exc:
         logger.error("%s", exc)
         return 1
+    probes = probe_port(config)
+    if probes is not None and probes != config.port:
+        paths = probe_paths(config)
+        try:
+            probes = master.listen_probe(
+                config.host, probes, paths["startup"], paths["readiness"], paths["liveness"],
+                paths["req_queue_len"],
+            )  # fmt: skip
+        except RuntimeError as exc:
+            logger.error("probe port: %s", exc)
+            return 1
     host = f"[{config.host}]" if ":" in config.host else config.host
+    if probes is not None:
+        logger.info("Probes on http://%s:%d (startup, readiness, liveness)", host, probes)
     logger.info(
         "Listening on http://%s:%d: %d worker(s) x %d thread(s), master pid %d",
         host, port, config.workers, config.threads, os.getpid(),

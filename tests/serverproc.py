@@ -49,6 +49,7 @@ class ServerProcess:
     port: int
     log_path: Path
     args: list[str] = field(default_factory=list)
+    probe_port: int = 0  # set by tests that choose the probe port
 
     @property
     def url(self) -> str:
@@ -88,9 +89,15 @@ def run_server(
     else:
         cmd = [sys.executable, "-m", "squall", *argv]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    # The probe port defaults to port + 1, which another test's server or a
+    # client socket may hold: give it a free port of its own.
+    probe_port = 0
+    if "--probe-port" not in argv and "--no-probe" not in argv:
+        probe_port = free_port()
+        cmd += ["--probe-port", str(probe_port)]
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    server = ServerProcess(proc, port, Path(log.name), cmd)
+    server = ServerProcess(proc, port, Path(log.name), cmd, probe_port)
     try:
         wait_for_port(port, proc)
         yield server

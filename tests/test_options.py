@@ -85,6 +85,12 @@ def test_defaults_are_the_documented_ones() -> None:
         "max_memory": 0,
         "shutdown_delay": 5.0,
         "graceful_timeout": 20.0,
+        "probe": True,
+        "probe_port": None,
+        "startup_probe": "/startup",
+        "readiness_probe": "/ready",
+        "liveness_probe": "/alive",
+        "req_queue_len": 10,
         "max_request_line": 8190,
         "max_header_bytes": 65536,
         "max_header_count": 100,
@@ -505,7 +511,7 @@ def test_error_lines_name_the_option_and_the_source(capsys: pytest.CaptureFixtur
 def test_hurricane_serve_options_not_implemented_are_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for flag in ("--static", "--media", "--probe-port=8001", "--command", "--webhook-url"):
+    for flag in ("--static", "--media", "--metrics=/m", "--command", "--webhook-url"):
         name = flag.split("=")[0]
         assert error_line(capsys, [flag], django=True) == (
             f"squall: error: {name}: unknown option "
@@ -515,7 +521,8 @@ def test_hurricane_serve_options_not_implemented_are_errors(
 
 def test_hurricane_options_squall_now_has_are_no_longer_errors() -> None:
     implemented = """--autoreload --static-watch --max-lifetime --max-memory --debugger
-        --debugger-port --pycharm-host --pycharm-port --workers""".split()
+        --debugger-port --pycharm-host --pycharm-port --workers --probe-port --no-probe
+        --startup-probe --readiness-probe --liveness-probe --req-queue-len""".split()
     assert not HURRICANE_ONLY & set(implemented)
     flags = {flag for opt in OPTIONS for flag in opt.flags}
     assert set(implemented) <= flags
@@ -759,3 +766,23 @@ def test_call_command_serves_the_project(monkeypatch: pytest.MonkeyPatch) -> Non
 
     assert type(app) is type(application)
     assert (cfg.port, cfg.threads) == (0, 2)
+
+
+def test_probe_options_from_every_source() -> None:
+    assert config(["--probe-port", "9001"]).probe_port == 9001
+    assert config(environ={"HURRICANE_PROBE_PORT": "9002"}).probe_port == 9002
+    assert config(settings=settings(REQ_QUEUE_LEN=3)).req_queue_len == 3
+    assert config(["--no-probe"]).probe is False
+    # Hurricane forces the leading slash; a trailing one is accepted at request time.
+    assert config(["--readiness-probe", "readyness"]).readiness_probe == "/readyness"
+    assert config(environ={"SQUALL_PROBE_PORT": ""}).probe_port is None
+
+
+def test_bad_probe_options_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert error_line(capsys, ["--probe-port", "0"]) == (
+        "squall: error: --probe-port: invalid value '0' "
+        "(expected an integer 1-65535, or empty for the app port + 1)"
+    )
+    assert error_line(capsys, ["--req-queue-len", "0"]).startswith(
+        "squall: error: --req-queue-len: invalid value '0'"
+    )

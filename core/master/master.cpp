@@ -59,6 +59,23 @@ Master::Master(MasterConfig config, SharedState* state, net::UniqueFd listener)
 
 Master::~Master() = default;
 
+void Master::set_probe(probe::ProbeConfig config, net::UniqueFd listener) {
+  probe_ = std::make_unique<probe::ProbeServer>(std::move(config), state_, std::move(listener));
+}
+
+void Master::on_probe_event(int fd) {
+  if (fd == probe_->listen_fd()) {
+    for (int conn : probe_->accept_all()) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP;
+      ev.data.fd = conn;
+      epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conn, &ev);
+    }
+  } else {
+    probe_->on_readable(fd);
+  }
+}
+
 RunResult Master::run(const ForkFn& fork_fn) {
   self_ = getpid();
   target_ = std::max(1, std::min<int>(config_.workers, static_cast<int>(kMaxWorkers)));
@@ -70,7 +87,10 @@ RunResult Master::run(const ForkFn& fork_fn) {
   tick.it_interval.tv_nsec = kTickMillis * 1000000;
   tick.it_value = tick.it_interval;
   timerfd_settime(timer_.get(), 0, &tick, nullptr);
-  for (int fd : {signals_->fd(), timer_.get()}) {
+  run_started_ns_ = monotonic_ns();
+  std::vector<int> watched{signals_->fd(), timer_.get()};
+  if (probe_) watched.push_back(probe_->listen_fd());
+  for (int fd : watched) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -84,9 +104,13 @@ RunResult Master::run(const ForkFn& fork_fn) {
     epoll_event events[4];
     int n = epoll_wait(epoll_.get(), events, 4, -1);
     for (int i = 0; i < n; ++i) {
-      if (signals_ && events[i].data.fd == signals_->fd()) {
+      int fd = events[i].data.fd;
+      if (signals_ && fd == signals_->fd()) {
         on_signals();
+      } else if (probe_ && (fd == probe_->listen_fd() || probe_->owns(fd))) {
+        on_probe_event(fd);
       } else {
+        if (probe_) probe_->close_stale();
         std::uint64_t expirations;
         ssize_t rc = ::read(timer_.get(), &expirations, sizeof expirations);
         (void)rc;
@@ -139,6 +163,7 @@ bool Master::spawn(const ForkFn& fork_fn) {
     epoll_.reset();
     signals_.reset();  // back to the dispositions the worker will replace
     timer_.reset();
+    probe_.reset();    // the probe port is the master's
     ws.pid.store(getpid());
     ws.started_ns.store(now);
     return false;
@@ -341,6 +366,18 @@ bool Master::start_replacement(Worker& old, Why why, const ForkFn& fork_fn) {
 void Master::supervise(const ForkFn& fork_fn) {
   reap();
   std::int64_t now = monotonic_ns();
+  if (!state_->started.load() && !shutting_down_ && serving_count() >= std::size_t(target_) &&
+      std::all_of(workers_.begin(), workers_.end(), [&](const Worker& w) {
+        return w.retiring != Why::None || state_->workers[w.slot].ready.load();
+      })) {
+    // Startup probe: done once every worker accepts connections.
+    state_->started_after_us.store((now - run_started_ns_) / 1000);
+    state_->started.store(1);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "startup finished after %.2f s: %d worker(s) accepting",
+                  double(now - run_started_ns_) / 1e9, target_);
+    log("info", buf);
+  }
 
   if (shutting_down_) {
     if (!workers_signalled_ && now >= stop_workers_at_) {

@@ -13,6 +13,7 @@
 #include "master/shared_state.h"
 #include "net/fd.h"
 #include "net/signal_pipe.h"
+#include "probe/probe_server.h"
 
 #include <memory>
 
@@ -49,6 +50,9 @@ class Master {
   // Supervises until shutdown (returns in the master) or until a fork (returns
   // in the child, with in_worker set; the child must not return to run()).
   RunResult run(const ForkFn& fork_fn);
+
+  // Serve the Kubernetes probes on `listener` from this loop.
+  void set_probe(probe::ProbeConfig config, net::UniqueFd listener);
 
   // Exit reasons counted so far ("crash", "timeout", "max_requests", ...).
   const std::vector<std::pair<std::string, std::uint64_t>>& respawns() const { return respawns_; }
@@ -87,6 +91,9 @@ class Master {
   net::UniqueFd listener_;
   net::UniqueFd epoll_, timer_;
   std::unique_ptr<net::SignalPipe> signals_;
+  std::unique_ptr<probe::ProbeServer> probe_;
+  std::int64_t run_started_ns_ = 0;
+  void on_probe_event(int fd);
   std::vector<Worker> workers_;
   int target_ = 1;
   pid_t self_ = 0;

@@ -72,6 +72,8 @@ Snapshot snapshot(const SharedState& state) {
 Snapshot detail_snapshot(const SharedState& state) {
   Snapshot snap;
   snap.draining = state.draining.load() != 0;
+  snap.started = state.started.load() != 0;
+  snap.started_after = static_cast<double>(state.started_after_us.load()) / 1e6;
   snap.requests_total = state.retired_requests.load();
   std::int64_t now = monotonic_ns();
   for (std::size_t i = 0; i < kMaxWorkers; ++i) {

@@ -46,6 +46,8 @@ struct alignas(64) WorkerSlot {
 
 struct SharedState {
   std::atomic<std::uint32_t> draining{0};  // SIGTERM seen: readiness fails, Connection: close
+  std::atomic<std::uint32_t> started{0};   // startup done: every worker accepted connections
+  std::atomic<std::int64_t> started_after_us{0};
   std::atomic<std::uint64_t> retired_requests{0};  // requests of workers that exited
   std::atomic<std::uint32_t> fold_seq{0};          // odd while a dead worker is folded in
   WorkerSlot workers[kMaxWorkers];
@@ -71,6 +73,8 @@ struct WorkerSnapshot {
 };
 struct Snapshot {
   bool draining = false;
+  bool started = false;
+  double started_after = 0;  // seconds from the master's start to startup done
   std::uint64_t requests_total = 0;  // never decreases: includes retired workers
   std::vector<WorkerSnapshot> workers;
 };

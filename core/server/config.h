@@ -1,8 +1,10 @@
 #pragma once
 #include <cstddef>
+#include <optional>
 
 #include "http/limits.h"
 #include "net/address.h"
+#include "probe/probe_server.h"
 
 namespace squall::server {
 
@@ -21,6 +23,9 @@ struct ServerConfig {
   LogFormat log_format = LogFormat::Text;
   int threads = 1;                  // Python threads taking requests from the queue
   bool multiprocess = false;        // wsgi.multiprocess: more than one worker process
+  // --probe-port equal to --port: probe paths are answered on the app port,
+  // by the I/O thread from shared memory (never by the application).
+  std::optional<probe::ProbeConfig> app_port_probes;
 
   // Internal buffer sizes (not options: they bound memory per connection).
   std::size_t read_chunk = 64 * 1024;          // one read(2)

@@ -120,7 +120,8 @@ bool Connection::parse_some() {
       return true;
     case http::FeedResult::State::MessageComplete:
       paused_ = true;
-      if (exchange_done_) next_message();  // the response went out before the body ended
+      if (!probe_response_.empty()) answer_probe();
+      else if (exchange_done_) next_message();  // the response went out before the body ended
       return true;
     case http::FeedResult::State::NeedMore:
       return result.consumed > 0;
@@ -172,6 +173,13 @@ void Connection::on_peer_eof() {
 // ---- parser callbacks -----------------------------------------------------------
 
 void Connection::on_head(http::RequestHead&& head) {
+  const auto& probes = ctx_.config.app_port_probes;
+  if (probes && ctx_.shared && probe::is_probe_target(head.target, *probes)) {
+    probe_close_ = !head.keep_alive || ctx_.draining.load();
+    probe_response_ =
+        probe::response_bytes(probe::answer(head.target, master::snapshot(*ctx_.shared), *probes), probe_close_);
+    return;
+  }
   auto ex = std::make_shared<Exchange>(std::move(head), ctx_.wakeup);
   ex->peer = peer_;
   ex->local_port = local_port_;
@@ -200,6 +208,18 @@ void Connection::on_message_complete() {
   if (exchange_ && reading_body_ && !discarding_body_) exchange_->end_body(false);
   reading_body_ = false;
   waiting_since_ = Clock::time_point{};
+}
+
+void Connection::answer_probe() {
+  queue_bytes(std::move(probe_response_));
+  probe_response_.clear();
+  if (probe_close_) {
+    close_after_flush_ = true;
+    flush();
+  } else {
+    flush();
+    if (!closed_) next_message();
+  }
 }
 
 // ---- exchange lifecycle ------------------------------------------------------------

@@ -48,6 +48,7 @@ class Connection : public http::ParserHandler {
   void detach_exchange();
   void start_linger();
   void on_peer_eof();
+  void answer_probe();
 
   ServerContext& ctx_;
   net::UniqueFd fd_;
@@ -74,6 +75,8 @@ class Connection : public http::ParserHandler {
   bool lingering_ = false;
   bool peer_eof_ = false;
   bool closed_ = false;
+  std::string probe_response_;  // a probe request on the app port, answered by us
+  bool probe_close_ = false;
 
   Clock::time_point last_activity_;
   Clock::time_point head_started_{};

@@ -27,6 +27,7 @@ struct ServerContext {
   // and a clock read per event is measurable at 100k requests/s.
   Clock::time_point now = Clock::now();
   std::vector<Connection*> closed;  // freed after the current event batch
+  const master::SharedState* shared = nullptr;  // in a worker: the pod's state (probes)
 };
 
 }  // namespace squall::server

@@ -83,6 +83,7 @@ void Server::adopt_listener(net::UniqueFd fd) {
 
 void Server::attach(master::SharedState* state, master::WorkerSlot* slot) {
   shared_ = state;
+  ctx_.shared = state;
   slot_ = slot;
   master_pid_ = getppid();
   slot_->threads.store(static_cast<std::uint32_t>(config_.threads));

@@ -37,6 +37,14 @@ server::ServerConfig config_from(const nb::dict& d) {
   c.multiprocess = get<int>(d, "workers", 1) > 1;
   c.log_format = get<std::string>(d, "log_format", "text") == "json" ? server::LogFormat::Json
                                                                        : server::LogFormat::Text;
+  if (d.contains("app_port_probes")) {
+    nb::dict p = nb::cast<nb::dict>(d["app_port_probes"]);
+    c.app_port_probes = probe::ProbeConfig{get<std::string>(p, "startup", "/startup"),
+                                           get<std::string>(p, "readiness", "/ready"),
+                                           get<std::string>(p, "liveness", "/alive"),
+                                           get<std::uint32_t>(p, "req_queue_len", 10),
+                                           get<double>(d, "timeout", 30.0)};
+  }
   auto allow = get<std::vector<std::string>>(d, "forwarded_allow_ips", {"127.0.0.1", "::1"});
   std::string bad;
   if (!c.forwarded_allow.parse(allow, bad))
@@ -87,10 +95,21 @@ class PyMaster {
     return net::local_endpoint(listener_.get()).value_or(net::Endpoint{}).port;
   }
 
+  // The probe port (--probe-port); answered by the master's loop.
+  int listen_probe(const std::string& host, int port, const std::string& startup, const std::string& readiness,
+                   const std::string& liveness, std::uint32_t req_queue_len) {
+    std::string error;
+    probe_listener_ = net::open_listener({host, port, 128, false}, error);
+    if (!probe_listener_.valid()) throw nb::builtin_exception(nb::exception_type::runtime_error, error.c_str());
+    probe_config_ = probe::ProbeConfig{startup, readiness, liveness, req_queue_len, config_.timeout};
+    return net::local_endpoint(probe_listener_.get()).value_or(net::Endpoint{}).port;
+  }
+
   // ("master", -1, -1, exit_status) when the pod stops, or, in a new worker
   // process, ("worker", slot, listen_fd, 0).
   nb::tuple run() {
     master::Master m(config_, state_, std::move(listener_));
+    if (probe_listener_.valid()) m.set_probe(probe_config_, std::move(probe_listener_));
     master::RunResult r;
     {
       nb::gil_scoped_release release;
@@ -129,6 +148,8 @@ class PyMaster {
   master::MasterConfig config_;
   master::SharedState* state_;
   net::UniqueFd listener_;
+  net::UniqueFd probe_listener_;
+  probe::ProbeConfig probe_config_;
 };
 
 class PyServer {
@@ -215,6 +236,8 @@ NB_MODULE(_core, m) {
   nb::class_<PyMaster>(m, "Master")
       .def(nb::init<nb::dict>(), "config"_a)
       .def("listen", &PyMaster::listen, "host"_a, "port"_a, "backlog"_a = 1024, "reuse_port"_a = false)
+      .def("listen_probe", &PyMaster::listen_probe, "host"_a, "port"_a, "startup"_a, "readiness"_a, "liveness"_a,
+           "req_queue_len"_a)
       .def("run", &PyMaster::run)
       .def("snapshot", &PyMaster::snapshot);
   m.def("log_event", [](const std::string& level, const std::string& logger, const std::string& message) {

@@ -19,6 +19,8 @@ Routes (every response body is the serving process's pid, as text):
 Environment variables read at import:
 - ``PROCESS_APPS_IMPORT_LOG``: a file to which the importing process appends
   its pid, one line per import (tells --preload from --no-preload).
+- ``PROCESS_APPS_SLEEP_AT_IMPORT``: seconds the import takes (a slow start,
+  under --no-preload, for the startup probe).
 - ``PROCESS_APPS_EXIT_AT_IMPORT``: when set, the importing process exits at
   once with this status (a worker that crashes at start, under --no-preload).
 """
@@ -36,6 +38,8 @@ _log = os.environ.get("PROCESS_APPS_IMPORT_LOG")
 if _log:
     with open(_log, "a") as f:
         f.write(f"{os.getpid()}\n")
+
+time.sleep(float(os.environ.get("PROCESS_APPS_SLEEP_AT_IMPORT", "0")))
 
 _exit_status = os.environ.get("PROCESS_APPS_EXIT_AT_IMPORT")
 if _exit_status:

@@ -1,0 +1,175 @@
+"""Kubernetes probes, answered by the master from shared memory (core/probe/).
+
+Real servers (tests/apps/process_apps.py) on ephemeral ports; the probe port is
+the app port + 1 unless a test says otherwise.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from serverproc import ServerProcess, free_port, run_server
+
+APP = "process_apps:app"
+
+
+@contextmanager
+def pod(*options: str, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """A server whose probe port run_server chose (server.probe_port)."""
+    with run_server([APP, *options], env=env) as server:
+        yield server
+
+
+Answer = tuple[int, str, dict[str, str]]
+
+
+def probe(server: ServerProcess, path: str, port: int | None = None) -> Answer:
+    conn = http.client.HTTPConnection("127.0.0.1", port or server.probe_port, timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, response.read().decode(), headers
+    finally:
+        conn.close()
+
+
+def wait_for(server: ServerProcess, path: str, status: int, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe(server, path)
+            if last[0] == status:
+                return last[1]
+        except OSError as exc:
+            last = exc
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never answered {status}; last: {last!r}")
+
+
+def get(server: ServerProcess, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=15)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_hurricane_paths_and_kube_endpoints_after_startup() -> None:
+    with pod("--workers", "2") as server:
+        assert wait_for(server, "/startup", 200).startswith("Startup was finished after")
+        status, body, headers = probe(server, "/ready")
+        assert (status, body) == (200, "ready\n")
+        assert headers["content-type"] == "text/plain; charset=utf-8"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["cache-control"] == "no-store"
+        assert probe(server, "/alive/")[:2] == (200, "alive\n")  # trailing slash accepted
+        assert probe(server, "/livez")[:2] == (200, "ok")
+        assert probe(server, "/startupz")[:2] == (200, "ok")
+        verbose = probe(server, "/readyz?verbose")[1].splitlines()
+        assert verbose == ["[+]workers ok", "[+]shutdown ok", "[+]queue ok", "readyz check passed"]
+        assert "[+]queue ok" not in probe(server, "/readyz?verbose&exclude=queue")[1]
+        assert probe(server, "/readyz/shutdown")[:2] == (200, "ok")
+        assert probe(server, "/readyz/nope")[0] == 404
+        assert probe(server, "/elsewhere")[0] == 404
+
+
+def test_startup_probe_is_400_until_every_worker_serves() -> None:
+    env = {"PROCESS_APPS_SLEEP_AT_IMPORT": "2"}
+    with pod("--workers", "2", "--no-preload", env=env) as server:
+        assert probe(server, "/startup")[:2] == (400, "")
+        assert probe(server, "/ready")[:2] == (400, "")
+        assert probe(server, "/startupz")[0] == 500
+        assert "[-]workers failed: reason withheld" in probe(server, "/startupz?verbose")[1]
+        wait_for(server, "/startup", 200)
+        assert probe(server, "/ready")[0] == 200
+
+
+def test_probes_answer_at_once_while_every_python_thread_is_busy() -> None:
+    with pod("--workers", "1", "--threads", "2", "--req-queue-len", "50") as server:
+        wait_for(server, "/startup", 200)
+        blockers = [threading.Thread(target=get, args=(server, "/slow?ms=3000")) for _ in range(2)]
+        for t in blockers:
+            t.start()
+        time.sleep(0.3)  # both threads are now inside the view
+        latencies = []
+        for _ in range(50):
+            start = time.monotonic()
+            assert probe(server, "/alive")[0] == 200
+            latencies.append(time.monotonic() - start)
+        for t in blockers:
+            t.join()
+        assert max(latencies) < 0.5, latencies
+        assert sorted(latencies)[int(len(latencies) * 0.99) - 1] < 0.05
+
+
+def test_readiness_is_400_while_the_request_queue_is_full() -> None:
+    with pod("--workers", "1", "--threads", "1", "--req-queue-len", "2") as server:
+        wait_for(server, "/startup", 200)
+        clients = [threading.Thread(target=get, args=(server, "/slow?ms=2500")) for _ in range(4)]
+        for t in clients:
+            t.start()
+        body = wait_for(server, "/ready", 400, timeout=2)
+        assert body == "request queue is full\n"
+        assert "[-]queue failed: reason withheld" in probe(server, "/readyz?verbose")[1]
+        for t in clients:
+            t.join()
+        wait_for(server, "/ready", 200)
+
+
+def test_sigterm_fails_readiness_at_once_while_liveness_stays_ok() -> None:
+    with pod("--workers", "1", "--shutdown-delay", "3") as server:
+        wait_for(server, "/ready", 200)
+        server.proc.send_signal(signal.SIGTERM)
+        assert wait_for(server, "/ready", 500, timeout=1) == "check failed: shutdown\n"
+        assert probe(server, "/alive")[0] == 200
+        assert get(server, "/pid")[0] == 200  # still serving during the delay
+        assert server.proc.wait(timeout=15) == 0
+
+
+def test_liveness_fails_for_a_worker_that_stopped_then_recovers() -> None:
+    with pod("--workers", "1", "--timeout", "1") as server:
+        wait_for(server, "/alive", 200)
+        worker = int(get(server, "/pid")[1])
+        os.kill(worker, signal.SIGSTOP)  # its loop stops heartbeating
+        try:
+            wait_for(server, "/alive", 500, timeout=5)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        wait_for(server, "/alive", 200, timeout=15)  # the master replaced it
+
+
+def test_probes_on_the_app_port_are_answered_by_the_engine() -> None:
+    port = free_port()
+    with run_server([APP, "--workers", "1", "--probe-port", str(port)], port=port) as server:
+        deadline = time.monotonic() + 10
+        while probe(server, "/startup", port=port)[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert probe(server, "/ready", port=port)[:2] == (200, "ready\n")
+        assert probe(server, "/readyz?verbose", port=port)[1].endswith("readyz check passed\n")
+        # The application still gets every other path (it answers 404 for /nope).
+        assert get(server, "/nope") == (404, b"not found")
+
+
+def test_custom_paths_get_their_leading_slash() -> None:
+    with pod("--workers", "1", "--readiness-probe", "readyness") as server:
+        assert wait_for(server, "/readyness", 200) == "ready\n"
+        assert probe(server, "/ready")[0] == 404
+
+
+def test_no_probe_opens_no_probe_port() -> None:
+    port = free_port()
+    with run_server([APP, "--workers", "1", "--probe-port", str(port), "--no-probe"]) as server:
+        assert get(server, "/pid")[0] == 200
+        with pytest.raises(ConnectionRefusedError):
+            probe(server, "/ready", port=port)
