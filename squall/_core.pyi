@@ -51,6 +51,17 @@ class Master:
     def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
         """Opens the listen socket the workers share; returns the bound port."""
 
+    def listen_probe(
+        self,
+        host: str,
+        port: int,
+        startup: str,
+        readiness: str,
+        liveness: str,
+        req_queue_len: int,
+    ) -> int:
+        """Opens the probe port, answered by the master's loop; returns the bound port."""
+
     def run(self) -> tuple[str, int, int, int]:
         """Supervises until the pod stops: ("master", -1, -1, exit_status). In a newly
         forked worker it returns ("worker", slot, listen_fd, 0) instead."""
