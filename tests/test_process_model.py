@@ -416,6 +416,9 @@ def test_timeout_kills_a_stuck_request_and_names_it() -> None:
 def test_a_worker_whose_loop_stops_is_killed_and_replaced() -> None:
     with serve("--workers", "1", "--timeout", "2") as server:
         (worker,) = wait_children(server, 1)
+        # Its loop runs (and heartbeats) once it has answered: a worker stopped
+        # before its first heartbeat gets the longer start-up allowance instead.
+        assert get(server) == (200, str(worker))
         os.kill(worker, signal.SIGSTOP)  # its I/O loop stops heartbeating
         stuck = MASTER + rf"worker {worker}: I/O loop stopped heartbeating (\d+\.\d) s ago "
         (line,) = wait_log(server, stuck + r"\(--timeout 2 s\); killing it$")
@@ -511,6 +514,15 @@ def test_a_response_ending_after_the_drain_began_keeps_its_connection(tmp_path: 
         assert answer == (200, b"%d" % old, "close")
 
 
+def stopped(pid: int) -> bool:
+    """Every thread of `pid` is in the stopped state (SIGSTOP took effect)."""
+    states = [
+        (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    ]
+    return all(state == "T" for state in states)
+
+
 def sigterm_pending(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status").read_text()
     pending = re.findall(r"^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$", status, re.MULTILINE)
@@ -527,6 +539,9 @@ def test_sigterm_answers_connections_queued_when_the_drain_starts() -> None:
         assert get(server)[0] == 200
         os.kill(worker, signal.SIGSTOP)
         try:
+            # Until every thread has stopped, one of them could still take the
+            # SIGTERM (signals are delivered lowest number first).
+            wait_for(lambda: stopped(worker), "the worker to stop")
             server.proc.send_signal(signal.SIGTERM)
             wait_for(lambda: sigterm_pending(worker), "the master's SIGTERM to the worker")
             clients = [server.connect() for _ in range(3)]  # in the listen queue
