@@ -4,23 +4,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 class Server:
-    """One process's HTTP/1.1 server: an epoll I/O loop plus a request queue."""
+    """A worker process's HTTP/1.1 server: an epoll I/O loop plus a request queue."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        """`config` keys: threads, max_request_line, max_header_bytes, max_header_count,
-        max_body_size, header_timeout, keepalive_timeout, body_timeout, graceful_timeout,
-        forwarded_allow_ips (list of IPs/CIDRs, "*"), access_log, log_format ("text"|"json").
-        Raises ValueError for a bad forwarded_allow_ips entry."""
-
-    def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
-        """Binds and listens; returns the bound port. RuntimeError with a one-line reason."""
+        """`config` keys: threads, workers, max_request_line, max_header_bytes,
+        max_header_count, max_body_size, header_timeout, keepalive_timeout, body_timeout,
+        graceful_timeout, forwarded_allow_ips (list of IPs/CIDRs, "*"), access_log,
+        log_format ("text"|"json"), timeout, app_port_probes (the listen_probe dict, when
+        the probes are served on the app port). Raises ValueError for a bad
+        forwarded_allow_ips entry."""
 
     def run(self) -> int:
-        """Runs the I/O loop in this thread (GIL released) until SIGTERM (drain, then
-        return), SIGINT/SIGQUIT (with handle_signals()) or stop(). Returns the exit status."""
-
-    def stop(self, graceful: bool = True) -> None:
-        """Thread-safe request to stop the loop."""
+        """Runs the I/O loop in this thread (GIL released) until SIGTERM from the master
+        (drain, then return) or SIGINT/SIGQUIT (after handle_signals()). Returns the exit status."""
 
     def serve_requests(
         self,
@@ -30,10 +26,6 @@ class Server:
     ) -> None:
         """A Python thread's loop: take requests from the queue and run `app` (WSGI)
         until the server stops; `thread_index` names its slot in shared memory."""
-
-    @property
-    def queue_length(self) -> int:
-        """Complete requests waiting for a Python thread."""
 
     def attach(self, master: Master, slot: int, listen_fd: int) -> None:
         """In a worker process: serve on the master's socket, report in shared-memory `slot`."""
@@ -51,23 +43,13 @@ class Master:
     def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
         """Opens the listen socket the workers share; returns the bound port."""
 
-    def listen_probe(
-        self,
-        host: str,
-        port: int,
-        startup: str,
-        readiness: str,
-        liveness: str,
-        req_queue_len: int,
-    ) -> int:
-        """Opens the probe port, answered by the master's loop; returns the bound port."""
+    def listen_probe(self, host: str, port: int, probes: dict[str, Any]) -> int:
+        """Opens the probe port, answered by the master's loop; returns the bound port.
+        `probes`: startup, readiness, liveness (paths) and req_queue_len."""
 
     def run(self) -> tuple[str, int, int, int]:
         """Supervises until the pod stops: ("master", -1, -1, exit_status). In a newly
         forked worker it returns ("worker", slot, listen_fd, 0) instead."""
-
-    def snapshot(self) -> dict[str, Any]:
-        """Shared state: draining, requests_total and one dict per live worker."""
 
 class Input:
     """wsgi.input: the request body, streamed from the I/O thread."""
@@ -95,6 +77,3 @@ class StartResponse:
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable[[bytes], None]: ...
     def write(self, data: bytes) -> None: ...
-
-def log_event(level: str, logger: str, message: str) -> None:
-    """Writes one log line in the engine's format (text or JSON)."""

@@ -107,12 +107,8 @@ def serve(
         return 1
     probes = probe_port(config)
     if probes is not None and probes != config.port:
-        paths = probe_paths(config)
         try:
-            probes = master.listen_probe(
-                config.host, probes, paths["startup"], paths["readiness"], paths["liveness"],
-                paths["req_queue_len"],
-            )  # fmt: skip
+            probes = master.listen_probe(config.host, probes, probe_paths(config))
         except RuntimeError as exc:
             logger.error("probe port: %s", exc)
             return 1

@@ -53,11 +53,9 @@ void Connection::on_exchange_update(Exchange& ex) {
   Exchange::Taken taken = ex.take_output();
   if (taken.body_space_wanted) waiting_since_ = Clock::time_point{};
   // RFC 9110 10.1.1: the interim 100 goes out before any final response byte.
-  if (taken.continue_wanted && !continue_sent_ && !response_started_ && taken.segments.empty()) {
-    continue_sent_ = true;
+  if (taken.continue_wanted && !continue_sent_ && !response_started_ && taken.segments.empty())
     queue_bytes("HTTP/1.1 100 Continue\r\n\r\n");
-  }
-  continue_sent_ = continue_sent_ || taken.continue_wanted;
+  continue_sent_ = continue_sent_ || taken.continue_wanted;  // asked once: never again
   for (auto& seg : taken.segments) {
     out_bytes_ += seg.is_file() ? seg.length : seg.bytes.size();
     out_.push_back(std::move(seg));

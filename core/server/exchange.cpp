@@ -108,7 +108,7 @@ void Exchange::send_head_locked(std::optional<std::uint64_t> known_length) {
   }
   bool add_length = false;
   bool close_delimited = false;
-  if (!declared_length_ && !http::status_has_no_body(status_) && status_ != 304) {
+  if (!declared_length_ && !http::status_has_no_body(status_)) {
     if (known_length) {
       add_length = true;  // the whole body is known: no need for chunked
     } else if (head.method == "HEAD") {
@@ -245,10 +245,8 @@ bool Exchange::should_wait_drained() const {
 
 void Exchange::wait_drained() {
   std::unique_lock lock(mu_);
-  drain_waiter_ = true;
   drain_waiting_.store(true, std::memory_order_release);
   cv_.wait(lock, [&] { return gone_ || out_bytes_ + io_pending_ <= low_water_; });
-  drain_waiter_ = false;
   drain_waiting_.store(false, std::memory_order_release);
 }
 
@@ -288,7 +286,6 @@ Exchange::Taken Exchange::take_output() {
   Taken t;
   t.segments.swap(out_);
   io_pending_ += out_bytes_;
-  io_pending_relaxed_ = io_pending_;
   out_bytes_ = 0;
   t.finished = finished_;
   t.keep_alive = keep_alive_ && finished_;
@@ -299,11 +296,10 @@ Exchange::Taken Exchange::take_output() {
 
 void Exchange::report_pending(std::size_t pending_bytes) {
   // Unchanged and nobody waiting: skip the lock (this runs after every flush).
-  if (pending_bytes == io_pending_relaxed_ && !drain_waiting_.load(std::memory_order_acquire)) return;
+  if (pending_bytes == io_pending_ && !drain_waiting_.load(std::memory_order_acquire)) return;
   std::lock_guard lock(mu_);
   io_pending_ = pending_bytes;
-  io_pending_relaxed_ = pending_bytes;
-  if (drain_waiter_ && out_bytes_ + io_pending_ <= low_water_) cv_.notify_all();
+  if (drain_waiting_.load(std::memory_order_relaxed) && out_bytes_ + io_pending_ <= low_water_) cv_.notify_all();
 }
 
 void Exchange::connection_lost() {

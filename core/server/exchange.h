@@ -127,10 +127,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // output (guarded by mu_)
   std::deque<OutSegment> out_;
   std::size_t out_bytes_ = 0;
+  // Written only by the I/O thread (under mu_), so that thread may also read it
+  // without the lock; the worker reads it under mu_.
   std::size_t io_pending_ = 0;
-  bool drain_waiter_ = false;
-  std::atomic<bool> drain_waiting_{false};  // drain_waiter_, readable without the lock
-  std::size_t io_pending_relaxed_ = 0;       // I/O thread only: last reported pending bytes
+  std::atomic<bool> drain_waiting_{false};  // a writer sleeps in wait_drained()
   bool finished_ = false;
   bool gone_ = false;
 

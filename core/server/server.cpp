@@ -68,10 +68,9 @@ void Server::handle_signals() {
 }
 
 bool Server::listen(const net::ListenOptions& options, std::string& error) {
-  listener_ = net::open_listener(options, error);
-  if (!listener_.valid()) return false;
-  port_ = net::local_endpoint(listener_.get()).value_or(net::Endpoint{}).port;
-  watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
+  net::UniqueFd fd = net::open_listener(options, error);
+  if (!fd.valid()) return false;
+  adopt_listener(std::move(fd));
   return true;
 }
 

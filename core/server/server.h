@@ -51,7 +51,6 @@ class Server {
   std::shared_ptr<Exchange> next_exchange() { return queue_.pop(); }
   std::shared_ptr<Exchange> try_next_exchange() { return queue_.try_pop(); }
   const ServerConfig& config() const { return config_; }
-  std::size_t queue_length() const { return queue_.size(); }
 
  private:
   void accept_all(std::size_t limit);

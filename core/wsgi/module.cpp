@@ -22,6 +22,25 @@ T get(const nb::dict& d, const char* key, T fallback) {
   return d.contains(key) ? nb::cast<T>(d[key]) : fallback;
 }
 
+server::LogFormat log_format_from(const nb::dict& d) {
+  return get<std::string>(d, "log_format", "text") == "json" ? server::LogFormat::Json : server::LogFormat::Text;
+}
+
+// Probe paths and limits: {"startup", "readiness", "liveness", "req_queue_len"}.
+probe::ProbeConfig probe_config_from(const nb::dict& p, double heartbeat_timeout) {
+  return probe::ProbeConfig{get<std::string>(p, "startup", "/startup"), get<std::string>(p, "readiness", "/ready"),
+                            get<std::string>(p, "liveness", "/alive"), get<std::uint32_t>(p, "req_queue_len", 10),
+                            heartbeat_timeout};
+}
+
+// Opens a listen socket into `fd`; returns the bound port. RuntimeError with a one-line reason.
+int listen_or_raise(const net::ListenOptions& options, net::UniqueFd& fd) {
+  std::string error;
+  fd = net::open_listener(options, error);
+  if (!fd.valid()) throw nb::builtin_exception(nb::exception_type::runtime_error, error.c_str());
+  return net::local_endpoint(fd.get()).value_or(net::Endpoint{}).port;
+}
+
 server::ServerConfig config_from(const nb::dict& d) {
   server::ServerConfig c;
   c.threads = get<int>(d, "threads", c.threads);
@@ -35,16 +54,9 @@ server::ServerConfig config_from(const nb::dict& d) {
   c.graceful_timeout = get<double>(d, "graceful_timeout", c.graceful_timeout);
   c.access_log = get<bool>(d, "access_log", c.access_log);
   c.multiprocess = get<int>(d, "workers", 1) > 1;
-  c.log_format = get<std::string>(d, "log_format", "text") == "json" ? server::LogFormat::Json
-                                                                       : server::LogFormat::Text;
-  if (d.contains("app_port_probes")) {
-    nb::dict p = nb::cast<nb::dict>(d["app_port_probes"]);
-    c.app_port_probes = probe::ProbeConfig{get<std::string>(p, "startup", "/startup"),
-                                           get<std::string>(p, "readiness", "/ready"),
-                                           get<std::string>(p, "liveness", "/alive"),
-                                           get<std::uint32_t>(p, "req_queue_len", 10),
-                                           get<double>(d, "timeout", 30.0)};
-  }
+  c.log_format = log_format_from(d);
+  if (d.contains("app_port_probes"))
+    c.app_port_probes = probe_config_from(nb::cast<nb::dict>(d["app_port_probes"]), get<double>(d, "timeout", 30.0));
   auto allow = get<std::vector<std::string>>(d, "forwarded_allow_ips", {"127.0.0.1", "::1"});
   std::string bad;
   if (!c.forwarded_allow.parse(allow, bad))
@@ -84,25 +96,17 @@ pid_t fork_with_python_hooks() {
 class PyMaster {
  public:
   explicit PyMaster(nb::dict config) : config_(master_config_from(config)), state_(master::SharedState::create()) {
-    server::set_log_format(get<std::string>(config, "log_format", "text") == "json" ? server::LogFormat::Json
-                                                                                     : server::LogFormat::Text);
+    server::set_log_format(log_format_from(config));
   }
 
   int listen(const std::string& host, int port, int backlog, bool reuse_port) {
-    std::string error;
-    listener_ = net::open_listener({host, port, backlog, reuse_port}, error);
-    if (!listener_.valid()) throw nb::builtin_exception(nb::exception_type::runtime_error, error.c_str());
-    return net::local_endpoint(listener_.get()).value_or(net::Endpoint{}).port;
+    return listen_or_raise({host, port, backlog, reuse_port}, listener_);
   }
 
   // The probe port (--probe-port); answered by the master's loop.
-  int listen_probe(const std::string& host, int port, const std::string& startup, const std::string& readiness,
-                   const std::string& liveness, std::uint32_t req_queue_len) {
-    std::string error;
-    probe_listener_ = net::open_listener({host, port, 128, false}, error);
-    if (!probe_listener_.valid()) throw nb::builtin_exception(nb::exception_type::runtime_error, error.c_str());
-    probe_config_ = probe::ProbeConfig{startup, readiness, liveness, req_queue_len, config_.timeout};
-    return net::local_endpoint(probe_listener_.get()).value_or(net::Endpoint{}).port;
+  int listen_probe(const std::string& host, int port, const nb::dict& probes) {
+    probe_config_ = probe_config_from(probes, config_.timeout);
+    return listen_or_raise({host, port, 128, false}, probe_listener_);
   }
 
   // ("master", -1, -1, exit_status) when the pod stops, or, in a new worker
@@ -116,30 +120,6 @@ class PyMaster {
       r = m.run(fork_with_python_hooks);
     }
     return nb::make_tuple(r.in_worker ? "worker" : "master", r.slot, r.listen_fd, r.exit_status);
-  }
-
-  nb::dict snapshot() const {
-    master::Snapshot snap = master::snapshot(*state_);
-    nb::list workers;
-    for (const auto& w : snap.workers) {
-      nb::dict d;
-      d["slot"] = w.slot;
-      d["pid"] = w.pid;
-      d["ready"] = w.ready;
-      d["requests"] = w.requests;
-      d["in_flight"] = w.in_flight;
-      d["queued"] = w.queued;
-      d["busy_threads"] = w.busy_threads;
-      d["threads"] = w.threads;
-      d["heartbeat_age"] = w.heartbeat_age;
-      d["oldest_request"] = w.oldest_request;
-      workers.append(d);
-    }
-    nb::dict out;
-    out["draining"] = snap.draining;
-    out["requests_total"] = snap.requests_total;
-    out["workers"] = workers;
-    return out;
   }
 
   master::SharedState* state() const { return state_; }
@@ -156,18 +136,11 @@ class PyServer {
  public:
   explicit PyServer(nb::dict config) : server_(config_from(config)) {}
 
-  int listen(const std::string& host, int port, int backlog, bool reuse_port) {
-    std::string error;
-    if (!server_.listen({host, port, backlog, reuse_port}, error)) throw nb::builtin_exception(nb::exception_type::runtime_error, error.c_str());
-    return server_.port();
-  }
-
   int run() {
     nb::gil_scoped_release release;
     return server_.run();
   }
 
-  void stop(bool graceful) { server_.request_stop(graceful); }
   void handle_signals() { server_.handle_signals(); }
 
   // In a worker process: serve on the master's socket, report in `slot`.
@@ -211,8 +184,6 @@ class PyServer {
     }
   }
 
-  std::size_t queue_length() const { return server_.queue_length(); }
-
  private:
   server::Server server_;
 };
@@ -226,22 +197,14 @@ NB_MODULE(_core, m) {
   m.doc() = "Squall's C++ engine: HTTP/1.1 server and WSGI bridge";
   nb::class_<PyServer>(m, "Server")
       .def(nb::init<nb::dict>(), "config"_a)
-      .def("listen", &PyServer::listen, "host"_a, "port"_a, "backlog"_a = 1024, "reuse_port"_a = false)
-      .def("run", &PyServer::run)
-      .def("stop", &PyServer::stop, "graceful"_a = true)
-      .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1)
       .def("attach", &PyServer::attach, "master"_a, "slot"_a, "listen_fd"_a)
-      .def_prop_ro("queue_length", &PyServer::queue_length)
-      .def("handle_signals", [](PyServer& s) { s.handle_signals(); });
+      .def("handle_signals", &PyServer::handle_signals)
+      .def("run", &PyServer::run)
+      .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1);
   nb::class_<PyMaster>(m, "Master")
       .def(nb::init<nb::dict>(), "config"_a)
       .def("listen", &PyMaster::listen, "host"_a, "port"_a, "backlog"_a = 1024, "reuse_port"_a = false)
-      .def("listen_probe", &PyMaster::listen_probe, "host"_a, "port"_a, "startup"_a, "readiness"_a, "liveness"_a,
-           "req_queue_len"_a)
-      .def("run", &PyMaster::run)
-      .def("snapshot", &PyMaster::snapshot);
-  m.def("log_event", [](const std::string& level, const std::string& logger, const std::string& message) {
-    squall::server::log_event(level, logger, message);
-  });
+      .def("listen_probe", &PyMaster::listen_probe, "host"_a, "port"_a, "probes"_a)
+      .def("run", &PyMaster::run);
   squall::wsgi::init_app_call(m);
 }
