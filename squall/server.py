@@ -39,12 +39,13 @@ def log_app_error(message: str, exc: BaseException | None) -> None:
         error_logger.error(message, exc_info=(type(exc), exc, exc.__traceback__))
 
 
-def probe_port(config: Config) -> int | None:
-    """The probe port, or None without probes. Equal to the app port: probes are
-    answered on the app port by the workers' I/O threads."""
+def probe_port(config: Config, bound_port: int) -> int | None:
+    """The probe port, or None without probes: --probe-port, else the port the
+    application got + 1 (so --port 0 gets probes next to its free port). Equal
+    to the app port: probes are answered there by the workers' I/O threads."""
     if not config.probe:
         return None
-    return config.probe_port if config.probe_port is not None else config.port + 1
+    return config.probe_port if config.probe_port is not None else bound_port + 1
 
 
 def probe_paths(config: Config) -> dict[str, Any]:
@@ -59,7 +60,7 @@ def probe_paths(config: Config) -> dict[str, Any]:
 def engine_config(config: Config) -> dict[str, Any]:
     """What the C++ engine reads (worker and master), by field name."""
     extra: dict[str, Any] = {}
-    if config.probe and probe_port(config) == config.port:
+    if config.probe and config.probe_port == config.port:
         extra["app_port_probes"] = probe_paths(config)
     return extra | {
         "threads": config.threads,
@@ -105,8 +106,8 @@ def serve(
     except RuntimeError as exc:
         logger.error("%s", exc)
         return 1
-    probes = probe_port(config)
-    if probes is not None and probes != config.port:
+    probes = probe_port(config, port)
+    if probes is not None and probes != port:
         try:
             probes = master.listen_probe(config.host, probes, probe_paths(config))
         except RuntimeError as exc:
