@@ -68,6 +68,14 @@ def get(server: ServerProcess, path: str) -> tuple[int, bytes]:
         conn.close()
 
 
+def start_slow_requests(server: ServerProcess, n: int, ms: int) -> list[threading.Thread]:
+    """`n` concurrent GET /slow?ms=... on their own connections; join the threads."""
+    threads = [threading.Thread(target=get, args=(server, f"/slow?ms={ms}")) for _ in range(n)]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def test_hurricane_paths_and_kube_endpoints_after_startup() -> None:
     with pod("--workers", "2") as server:
         assert wait_for(server, "/startup", 200).startswith("Startup was finished after")
@@ -101,9 +109,7 @@ def test_startup_probe_is_400_until_every_worker_serves() -> None:
 def test_probes_answer_at_once_while_every_python_thread_is_busy() -> None:
     with pod("--workers", "1", "--threads", "2", "--req-queue-len", "50") as server:
         wait_for(server, "/startup", 200)
-        blockers = [threading.Thread(target=get, args=(server, "/slow?ms=3000")) for _ in range(2)]
-        for t in blockers:
-            t.start()
+        blockers = start_slow_requests(server, 2, ms=3000)
         time.sleep(0.3)  # both threads are now inside the view
         latencies = []
         for _ in range(50):
@@ -119,9 +125,7 @@ def test_probes_answer_at_once_while_every_python_thread_is_busy() -> None:
 def test_readiness_is_400_while_the_request_queue_is_full() -> None:
     with pod("--workers", "1", "--threads", "1", "--req-queue-len", "2") as server:
         wait_for(server, "/startup", 200)
-        clients = [threading.Thread(target=get, args=(server, "/slow?ms=2500")) for _ in range(4)]
-        for t in clients:
-            t.start()
+        clients = start_slow_requests(server, 4, ms=2500)
         body = wait_for(server, "/ready", 400, timeout=2)
         assert body == "request queue is full\n"
         assert "[-]queue failed: reason withheld" in probe(server, "/readyz?verbose")[1]
