@@ -7,3 +7,10 @@ class SquallConfig(AppConfig):
     name = "squall"
     label = "squall"
     verbose_name = "Squall"
+
+    def ready(self) -> None:
+        # The HEALTH_CHECK system checks, also when "squall.health" is not
+        # installed on its own (registering twice is harmless).
+        from squall.health.checks import register_checks
+
+        register_checks()
