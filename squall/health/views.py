@@ -97,14 +97,14 @@ def subset(request: HttpRequest, subset: str) -> HttpResponse:
         return HttpResponse(json.dumps(data), status=status, content_type=JSON)
     rows = format_html_join(
         "",
-        '<tr class="{}"><td>{}</td><td>{}</td><td>{}</td><td>{:.3f} s</td></tr>',
+        '<tr class="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
         (
             (
                 "ok" if r.ok else "failed",
                 r.name,
                 status_text(r),
                 "yes" if r.critical else "no",
-                r.duration,
+                f"{r.duration:.3f} s",
             )
             for r in results
         ),

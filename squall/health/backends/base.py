@@ -63,7 +63,8 @@ class BaseHealthCheckBackend:
         try:
             self.check_status()
         except HealthCheckException as e:
-            self.add_error(e, e)
+            # An expected outcome: one log line, no traceback every check interval.
+            self.add_error(e)
         except Exception as e:  # a check must never crash the runner
             self.add_error(HealthCheckException(f"{type(e).__name__}: {e}"), e)
         finally:

@@ -36,6 +36,4 @@ class DiskUsageBackend(BaseHealthCheckBackend):
         avail_total = usage.used + usage.free
         percent = 100.0 * usage.used / avail_total if avail_total else 100.0
         if percent >= self.max_percent:
-            raise ServiceWarning(
-                f"{self.path} is {percent:.1f}% full (limit {self.max_percent}%)"
-            )
+            raise ServiceWarning(f"{self.path} is {percent:.1f}% full (limit {self.max_percent}%)")

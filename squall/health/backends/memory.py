@@ -27,10 +27,10 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 _UNSET: Any = object()
 
 
-def meminfo_available(meminfo: Path = MEMINFO) -> int | None:
+def meminfo_available(meminfo: Path | None = None) -> int | None:
     """MemAvailable in bytes, or None when the file or the line is missing."""
     try:
-        text = meminfo.read_text()
+        text = (meminfo or MEMINFO).read_text()
     except OSError:
         return None
     for line in text.splitlines():
@@ -58,10 +58,11 @@ def _inactive_file(cgroup_dir: Path) -> int:
     return 0
 
 
-def cgroup_available(proc_cgroup: Path = PROC_CGROUP, root: Path = CGROUP_ROOT) -> int | None:
+def cgroup_available(proc_cgroup: Path | None = None, root: Path | None = None) -> int | None:
     """Bytes left under the tightest cgroup v2 memory limit, or None when unlimited."""
+    root = root or CGROUP_ROOT
     try:
-        lines = proc_cgroup.read_text().splitlines()
+        lines = (proc_cgroup or PROC_CGROUP).read_text().splitlines()
     except OSError:
         return None
     # cgroup v2 is the single "0::<path>" line; v1 hierarchies are ignored.
