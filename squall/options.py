@@ -46,11 +46,13 @@ import ipaddress
 import math
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, NoReturn
+from urllib.parse import urlsplit
 
 __all__ = [
     "OPTIONS",
@@ -85,6 +87,7 @@ class Kind:
     metavar: str  # for --help
     parse: Callable[[object], Any]
     show: Callable[[Any], str] = str
+    repeatable: bool = False  # the flag may be given several times (a tuple of values)
 
 
 def _strict(pattern: re.Pattern[str], convert: Callable[[str], Any], value: object) -> object:
@@ -181,6 +184,30 @@ def _networks(value: object) -> tuple[str, ...]:
     return ("*",) if "*" in items else tuple(items)
 
 
+def _commands(value: object) -> tuple[str, ...]:
+    """Management commands with their arguments: one per string (arguments hold
+    spaces and commas), a list or tuple (a setting, repeated flags) for several."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise ValueError(value)
+    commands = tuple(item.strip() for item in items if item.strip())
+    for command in commands:
+        shlex.split(command)  # ValueError: unbalanced quotes
+    return commands
+
+
+def _urls(value: object) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise ValueError(value)
+    urls = tuple(item.strip() for item in items if item.strip())
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+            raise ValueError(value)
+    return urls
+
+
 SECONDS = seconds(zero=False)
 SECONDS_OR_ZERO = seconds(zero=True)
 BOOLEAN = Kind("a boolean: 1/0, true/false, yes/no, on/off", "", _boolean, lambda v: str(v).lower())
@@ -188,7 +215,22 @@ HOST = Kind("a host name or IP address", "ADDRESS", _host)
 OPTIONAL_HOST = Kind("a host name or IP address, or empty", "ADDRESS", _optional_host)
 NETWORKS = Kind("comma-separated IP addresses or CIDR networks, or *", "IPS", _networks, ",".join)
 # Repeatable on the command line (--static-watch A --static-watch B).
-PATHS = Kind("paths (repeat the flag, or comma-separate them)", "PATH", _paths, ",".join)
+PATHS = Kind("paths (repeat the flag, or comma-separate them)", "PATH", _paths, ",".join, True)
+COMMANDS = Kind(
+    'a management command with its arguments, e.g. "migrate --noinput" (repeat the flag '
+    "for more)",
+    "COMMAND",
+    _commands,
+    lambda v: "; ".join(v) if v else "none",
+    True,
+)
+URLS = Kind(
+    "http:// or https:// URLs (repeat the flag, or comma-separate them)",
+    "URL",
+    _urls,
+    lambda v: ",".join(v) if v else "none",
+    True,
+)
 
 
 def _optional_port(value: object) -> int | None:
@@ -297,7 +339,7 @@ class Option:
     @property
     def is_list(self) -> bool:
         """Repeatable on the command line."""
-        return self.kind is PATHS
+        return self.kind.repeatable
 
     @property
     def flag(self) -> str:
@@ -537,6 +579,54 @@ class Config:
         group="probes",
         aliases=hurricane("REQ_QUEUE_LEN"),
     )
+    check_interval: float = option(
+        5.0,
+        SECONDS,
+        "Seconds between two runs of the health checks (HEALTH_CHECK subsets named "
+        "startup, readiness, liveness, and Django system checks tagged readiness or "
+        "liveness), in a process of their own; probes answer from the latest result.",
+        group="probes",
+    )
+    webhook_url: tuple[str, ...] = option(
+        (),
+        URLS,
+        "POST a JSON event (Hurricane's payload) to URL when startup succeeds or fails "
+        "and whenever readiness or liveness changes; 5 s timeout, 3 retries. Repeat the "
+        "flag for more receivers.",
+        group="probes",
+        aliases=hurricane("WEBHOOK_URL"),
+    )
+    command: tuple[str, ...] = option(
+        (),
+        COMMANDS,
+        "Run this Django management command (with its arguments) before the workers "
+        "start, while the startup probe answers 400; repeat the flag for more, run in "
+        "order. A failing command stops startup: exit status 1, startup-failed webhook.",
+        group="startup",
+    )
+    check_migrations: bool = option(
+        False,
+        BOOLEAN,
+        "Before the workers start: wait for the database, then fail startup if a "
+        "migration is not applied.",
+        group="startup",
+        aliases=hurricane("CHECK_MIGRATIONS"),
+    )
+    check_migrations_apply: bool = option(
+        False,
+        BOOLEAN,
+        "Like --check-migrations, but apply unapplied migrations instead of failing.",
+        group="startup",
+        aliases=hurricane("CHECK_MIGRATIONS_APPLY"),
+    )
+    database_wait: float = option(
+        30.0,
+        SECONDS,
+        "With --check-migrations(-apply): how long to wait for the database to answer "
+        "(one attempt per second, each logged) before startup fails.",
+        group="startup",
+        unit="seconds",
+    )
     max_request_line: int = option(
         8190,
         integer(1),
@@ -691,6 +781,7 @@ GROUPS: dict[str, str] = {
     "workers": "Workers",
     "lifecycle": "Worker lifecycle and shutdown",
     "probes": "Kubernetes probes",
+    "startup": "Startup phase",
     "limits": "Request limits",
     "timeouts": "Timeouts",
     "proxy": "Reverse proxy",
@@ -700,8 +791,7 @@ GROUPS: dict[str, str] = {
 
 # Hurricane `serve` options Squall does not implement (yet): named in the error.
 HURRICANE_ONLY = frozenset(
-    """--static --media --debug --metrics --no-metrics --command
-    --check-migrations --check-migrations-apply --webhook-url --max-buffer-size""".split()
+    """--static --media --debug --metrics --no-metrics --max-buffer-size""".split()
 )
 
 # --------------------------------------------------------------------------- errors

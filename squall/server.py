@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from squall.options import Config
+from squall.options import Config, exit_with_error
 
 logger = logging.getLogger("squall")
 error_logger = logging.getLogger("squall.error")
@@ -48,21 +48,46 @@ def probe_port(config: Config, bound_port: int) -> int | None:
     return config.probe_port if config.probe_port is not None else bound_port + 1
 
 
-def probe_paths(config: Config) -> dict[str, Any]:
+def probe_paths(config: Config, checker: bool) -> dict[str, Any]:
     return {
         "startup": config.startup_probe,
         "readiness": config.readiness_probe,
         "liveness": config.liveness_probe,
         "req_queue_len": config.req_queue_len,
+        "check_interval": float(config.check_interval) if checker else 0.0,
     }
 
 
-def engine_config(config: Config) -> dict[str, Any]:
+def webhook_version() -> str | None:
+    """Hurricane's payload field: settings.SQUALL_VERSION, else HURRICANE_VERSION."""
+    from squall.startup import django_configured
+
+    if not django_configured():
+        return None
+    from django.conf import settings
+
+    for name in ("SQUALL_VERSION", "HURRICANE_VERSION"):
+        value = getattr(settings, name, None)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def engine_config(config: Config, *, checker: bool = False) -> dict[str, Any]:
     """What the C++ engine reads (worker and master), by field name."""
+    from squall.startup import needs_startup_process
+
+    probes = probe_paths(config, checker)
     extra: dict[str, Any] = {}
     if config.probe and config.probe_port == config.port:
-        extra["app_port_probes"] = probe_paths(config)
+        extra["app_port_probes"] = probes
+    if config.webhook_url:
+        extra["webhook_urls"] = list(config.webhook_url)
+        extra["webhook_version"] = webhook_version()
     return extra | {
+        "probes": probes,
+        "startup_process": needs_startup_process(config),
+        "checker": checker,
         "threads": config.threads,
         "workers": config.workers,
         "max_request_line": config.max_request_line,
@@ -97,10 +122,15 @@ def serve(
     with `load_app`, which each worker then calls after its fork (--no-preload).
     """
     from squall import _core
+    from squall.checker import checker_needed
+    from squall.startup import django_configured, needs_startup_process
 
     if app is None and load_app is None:
         raise ValueError("serve() needs an application or a loader")
-    master = _core.Master(engine_config(config))
+    if needs_startup_process(config) and not django_configured():
+        exit_with_error("--command and --check-migrations need a Django project (manage.py serve)")
+    checker = checker_needed()
+    master = _core.Master(engine_config(config, checker=checker))
     try:
         port = master.listen(config.host, config.port, config.backlog, config.reuse_port)
     except RuntimeError as exc:
@@ -109,7 +139,7 @@ def serve(
     probes = probe_port(config, port)
     if probes is not None and probes != port:
         try:
-            probes = master.listen_probe(config.host, probes, probe_paths(config))
+            probes = master.listen_probe(config.host, probes)
         except RuntimeError as exc:
             logger.error("probe port: %s", exc)
             return 1
@@ -121,15 +151,24 @@ def serve(
         host, port, config.workers, config.threads, os.getpid(),
     )  # fmt: skip
     role, slot, listen_fd, status = master.run()
-    if role == "worker":
-        # A freshly forked worker: serve, then leave without running the
-        # master's atexit handlers or unwinding its stack.
-        code = run_worker(app, load_app, config, master, slot, listen_fd)
+    if role != "master":
+        # A process the master just forked: do its job, then leave without
+        # running the master's atexit handlers or unwinding its stack.
+        if role == "worker":
+            code = run_worker(app, load_app, config, master, slot, listen_fd)
+        elif role == "startup":
+            from squall.startup import run_startup
+
+            code = run_startup(config, master)
+        else:
+            from squall.checker import run_checker
+
+            code = run_checker(config, master)
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-    logger.info("Stopped")
+    logger.info("Stopped" if status == 0 else "Stopped: startup failed")
     return int(status)
 
 

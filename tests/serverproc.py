@@ -7,6 +7,7 @@ runs pytest, from tests/apps (so `module:callable` resolves there).
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -164,3 +165,33 @@ def read_response(sock: socket.socket, timeout: float = 5.0) -> tuple[int, dict[
             if size == 0:
                 return status, headers, body
     return status, headers, rest + recv_all(sock, timeout)
+
+
+# ---- probes
+
+Answer = tuple[int, str, dict[str, str]]
+
+
+def probe(server: ServerProcess, path: str, port: int | None = None) -> Answer:
+    conn = http.client.HTTPConnection("127.0.0.1", port or server.probe_port, timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, response.read().decode(), headers
+    finally:
+        conn.close()
+
+
+def wait_for(server: ServerProcess, path: str, status: int, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe(server, path)
+            if last[0] == status:
+                return last[1]
+        except OSError as exc:
+            last = exc
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never answered {status}; last: {last!r}")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from serverproc import APPS_DIR, ServerProcess, free_port, run_server
+from serverproc import APPS_DIR, ServerProcess, free_port, probe, run_server, wait_for
 
 APP = "process_apps:app"
 
@@ -28,34 +28,6 @@ def pod(*options: str, env: dict[str, str] | None = None) -> Iterator[ServerProc
     """A server whose probe port run_server chose (server.probe_port)."""
     with run_server([APP, *options], env=env) as server:
         yield server
-
-
-Answer = tuple[int, str, dict[str, str]]
-
-
-def probe(server: ServerProcess, path: str, port: int | None = None) -> Answer:
-    conn = http.client.HTTPConnection("127.0.0.1", port or server.probe_port, timeout=5)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        headers = {k.lower(): v for k, v in response.getheaders()}
-        return response.status, response.read().decode(), headers
-    finally:
-        conn.close()
-
-
-def wait_for(server: ServerProcess, path: str, status: int, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe(server, path)
-            if last[0] == status:
-                return last[1]
-        except OSError as exc:
-            last = exc
-        time.sleep(0.02)
-    raise AssertionError(f"{path} never answered {status}; last: {last!r}")
 
 
 def get(server: ServerProcess, path: str) -> tuple[int, bytes]:

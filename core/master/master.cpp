@@ -59,8 +59,23 @@ Master::Master(MasterConfig config, SharedState* state, net::UniqueFd listener)
 
 Master::~Master() = default;
 
-void Master::set_probe(probe::ProbeConfig config, net::UniqueFd listener) {
-  probe_ = std::make_unique<probe::ProbeServer>(std::move(config), state_, std::move(listener));
+void Master::set_probe(net::UniqueFd listener) {
+  probe_ = std::make_unique<probe::ProbeServer>(config_.probe, state_, std::move(listener));
+}
+
+// Hurricane's webhook events: startup once, then readiness and liveness changes.
+void Master::notify_changes(std::int64_t now) {
+  if (!webhooks_) return;
+  static const char* kind[] = {"startup", "readiness", "liveness"};
+  static const char* info[] = {"Startup webhook", "Readiness webhook", "Liveness webhook"};
+  for (const auto& change : watch_.update(snapshot(*state_), config_.probe, now)) {
+    int k = static_cast<int>(change.probe);
+    webhooks_->send({kind[k], change.ok ? "succeeded" : "failed", info[k], change.failed});
+  }
+}
+
+void Master::on_startup_failed(const std::string& why) {
+  if (webhooks_) webhooks_->send({"startup", "failed", "Startup webhook", why.empty() ? "startup failed" : why});
 }
 
 void Master::on_probe_event(int fd) {
@@ -88,8 +103,10 @@ RunResult Master::run(const ForkFn& fork_fn) {
   tick.it_value = tick.it_interval;
   timerfd_settime(timer_.get(), 0, &tick, nullptr);
   run_started_ns_ = monotonic_ns();
+  if (!config_.webhooks.urls.empty()) webhooks_ = std::make_unique<webhook::WebhookClient>(config_.webhooks);
   std::vector<int> watched{signals_->fd(), timer_.get()};
   if (probe_) watched.push_back(probe_->listen_fd());
+  if (webhooks_) watched.push_back(webhooks_->fd());
   for (int fd : watched) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -109,8 +126,11 @@ RunResult Master::run(const ForkFn& fork_fn) {
         on_signals();
       } else if (probe_ && (fd == probe_->listen_fd() || probe_->owns(fd))) {
         on_probe_event(fd);
-      } else {
+      } else if (webhooks_ && fd == webhooks_->fd()) {
+        webhooks_->on_ready();
+      } else if (fd == timer_.get()) {
         if (probe_) probe_->close_stale();
+        notify_changes(monotonic_ns());
         std::uint64_t expirations;
         ssize_t rc = ::read(timer_.get(), &expirations, sizeof expirations);
         (void)rc;
@@ -119,12 +139,17 @@ RunResult Master::run(const ForkFn& fork_fn) {
   }
   RunResult result;
   if (child_) {
-    result.in_worker = true;
+    result.role = child_role_;
     result.slot = child_slot_;
-    result.listen_fd = listener_.release();
+    if (child_role_ == Role::Worker) result.listen_fd = listener_.release();
+    else listener_.reset();  // only workers hold the app socket: it must close when they stop
     return result;
   }
+  // Last webhooks (the startup failure, readiness on SIGTERM): a bounded wait.
+  if (webhooks_ && !webhooks_->wait_idle(exit_status_ ? 30000 : 3000))
+    log("warning", "exiting with webhooks still undelivered");
   log("info", "all workers stopped; exiting");
+  result.exit_status = exit_status_;
   return result;
 }
 
@@ -148,22 +173,13 @@ bool Master::spawn(const ForkFn& fork_fn) {
   WorkerSlot& ws = state_->workers[slot];
   ws.reset();
   std::int64_t now = monotonic_ns();
-  pid_t pid = fork_fn();
+  pid_t pid = fork_child(fork_fn, Role::Worker);
   if (pid < 0) {
-    log("error", std::string("fork failed: ") + std::strerror(errno));
     next_spawn_ns_ = now + kSecond;
     return true;
   }
   if (pid == 0) {
-    // The new worker: leave the master's loop; die with the master.
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != self_) _exit(0);  // the master died before prctl
-    child_ = true;
     child_slot_ = slot;
-    epoll_.reset();
-    signals_.reset();  // back to the dispositions the worker will replace
-    timer_.reset();
-    probe_.reset();    // the probe port is the master's
     ws.pid.store(getpid());
     ws.started_ns.store(now);
     return false;
@@ -182,6 +198,29 @@ bool Master::spawn(const ForkFn& fork_fn) {
   workers_.push_back(w);
   log("info", "booting worker " + std::to_string(pid) + " (slot " + std::to_string(slot) + ")");
   return true;
+}
+
+pid_t Master::fork_child(const ForkFn& fork_fn, Role role) {
+  pid_t pid = fork_fn();
+  if (pid < 0) {
+    log("error", std::string("fork failed: ") + std::strerror(errno));
+    return -1;
+  }
+  if (pid == 0) {
+    // The child: leave the master's loop; die with the master.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != self_) _exit(0);  // the master died before prctl
+    child_ = true;
+    child_role_ = role;
+    epoll_.reset();
+    signals_.reset();  // back to the dispositions the child will replace
+    timer_.reset();
+    probe_.reset();    // the probe port is the master's
+    // The master's webhook requests: dropped without curl's cleanup, which
+    // could write to (e.g. close a TLS session on) sockets the master still uses.
+    (void)webhooks_.release();
+  }
+  return pid;
 }
 
 std::size_t Master::serving_count() const {
@@ -222,6 +261,7 @@ void Master::reap() {
   int status = 0;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (reap_side_process(pid, status, monotonic_ns())) continue;
     auto it = std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == pid; });
     if (it == workers_.end()) continue;
     std::int64_t now = monotonic_ns();
@@ -366,6 +406,8 @@ bool Master::start_replacement(Worker& old, Why why, const ForkFn& fork_fn) {
 void Master::supervise(const ForkFn& fork_fn) {
   reap();
   std::int64_t now = monotonic_ns();
+  if (!run_side_processes(fork_fn, now)) return;  // in the child
+  if (startup_ != Startup::NotNeeded && startup_ != Startup::Done) return;  // no workers yet
   if (!state_->started.load() && !shutting_down_ && serving_count() >= std::size_t(target_) &&
       std::all_of(workers_.begin(), workers_.end(), [&](const Worker& w) {
         return w.retiring != Why::None || state_->workers[w.slot].ready.load();
@@ -386,13 +428,15 @@ void Master::supervise(const ForkFn& fork_fn) {
         stop(w, fast_ ? SIGINT : SIGTERM, now);
       }
       listener_.reset();  // the socket closes once the last worker closes its copy
+      if (checker_pid_) ::kill(checker_pid_, SIGTERM);
       workers_signalled_ = true;
       give_up_at_ = now + (fast_ ? 5 * kSecond : ns(config_.graceful_timeout) + 2 * kSecond);
     }
     if (workers_signalled_ && now > give_up_at_) {
       for (auto& w : workers_) ::kill(w.pid, SIGKILL);
+      if (checker_pid_) ::kill(checker_pid_, SIGKILL);
     }
-    if (workers_signalled_ && workers_.empty()) done_ = true;
+    if (workers_signalled_ && workers_.empty() && !checker_pid_) done_ = true;
     return;
   }
 

@@ -14,6 +14,8 @@
 #include "net/fd.h"
 #include "net/signal_pipe.h"
 #include "probe/probe_server.h"
+#include "probe/probe_watch.h"
+#include "webhook/webhook_client.h"
 
 #include <memory>
 
@@ -29,13 +31,21 @@ struct MasterConfig {
   double shutdown_delay = 5.0;      // s, SIGTERM: keep accepting while readiness fails
   double graceful_timeout = 20.0;   // s, then in-flight requests get this long
   double kill_grace = 3.0;          // s between SIGABRT and SIGKILL for a stuck worker
+  bool startup_process = false;     // fork a startup process first; workers only after it exits 0
+  bool checker = false;             // fork (and keep alive) the health-check process
+  probe::ProbeConfig probe;         // what the probes (and so the webhooks) check
+  webhook::WebhookConfig webhooks;  // no URLs: no webhooks
 };
+
+// What a process is when run() returns: the master at the end, or a child
+// the master just forked, which must run its role and never return to run().
+enum class Role { Master, Worker, Startup, Checker };
 
 using ForkFn = std::function<pid_t()>;
 
 struct RunResult {
-  bool in_worker = false;  // true: this is a freshly forked worker; serve on `slot`
-  int slot = -1;
+  Role role = Role::Master;
+  int slot = -1;           // worker: its shared-memory slot
   int listen_fd = -1;      // worker: the shared listen socket, now owned by the caller
   int exit_status = 0;     // master: the process exit status
 };
@@ -51,8 +61,8 @@ class Master {
   // in the child, with in_worker set; the child must not return to run()).
   RunResult run(const ForkFn& fork_fn);
 
-  // Serve the Kubernetes probes on `listener` from this loop.
-  void set_probe(probe::ProbeConfig config, net::UniqueFd listener);
+  // Serve the Kubernetes probes (config.probe) on `listener` from this loop.
+  void set_probe(net::UniqueFd listener);
 
   // Exit reasons counted so far ("crash", "timeout", "max_requests", ...).
   const std::vector<std::pair<std::string, std::uint64_t>>& respawns() const { return respawns_; }
@@ -73,6 +83,9 @@ class Master {
   };
 
   bool spawn(const ForkFn& fork_fn);  // false in the child
+  pid_t fork_child(const ForkFn& fork_fn, Role role);  // 0 in the child, -1 on error
+  bool run_side_processes(const ForkFn& fork_fn, std::int64_t now);  // false in the child
+  bool reap_side_process(pid_t pid, int status, std::int64_t now);   // true: it was one
   void on_signals();
   void reap();
   void supervise(const ForkFn& fork_fn);
@@ -94,11 +107,28 @@ class Master {
   std::unique_ptr<probe::ProbeServer> probe_;
   std::int64_t run_started_ns_ = 0;
   void on_probe_event(int fd);
+  void notify_changes(std::int64_t now);           // webhooks for probe changes
+  void on_startup_failed(const std::string& why);  // the startup-failed webhook
+  std::unique_ptr<webhook::WebhookClient> webhooks_;
+  probe::ProbeWatch watch_;
   std::vector<Worker> workers_;
   int target_ = 1;
   pid_t self_ = 0;
   bool child_ = false;  // set in a forked child: unwind run()
+  Role child_role_ = Role::Master;
   int child_slot_ = -1;
+  int exit_status_ = 0;
+
+  // Side processes (core/master/side_processes.cpp): the startup process runs
+  // --command and the migrations check once, before any worker; the checker
+  // runs the health checks for the probes, respawned if it dies.
+  enum class Startup { NotNeeded, Pending, Running, Done, Failed };
+  Startup startup_ = Startup::NotNeeded;
+  pid_t startup_pid_ = 0;
+  pid_t checker_pid_ = 0;
+  std::int64_t checker_started_ns_ = 0;
+  std::int64_t checker_next_spawn_ns_ = 0;
+  int checker_streak_ = 0;
 
   // lifecycle
   bool shutting_down_ = false;

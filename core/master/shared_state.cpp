@@ -57,6 +57,67 @@ void SharedState::retire(WorkerSlot& slot) {
   fold_seq.fetch_add(1, std::memory_order_acq_rel);
 }
 
+namespace {
+void copy_string(char* to, std::size_t size, std::string_view from) {
+  std::size_t n = std::min(from.size(), size - 1);
+  std::memcpy(to, from.data(), n);
+  to[n] = '\0';
+}
+}  // namespace
+
+void CheckTable::publish(const std::vector<CheckResult>& results) {
+  seq.fetch_add(1, std::memory_order_acq_rel);  // odd: writing
+  std::atomic_thread_fence(std::memory_order_release);
+  count = static_cast<std::uint32_t>(std::min(results.size(), kMaxChecks));
+  for (std::uint32_t i = 0; i < count; ++i) {
+    Slot& s = slots[i];
+    s.probes = results[i].probes;
+    s.ok = results[i].ok;
+    copy_string(s.name, sizeof s.name, results[i].name);
+    copy_string(s.reason, sizeof s.reason, results[i].reason);
+    s.duration_us = static_cast<std::int64_t>(results[i].duration * 1e6);
+  }
+  finished_ns.store(monotonic_ns(), std::memory_order_relaxed);
+  seq.fetch_add(1, std::memory_order_release);  // even: done
+}
+
+bool CheckTable::read(std::vector<CheckResult>& out, std::int64_t& finished) const {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    std::uint32_t before = seq.load(std::memory_order_acquire);
+    if (before % 2) continue;
+    std::uint32_t n = std::min<std::uint32_t>(count, kMaxChecks);
+    Slot copy[kMaxChecks];
+    std::memcpy(copy, slots, n * sizeof(Slot));
+    finished = finished_ns.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) != before) continue;
+    out.clear();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      copy[i].name[sizeof copy[i].name - 1] = copy[i].reason[sizeof copy[i].reason - 1] = '\0';
+      out.push_back({copy[i].probes, copy[i].ok != 0, copy[i].name, copy[i].reason,
+                     static_cast<double>(copy[i].duration_us) / 1e6});
+    }
+    return true;
+  }
+  return false;
+}
+
+void CheckTable::repair() {
+  if (seq.load() % 2) seq.fetch_add(1);
+}
+
+void SharedState::set_startup_error(std::string_view text) {
+  // Keep the end: the last lines of a traceback say what failed.
+  if (text.size() >= sizeof startup_error) text = text.substr(text.size() - (sizeof startup_error - 1));
+  copy_string(startup_error, sizeof startup_error, text);
+  startup_error_len.store(static_cast<std::uint32_t>(text.size()), std::memory_order_release);
+}
+
+std::string SharedState::startup_error_text() const {
+  std::uint32_t n = std::min<std::uint32_t>(startup_error_len.load(std::memory_order_acquire), sizeof startup_error - 1);
+  return std::string(startup_error, n);
+}
+
 Snapshot snapshot(const SharedState& state) {
   // Retry while the master folds a dead worker in, so a reader never sees its
   // requests twice or not at all.
@@ -76,6 +137,9 @@ Snapshot detail_snapshot(const SharedState& state) {
   snap.started_after = static_cast<double>(state.started_after_us.load()) / 1e6;
   snap.requests_total = state.retired_requests.load();
   std::int64_t now = monotonic_ns();
+  std::int64_t finished = 0;
+  snap.checks_readable = state.checks.read(snap.checks, finished);
+  if (finished) snap.checks_age = static_cast<double>(now - finished) / 1e9;
   for (std::size_t i = 0; i < kMaxWorkers; ++i) {
     const WorkerSlot& w = state.workers[i];
     int pid = w.pid.load();

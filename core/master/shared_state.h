@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +45,40 @@ struct alignas(64) WorkerSlot {
   void reset();
 };
 
+// Health-check results, written by the checker process after each run and
+// read by the probes (issue 4). A seqlock: the writer makes `seq` odd, writes,
+// makes it even; a reader copies and retries while it changed. A checker
+// that dies mid-write leaves `seq` odd: the master repairs it (repair()).
+inline constexpr std::size_t kMaxChecks = 64;
+enum ProbeBit : std::uint8_t { kStartupBit = 1, kReadinessBit = 2, kLivenessBit = 4 };
+
+struct CheckResult {
+  std::uint8_t probes = 0;  // ProbeBit mask: the probes this result feeds
+  bool ok = false;
+  std::string name;
+  std::string reason;  // why it failed (for the log only)
+  double duration = 0;  // seconds
+};
+
+struct CheckTable {
+  std::atomic<std::uint32_t> seq{0};
+  std::atomic<std::int64_t> finished_ns{0};  // end of the last complete run; 0 = none yet
+  struct Slot {
+    std::uint8_t probes;
+    std::uint8_t ok;
+    char name[62];
+    char reason[192];
+    std::int64_t duration_us;
+  };
+  std::uint32_t count = 0;
+  Slot slots[kMaxChecks] = {};
+
+  void publish(const std::vector<CheckResult>& results);  // the checker, after a run
+  // False when the writer was busy (or died) during every attempt.
+  bool read(std::vector<CheckResult>& out, std::int64_t& finished_ns) const;
+  void repair();  // master, after the checker exited
+};
+
 struct SharedState {
   std::atomic<std::uint32_t> draining{0};  // SIGTERM seen: readiness fails, Connection: close
   std::atomic<std::uint32_t> started{0};   // startup done: every worker accepted connections
@@ -51,6 +86,13 @@ struct SharedState {
   std::atomic<std::uint64_t> retired_requests{0};  // requests of workers that exited
   std::atomic<std::uint32_t> fold_seq{0};          // odd while a dead worker is folded in
   WorkerSlot workers[kMaxWorkers];
+  CheckTable checks;
+  // The startup process's error (command output tail, traceback), read by the
+  // master for the startup-failed webhook.
+  std::atomic<std::uint32_t> startup_error_len{0};
+  char startup_error[8192] = {};
+  void set_startup_error(std::string_view text);
+  std::string startup_error_text() const;
 
   // Master only: adds a dead worker's totals to the pod's and frees its slot,
   // so pod-level counters never go backwards (see snapshot()).
@@ -77,6 +119,9 @@ struct Snapshot {
   double started_after = 0;  // seconds from the master's start to startup done
   std::uint64_t requests_total = 0;  // never decreases: includes retired workers
   std::vector<WorkerSnapshot> workers;
+  std::vector<CheckResult> checks;  // the latest health-check results
+  bool checks_readable = true;      // false: the checker was writing the whole time
+  double checks_age = -1;           // seconds since the last complete run, -1 = none yet
 };
 Snapshot snapshot(const SharedState& state);
 

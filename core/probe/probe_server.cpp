@@ -56,6 +56,24 @@ Answer kube_answer(std::string_view kind, std::vector<Check> checks, std::string
   return a;
 }
 
+// The checker process's latest results for this probe (HEALTH_CHECK subsets
+// and Django system checks), each by its own name.
+void add_health_checks(std::vector<Check>& checks, Probe probe, const master::Snapshot& snap,
+                       const ProbeConfig& config) {
+  if (config.check_interval <= 0 || snap.checks_age < 0) return;
+  std::uint8_t bit = probe == Probe::Startup     ? master::kStartupBit
+                     : probe == Probe::Readiness ? master::kReadinessBit
+                                                 : master::kLivenessBit;
+  bool stale = snap.checks_age > config.stale_after() || !snap.checks_readable;
+  char age[96];
+  std::snprintf(age, sizeof age, "no health-check result for %.0f s (the checker process is stuck)", snap.checks_age);
+  for (const auto& r : snap.checks) {
+    if (!(r.probes & bit)) continue;
+    if (stale) checks.push_back({r.name, false, age});
+    else checks.push_back({r.name, r.ok, r.reason});
+  }
+}
+
 }  // namespace
 
 std::vector<Check> evaluate(Probe probe, const master::Snapshot& snap, const ProbeConfig& config) {
@@ -70,6 +88,10 @@ std::vector<Check> evaluate(Probe probe, const master::Snapshot& snap, const Pro
   switch (probe) {
     case Probe::Startup:
       checks.push_back({"workers", snap.started, "not every worker has started yet"});
+      // With a checker, startup also waits for its first complete run, so
+      // readiness and liveness never answer from "no result yet".
+      if (config.check_interval > 0)
+        checks.push_back({"health-checks", snap.checks_age >= 0, "the first health-check run has not finished"});
       break;
     case Probe::Readiness:
       checks.push_back({"workers", snap.started && ready > 0, snap.started ? "no worker accepts connections" : "starting"});
@@ -86,6 +108,7 @@ std::vector<Check> evaluate(Probe probe, const master::Snapshot& snap, const Pro
       checks.push_back({"workers", stale == 0, std::to_string(stale) + " worker(s) stopped heartbeating"});
       break;
   }
+  add_health_checks(checks, probe, snap, config);
   return checks;
 }
 

@@ -1,6 +1,7 @@
 // squall._core: the engine as seen from Python (see squall/_core.pyi).
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <memory>
@@ -26,11 +27,11 @@ server::LogFormat log_format_from(const nb::dict& d) {
   return get<std::string>(d, "log_format", "text") == "json" ? server::LogFormat::Json : server::LogFormat::Text;
 }
 
-// Probe paths and limits: {"startup", "readiness", "liveness", "req_queue_len"}.
+// Probe paths and limits: {"startup", "readiness", "liveness", "req_queue_len", "check_interval"}.
 probe::ProbeConfig probe_config_from(const nb::dict& p, double heartbeat_timeout) {
   return probe::ProbeConfig{get<std::string>(p, "startup", "/startup"), get<std::string>(p, "readiness", "/ready"),
                             get<std::string>(p, "liveness", "/alive"), get<std::uint32_t>(p, "req_queue_len", 10),
-                            heartbeat_timeout};
+                            heartbeat_timeout, get<double>(p, "check_interval", 0.0)};
 }
 
 // Opens a listen socket into `fd`; returns the bound port. RuntimeError with a one-line reason.
@@ -74,6 +75,12 @@ master::MasterConfig master_config_from(const nb::dict& d) {
   c.max_memory_mib = get<std::uint64_t>(d, "max_memory", c.max_memory_mib);
   c.shutdown_delay = get<double>(d, "shutdown_delay", c.shutdown_delay);
   c.graceful_timeout = get<double>(d, "graceful_timeout", c.graceful_timeout);
+  c.startup_process = get<bool>(d, "startup_process", false);
+  c.checker = get<bool>(d, "checker", false);
+  if (d.contains("probes")) c.probe = probe_config_from(nb::cast<nb::dict>(d["probes"]), c.timeout);
+  c.webhooks.urls = get<std::vector<std::string>>(d, "webhook_urls", {});
+  if (d.contains("webhook_version") && !d["webhook_version"].is_none())
+    c.webhooks.version = nb::cast<std::string>(d["webhook_version"]);
   return c;
 }
 
@@ -104,23 +111,32 @@ class PyMaster {
   }
 
   // The probe port (--probe-port); answered by the master's loop.
-  int listen_probe(const std::string& host, int port, const nb::dict& probes) {
-    probe_config_ = probe_config_from(probes, config_.timeout);
-    return listen_or_raise({host, port, 128, false}, probe_listener_);
-  }
+  int listen_probe(const std::string& host, int port) { return listen_or_raise({host, port, 128, false}, probe_listener_); }
 
-  // ("master", -1, -1, exit_status) when the pod stops, or, in a new worker
-  // process, ("worker", slot, listen_fd, 0).
+  // ("master", -1, -1, exit_status) when the pod stops; in a process the
+  // master just forked: ("worker", slot, listen_fd, 0), ("startup", ...) or ("checker", ...).
   nb::tuple run() {
     master::Master m(config_, state_, std::move(listener_));
-    if (probe_listener_.valid()) m.set_probe(probe_config_, std::move(probe_listener_));
+    if (probe_listener_.valid()) m.set_probe(std::move(probe_listener_));
     master::RunResult r;
     {
       nb::gil_scoped_release release;
       r = m.run(fork_with_python_hooks);
     }
-    return nb::make_tuple(r.in_worker ? "worker" : "master", r.slot, r.listen_fd, r.exit_status);
+    static const char* roles[] = {"master", "worker", "startup", "checker"};
+    return nb::make_tuple(roles[static_cast<int>(r.role)], r.slot, r.listen_fd, r.exit_status);
   }
+
+  // The checker process, after each run: [(probe bits, name, ok, reason, seconds)].
+  void publish_checks(const std::vector<std::tuple<int, std::string, bool, std::string, double>>& results) {
+    std::vector<master::CheckResult> out;
+    for (const auto& [bits, name, ok, reason, duration] : results)
+      out.push_back({static_cast<std::uint8_t>(bits), ok, name, reason, duration});
+    state_->checks.publish(out);
+  }
+
+  // The startup process, before it exits non-zero: for the startup-failed webhook.
+  void set_startup_error(const std::string& text) { state_->set_startup_error(text); }
 
   master::SharedState* state() const { return state_; }
 
@@ -129,7 +145,6 @@ class PyMaster {
   master::SharedState* state_;
   net::UniqueFd listener_;
   net::UniqueFd probe_listener_;
-  probe::ProbeConfig probe_config_;
 };
 
 class PyServer {
@@ -204,7 +219,9 @@ NB_MODULE(_core, m) {
   nb::class_<PyMaster>(m, "Master")
       .def(nb::init<nb::dict>(), "config"_a)
       .def("listen", &PyMaster::listen, "host"_a, "port"_a, "backlog"_a = 1024, "reuse_port"_a = false)
-      .def("listen_probe", &PyMaster::listen_probe, "host"_a, "port"_a, "probes"_a)
-      .def("run", &PyMaster::run);
+      .def("listen_probe", &PyMaster::listen_probe, "host"_a, "port"_a)
+      .def("run", &PyMaster::run)
+      .def("publish_checks", &PyMaster::publish_checks, "results"_a)
+      .def("set_startup_error", &PyMaster::set_startup_error, "text"_a);
   squall::wsgi::init_app_call(m);
 }

@@ -1,0 +1,163 @@
+"""The health-check process ("checker"): forked by the master once startup
+commands are done, respawned if it dies (core/master/side_processes.cpp).
+
+Every ``--check-interval`` seconds it runs the HEALTH_CHECK subsets named
+``startup``, ``readiness`` and ``liveness`` (squall.health.runner: each check
+in its own thread with its own timeout) and the Django system checks tagged
+``readiness`` or ``liveness`` (Hurricane's tags; ``hurricane`` counts as
+liveness, as its user guide says), then publishes the results into shared
+memory. The probes answer from there, in the master, in microseconds: a slow
+or hung check can fail its probe but can never make a probe wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from squall.options import Config
+
+logger = logging.getLogger("squall.health")
+
+PROBE_BITS = {"startup": 1, "readiness": 2, "liveness": 4}  # core/master/shared_state.h ProbeBit
+SYSTEM_CHECK_TAGS = {"readiness": ("readiness",), "liveness": ("liveness", "hurricane")}
+SYSTEM_CHECK_TIMEOUT = 10.0
+
+# (probe bits, name, ok, reason, seconds): what Master.publish_checks() takes.
+Result = tuple[int, str, bool, str, float]
+
+
+def _tagged_checks(tags: tuple[str, ...]) -> bool:
+    from django.core.checks.registry import registry
+
+    return any(registry.tag_exists(tag, include_deployment_checks=True) for tag in tags)
+
+
+def probe_subsets() -> list[str]:
+    """The HEALTH_CHECK subsets that feed a probe."""
+    from squall.health.runner import subset_names
+
+    return [name for name in subset_names() if name in PROBE_BITS]
+
+
+def checker_needed() -> bool:
+    """True when a Django project has something for the probes to check."""
+    from squall.startup import django_configured
+
+    if not django_configured():
+        return False
+    return bool(probe_subsets()) or any(_tagged_checks(t) for t in SYSTEM_CHECK_TAGS.values())
+
+
+class TimedCall:
+    """Runs a function in a thread and waits at most `timeout`; while a timed-out
+    call is still running, the next one is not started (one run in flight)."""
+
+    def __init__(self, name: str, fn: Callable[[], str]) -> None:
+        self.name, self.fn = name, fn
+        self.thread: threading.Thread | None = None
+        self.started = 0.0
+        self.outcome: str | None = None
+
+    def __call__(self, timeout: float) -> tuple[bool, str, float]:
+        if self.thread is not None and self.thread.is_alive():
+            return False, f"still running since {time.monotonic() - self.started:.0f} s", 0.0
+        self.outcome = None
+
+        def target() -> None:
+            try:
+                self.outcome = self.fn()
+            except Exception as exc:
+                self.outcome = f"{type(exc).__name__}: {exc}"
+
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=target, name=f"squall-check-{self.name}", daemon=True)
+        self.thread.start()
+        self.thread.join(timeout)
+        duration = time.monotonic() - self.started
+        if self.thread.is_alive():
+            return False, f"timed out after {timeout:g} s", duration
+        return self.outcome == "", self.outcome or "", duration
+
+
+def system_check_errors(tags: tuple[str, ...]) -> str:
+    """Django system checks with these tags (deployment checks included), as
+    Hurricane's probes ran them: errors fail, warnings do not. "" when fine."""
+    from django.core import checks
+    from django.db import connections
+
+    try:
+        messages = checks.run_checks(tags=list(tags), include_deployment_checks=True)
+    finally:
+        connections.close_all()  # this thread's connections
+    errors = [m for m in messages if m.is_serious() and not m.is_silenced()]
+    return "; ".join(str(m) for m in errors)
+
+
+class Checker:
+    def __init__(self) -> None:
+        self.system_checks = {
+            probe: TimedCall(f"system-{probe}", lambda tags=tags: system_check_errors(tags))
+            for probe, tags in SYSTEM_CHECK_TAGS.items()
+            if _tagged_checks(tags)
+        }
+        self.last_ok: dict[tuple[int, str], bool] = {}
+
+    def run(self) -> list[Result]:
+        from squall.health.runner import run_subset
+
+        results: list[Result] = []
+        for subset in probe_subsets():
+            bit = PROBE_BITS[subset]
+            try:
+                for r in run_subset(subset):
+                    # A non-critical check's failure is logged, never fails the probe.
+                    results.append((bit, r.name, r.ok or not r.critical, r.message, r.duration))
+            except Exception as exc:  # a subset that cannot even be built
+                results.append(
+                    (bit, f"subset-{subset}", False, f"{type(exc).__name__}: {exc}", 0.0)
+                )
+        for probe, call in self.system_checks.items():
+            ok, reason, duration = call(SYSTEM_CHECK_TIMEOUT)
+            results.append((PROBE_BITS[probe], "system-checks", ok, reason, duration))
+        self.log_changes(results)
+        return results
+
+    def log_changes(self, results: list[Result]) -> None:
+        for bit, name, ok, reason, _ in results:
+            probe = next(p for p, b in PROBE_BITS.items() if b == bit)
+            before = self.last_ok.get((bit, name))
+            if not ok and before is not False:
+                logger.warning("%s check %s failed: %s", probe, name, reason)
+            elif ok and before is False:
+                logger.info("%s check %s recovered", probe, name)
+            self.last_ok[(bit, name)] = ok
+
+
+def run_checker(config: Config, master: Any) -> int:
+    """The checker process's life: run, publish, sleep; until SIGTERM."""
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()  # --no-preload: the master did not load the project
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    checker = Checker()
+    logger.info(
+        "health checks every %g s: subsets %s%s",
+        config.check_interval,
+        ", ".join(probe_subsets()) or "none",
+        "; system checks tagged " + ", ".join(checker.system_checks)
+        if checker.system_checks
+        else "",
+    )
+    while not stop.is_set():
+        started = time.monotonic()
+        master.publish_checks(checker.run())
+        stop.wait(max(0.0, config.check_interval - (time.monotonic() - started)))
+    return 0
