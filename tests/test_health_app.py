@@ -138,6 +138,10 @@ def test_subset_names_and_unknown_subset(subsets):
 def test_no_settings_means_no_subsets(settings):
     del settings.HEALTH_CHECK
     assert subset_names() == []
+    configure(settings, SUBSETS=["readiness"])  # malformed: E001, nothing runs
+    assert subset_names() == []
+    with pytest.raises(KeyError):
+        run_subset("readiness")
 
 
 def test_results_in_settings_order_with_timeout_consumed(subsets):

@@ -40,8 +40,14 @@ class CheckResult:
     duration: float  # seconds
 
 
+def _subsets() -> dict[str, Any]:
+    subsets = get_subsets()
+    # Not a dict: system check squall.health.E001 says so; run nothing meanwhile.
+    return subsets if isinstance(subsets, dict) else {}
+
+
 def subset_names() -> list[str]:
-    return list(get_subsets())
+    return list(_subsets())
 
 
 def subset_ok(results: list[CheckResult]) -> bool:
@@ -74,7 +80,7 @@ class _Job:
 
 def run_subset(name: str) -> list[CheckResult]:
     """Run every check of subset ``name``; KeyError when there is no such subset."""
-    subsets = get_subsets()
+    subsets = _subsets()
     if name not in subsets:
         raise KeyError(name)
     conf = get_settings()
