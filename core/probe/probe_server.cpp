@@ -164,7 +164,9 @@ Answer answer(std::string_view target, const master::Snapshot& snap, const Probe
   else if (path == strip_slash(config.readiness_path)) probe = Probe::Readiness;
   else if (path == strip_slash(config.liveness_path)) probe = Probe::Liveness;
   else return {404, "not a probe path\n"};
-  if (!snap.started) return {400, ""};
+  // "Started" is the whole startup probe: workers and the startup checks.
+  auto startup = evaluate(Probe::Startup, snap, config);
+  if (!std::all_of(startup.begin(), startup.end(), [](const Check& c) { return c.ok; })) return {400, ""};
   auto checks = evaluate(probe, snap, config);
   for (const auto& c : checks) {
     if (c.ok) continue;

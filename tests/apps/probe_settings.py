@@ -20,3 +20,6 @@ else:
 
 HEALTH_CHECK = {"SUBSETS": json.loads(os.environ.get("SQUALL_TEST_SUBSETS", "{}")), "TIMEOUT": 2.0}
 SQUALL_VERSION = "1.2.3-test"
+
+if "SQUALL_TEST_FLAG_DIR" in os.environ:
+    import probe_checks  # noqa: F401  (registers the system checks)
