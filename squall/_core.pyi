@@ -38,18 +38,29 @@ class Master:
 
     def __init__(self, config: dict[str, Any]) -> None:
         """`config`: the worker keys above plus workers, timeout, max_requests,
-        max_requests_jitter, max_lifetime, max_memory, shutdown_delay."""
+        max_requests_jitter, max_lifetime, max_memory, shutdown_delay; probes (a dict:
+        startup, readiness, liveness paths, req_queue_len, check_interval — 0 without a
+        checker); startup_process and checker (bools: fork those side processes);
+        webhook_urls (list) and webhook_version (str or None)."""
 
     def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
         """Opens the listen socket the workers share; returns the bound port."""
 
-    def listen_probe(self, host: str, port: int, probes: dict[str, Any]) -> int:
-        """Opens the probe port, answered by the master's loop; returns the bound port.
-        `probes`: startup, readiness, liveness (paths) and req_queue_len."""
+    def listen_probe(self, host: str, port: int) -> int:
+        """Opens the probe port, answered by the master's loop; returns the bound port."""
 
     def run(self) -> tuple[str, int, int, int]:
-        """Supervises until the pod stops: ("master", -1, -1, exit_status). In a newly
-        forked worker it returns ("worker", slot, listen_fd, 0) instead."""
+        """Supervises until the pod stops: ("master", -1, -1, exit_status). In a process
+        the master just forked it returns ("worker", slot, listen_fd, 0), ("startup",
+        -1, -1, 0) or ("checker", -1, -1, 0) instead: run that role, then exit."""
+
+    def publish_checks(self, results: list[tuple[int, str, bool, str, float]]) -> None:
+        """The checker process: (probe bits 1 startup|2 readiness|4 liveness, name, ok,
+        reason, seconds) per check, into shared memory for the probes."""
+
+    def set_startup_error(self, text: str) -> None:
+        """The startup process, before it exits non-zero: the startup-failed webhook's
+        traceback."""
 
 class Input:
     """wsgi.input: the request body, streamed from the I/O thread."""
