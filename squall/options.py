@@ -192,19 +192,22 @@ def _commands(value: object) -> tuple[str, ...]:
         raise ValueError(value)
     commands = tuple(item.strip() for item in items if item.strip())
     for command in commands:
-        shlex.split(command)  # ValueError: unbalanced quotes
+        try:
+            shlex.split(command)
+        except ValueError:  # unbalanced quotes
+            raise ValueError(command) from None
     return commands
 
 
 def _urls(value: object) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
+    items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
         raise ValueError(value)
-    urls = tuple(item.strip() for item in items if item.strip())
+    urls = tuple(url.strip() for item in items for url in item.split(",") if url.strip())
     for url in urls:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
-            raise ValueError(value)
+            raise ValueError(url)
     return urls
 
 
@@ -1005,7 +1008,10 @@ def resolve_config(
         label, source, raw = candidates[0].label, candidates[0].source, candidates[0].raw
         try:
             values[opt.name] = opt.kind.parse(raw)
-        except ValueError:
+        except ValueError as exc:
+            # A repeated flag: name the one bad value, not the whole list.
+            if isinstance(raw, list) and exc.args and isinstance(exc.args[0], str):
+                raw = exc.args[0]
             hint = ""
             if source == "env" and isinstance(raw, str) and re.match(r"(tcp|udp|sctp)://", raw):
                 service = label.split("_", 1)[0].lower()
@@ -1091,7 +1097,7 @@ def render_markdown() -> str:
         "`MAX_MEMORY` / `HURRICANE_MAX_MEMORY` / `--max-memory` mean MiB of RSS in both.",
         "",
         "Hurricane `serve` options that Squall does not implement (`--static`, `--media`,",
-        "`--metrics`, `--command`, `--webhook-url`, ...) are errors, not silently",
+        "`--metrics`, `--debug`, `--max-buffer-size`) are errors, not silently",
         "ignored.",
         "",
         "## Options that constrain others",

@@ -205,8 +205,9 @@ def test_manage_py_serve_unknown_and_unimplemented_options() -> None:
         "--static: unknown option (Hurricane's --static is not supported by Squall yet)",
     )
     assert_error(
-        manage("serve", "--webhook-url=http://x"),
-        "--webhook-url: unknown option (Hurricane's --webhook-url is not supported by Squall yet)",
+        manage("serve", "--webhook-url=ftp://x"),
+        "--webhook-url: invalid value 'ftp://x' (expected http:// or https:// URLs (repeat the "
+        "flag, or comma-separate them))",
     )
     # Django's own options that serve does not implement are unknown too.
     assert_error(manage("serve", "--verbosity", "2"), "--verbosity: unknown option")

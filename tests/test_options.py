@@ -56,9 +56,7 @@ def warnings_of(
     environ: dict[str, str] | None = None,
 ) -> tuple[Config, list[str]]:
     """Parse; return the Config and the warnings it gave."""
-    namespace = build_parser("squall", django=django).parse_args(
-        argv if django else ["app", *argv]
-    )
+    namespace = build_parser("squall", django=django).parse_args(argv if django else ["app", *argv])
     warnings: list[str] = []
     c = resolve_config(
         vars(namespace), settings=settings, environ=environ or {}, on_warning=warnings.append
@@ -91,6 +89,12 @@ def test_defaults_are_the_documented_ones() -> None:
         "readiness_probe": "/ready",
         "liveness_probe": "/alive",
         "req_queue_len": 10,
+        "check_interval": 5.0,
+        "webhook_url": (),
+        "command": (),
+        "check_migrations": False,
+        "check_migrations_apply": False,
+        "database_wait": 30.0,
         "max_request_line": 8190,
         "max_header_bytes": 65536,
         "max_header_count": 100,
@@ -122,8 +126,10 @@ def test_shutdown_defaults_fit_the_kubernetes_grace_period() -> None:
 def test_workers_default_is_documented_not_this_machines_count() -> None:
     [workers] = [o for o in OPTIONS if o.name == "workers"]
     assert workers.show_default() == "CPUs available to the container (cgroup quota)"
-    assert "| `--workers N` | `SQUALL_WORKERS` | `CPUs available to the container (cgroup " \
+    assert (
+        "| `--workers N` | `SQUALL_WORKERS` | `CPUs available to the container (cgroup "
         "quota)` |" in render_markdown()
+    )
 
 
 def test_config_is_the_option_table() -> None:
@@ -511,7 +517,7 @@ def test_error_lines_name_the_option_and_the_source(capsys: pytest.CaptureFixtur
 def test_hurricane_serve_options_not_implemented_are_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for flag in ("--static", "--media", "--metrics=/m", "--command", "--webhook-url"):
+    for flag in ("--static", "--media", "--metrics=/m", "--debug", "--max-buffer-size=1"):
         name = flag.split("=")[0]
         assert error_line(capsys, [flag], django=True) == (
             f"squall: error: {name}: unknown option "
@@ -522,7 +528,8 @@ def test_hurricane_serve_options_not_implemented_are_errors(
 def test_hurricane_options_squall_now_has_are_no_longer_errors() -> None:
     implemented = """--autoreload --static-watch --max-lifetime --max-memory --debugger
         --debugger-port --pycharm-host --pycharm-port --workers --probe-port --no-probe
-        --startup-probe --readiness-probe --liveness-probe --req-queue-len""".split()
+        --startup-probe --readiness-probe --liveness-probe --req-queue-len --command
+        --check-migrations --check-migrations-apply --webhook-url""".split()
     assert not HURRICANE_ONLY & set(implemented)
     flags = {flag for opt in OPTIONS for flag in opt.flags}
     assert set(implemented) <= flags
@@ -649,9 +656,7 @@ def test_a_debugger_refuses_autoreload(capsys: pytest.CaptureFixture[str]) -> No
         "squall: error: --debugger cannot be used with --autoreload: the reloader would "
         "restart the process the debugger is attached to"
     )
-    assert error_line(
-        capsys, ["--autoreload"], environ={"SQUALL_PYCHARM_HOST": "localhost"}
-    ) == (
+    assert error_line(capsys, ["--autoreload"], environ={"SQUALL_PYCHARM_HOST": "localhost"}) == (
         "squall: error: SQUALL_PYCHARM_HOST (environment) cannot be used with --autoreload: "
         "the reloader would restart the process the debugger is attached to"
     )
@@ -785,4 +790,31 @@ def test_bad_probe_options_are_one_line(capsys: pytest.CaptureFixture[str]) -> N
     )
     assert error_line(capsys, ["--req-queue-len", "0"]).startswith(
         "squall: error: --req-queue-len: invalid value '0'"
+    )
+
+
+def test_startup_and_webhook_options(capsys: pytest.CaptureFixture[str]) -> None:
+    config, _ = parse_config(
+        ["--command", "migrate --noinput", "--command", "shell -c 'print(1, 2)'",
+         "--webhook-url", "http://a/hook", "--webhook-url", "https://b/x,https://c/y",
+         "--check-migrations", "--check-interval", "2.5"],
+        prog="serve", django=True, environ={},
+    )  # fmt: skip
+    assert config.command == ("migrate --noinput", "shell -c 'print(1, 2)'")
+    assert config.webhook_url == ("http://a/hook", "https://b/x", "https://c/y")
+    assert config.check_migrations and config.check_interval == 2.5
+    config, _ = parse_config(
+        [], prog="serve", django=True, environ={"HURRICANE_WEBHOOK_URL": "http://h/"}
+    )
+    assert config.webhook_url == ("http://h/",)
+    assert error_line(capsys, ["--command", "shell -c 'unbalanced"], django=True) == (
+        'squall: error: --command: invalid value "shell -c \'unbalanced" (expected a management '
+        'command with its arguments, e.g. "migrate --noinput" (repeat the flag for more))'
+    )
+    assert error_line(capsys, ["--webhook-url", "http://ok/", "--webhook-url", "nohost"]) == (
+        "squall: error: --webhook-url: invalid value 'nohost' (expected http:// or https:// URLs "
+        "(repeat the flag, or comma-separate them))"
+    )
+    assert error_line(capsys, ["--check-interval", "0"], django=True).startswith(
+        "squall: error: --check-interval: invalid value '0'"
     )
