@@ -324,6 +324,7 @@ class Alias:
     # A deprecation warning printed on stderr whenever the alias is set; "{label}"
     # is replaced by where it was found ("settings.WORKERS").
     warning: str | None = None
+    negate: bool = False  # a boolean alias meaning the opposite (NO_PROBE for probe)
 
 
 @dataclass(frozen=True)
@@ -540,7 +541,10 @@ class Config:
         "Serve the Kubernetes probes, answered by the master from shared memory, never by "
         "the application (--no-probe: none).",
         group="probes",
-        aliases=hurricane("PROBE"),
+        aliases=(
+            Alias("settings", "NO_PROBE", negate=True),
+            Alias("env", "HURRICANE_NO_PROBE", negate=True),
+        ),
     )
     probe_port: int | None = option(
         None,
@@ -606,6 +610,7 @@ class Config:
         "start, while the startup probe answers 400; repeat the flag for more, run in "
         "order. A failing command stops startup: exit status 1, startup-failed webhook.",
         group="startup",
+        aliases=hurricane("COMMAND"),
     )
     check_migrations: bool = option(
         False,
@@ -1008,6 +1013,8 @@ def resolve_config(
         label, source, raw = candidates[0].label, candidates[0].source, candidates[0].raw
         try:
             values[opt.name] = opt.kind.parse(raw)
+            if candidates[0].alias is not None and candidates[0].alias.negate:
+                values[opt.name] = not values[opt.name]
         except ValueError as exc:
             # A repeated flag: name the one bad value, not the whole list.
             if isinstance(raw, list) and exc.args and isinstance(exc.args[0], str):
@@ -1145,7 +1152,8 @@ def render_markdown() -> str:
             if opt.aliases:
                 where = {"settings": "setting", "env": "environment"}
                 alias_names = ", ".join(
-                    f"`{a.name}` ({where[a.source]}{', deprecated' if a.warning else ''})"
+                    f"`{a.name}` ({where[a.source]}{', deprecated' if a.warning else ''}"
+                    f"{', negated' if a.negate else ''})"
                     for a in opt.aliases
                 )
                 description += f" Hurricane aliases: {alias_names}."

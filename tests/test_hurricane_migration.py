@@ -157,9 +157,8 @@ def test_hurricane_serve_command_line_runs_unchanged(tmp_path: Path) -> None:
             "--debugger-port", "5678",
             "--workers", "2",
         ]  # fmt: skip
-        # Only to keep the test short: SIGTERM keeps accepting for 2 s instead of 5 s
-        # (a readiness change is reported once it held 1 s: core/probe/probe_watch.h).
-        env = project_env(tmp_path, db, SQUALL_SHUTDOWN_DELAY="2")
+        # Only to keep the test short: SIGTERM keeps accepting for 1 s instead of 5 s.
+        env = project_env(tmp_path, db, SQUALL_SHUTDOWN_DELAY="1")
         with manage_serve(args, env, port, probe_port) as server:
             # Hurricane: every probe 400 with an empty body before the server started.
             for path in ("/startup", "/ready", "/alive", "/startup/", "/ready/", "/alive/"):
@@ -328,21 +327,25 @@ def test_unsupported_hurricane_option_exits_2_naming_it(
     )
 
 
-# --------------------------------------------------------------------------- gaps
+# --------------------------------------------------------------------------- aliases
 
-# Hurricane's settings / environment names that Squall does not read yet ("not read
-# yet" in docs/migrating-from-hurricane.md). strict: drop the marks once they are aliases.
+# Hurricane's COMMAND and NO_PROBE settings / environment variables.
 
 
-@pytest.mark.xfail(strict=True, reason="Hurricane's COMMAND / HURRICANE_COMMAND: no alias yet")
 def test_hurricane_command_setting_and_env_are_aliases() -> None:
     from squall.options import resolve_config
 
     assert resolve_config({}, environ={"HURRICANE_COMMAND": "check"}).command == ("check",)
 
 
-@pytest.mark.xfail(strict=True, reason="Hurricane's NO_PROBE / HURRICANE_NO_PROBE: no alias yet")
 def test_hurricane_no_probe_setting_and_env_are_aliases() -> None:
     from squall.options import resolve_config
 
     assert resolve_config({}, environ={"HURRICANE_NO_PROBE": "1"}).probe is False
+    assert resolve_config({}, environ={"HURRICANE_NO_PROBE": "0"}).probe is True
+
+    class Settings:
+        configured = True
+        NO_PROBE = True
+
+    assert resolve_config({}, settings=Settings(), environ={}).probe is False

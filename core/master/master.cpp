@@ -331,6 +331,7 @@ void Master::begin_shutdown(bool fast) {
     stop_workers_at_ = now + ns(config_.shutdown_delay);
   }
   shutting_down_ = true;
+  notify_changes(now);  // readiness failed: sent now, the pod may be gone before the next tick
 }
 
 // ---- supervision (every tick and after every event) ----------------------------------

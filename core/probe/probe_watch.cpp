@@ -19,7 +19,7 @@ std::string failures(const std::vector<Check>& checks) {
 }  // namespace
 
 void ProbeWatch::step(Track& t, Probe probe, const std::vector<Check>& checks, std::int64_t now,
-                      std::vector<ProbeChange>& out) {
+                      std::int64_t settle, std::vector<ProbeChange>& out) {
   bool ok = all_ok(checks);
   if (!t.reported) {
     t.reported = ok;
@@ -34,7 +34,7 @@ void ProbeWatch::step(Track& t, Probe probe, const std::vector<Check>& checks, s
     t.candidate = ok;
     t.candidate_since = now;
   }
-  if (now - t.candidate_since < settle_ns_) return;
+  if (now - t.candidate_since < settle) return;
   t.reported = ok;
   out.push_back({probe, ok, failures(checks)});
 }
@@ -48,8 +48,9 @@ std::vector<ProbeChange> ProbeWatch::update(const master::Snapshot& snap, const 
     started_ = true;
     out.push_back({Probe::Startup, true, ""});
   }
-  step(readiness_, Probe::Readiness, evaluate(Probe::Readiness, snap, config), now_ns, out);
-  step(liveness_, Probe::Liveness, evaluate(Probe::Liveness, snap, config), now_ns, out);
+  step(readiness_, Probe::Readiness, evaluate(Probe::Readiness, snap, config), now_ns,
+       snap.draining ? 0 : settle_ns_, out);
+  step(liveness_, Probe::Liveness, evaluate(Probe::Liveness, snap, config), now_ns, settle_ns_, out);
   return out;
 }
 

@@ -2,7 +2,8 @@
 // What the webhooks report (Hurricane's events, without its defects): startup
 // once when the startup probe first passes, then every change of readiness and
 // liveness. A new state counts only after it held for `settle` (the request
-// queue check flaps under load; a webhook per flap would be noise).
+// queue check flaps under load; a webhook per flap would be noise), except
+// readiness failing for shutdown: reported at once, the pod may exit soon.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,7 +30,8 @@ class ProbeWatch {
     bool candidate = false;
     std::int64_t candidate_since = 0;
   };
-  void step(Track& t, Probe probe, const std::vector<Check>& checks, std::int64_t now, std::vector<ProbeChange>& out);
+  void step(Track& t, Probe probe, const std::vector<Check>& checks, std::int64_t now, std::int64_t settle,
+            std::vector<ProbeChange>& out);
 
   std::int64_t settle_ns_;
   bool started_ = false;

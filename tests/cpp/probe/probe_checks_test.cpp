@@ -151,6 +151,12 @@ TEST(ProbeWatch, StartupOnceThenOnlySettledChanges) {
   changes = watch.update(snap, config, 710 * kMs);
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_TRUE(changes[0].ok);
+
+  snap.draining = true;  // SIGTERM: reported without waiting to settle
+  changes = watch.update(snap, config, 720 * kMs);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].probe, Probe::Readiness);
+  EXPECT_FALSE(changes[0].ok);
 }
 
 }  // namespace
