@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from polling import file_lines
-from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, run_server
+from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, probe, run_server, wait_for
 
 SAMPLE_FILE = DEMO_DIR / "components" / "data" / "sample.txt"
 
@@ -116,3 +116,16 @@ def test_application_is_loaded_once_per_process(
         list(pool.map(lambda _: get(demo, "/"), range(20)))
     assert file_lines(Path(demo_env["DEMO_TEST_RECORD"])) == [str(demo.proc.pid)]
     assert demo.log().count("Listening on") == 1
+
+
+def test_the_demo_readiness_runs_its_health_checks(demo: ServerProcess) -> None:
+    wait_for(demo, "/startup", 200, timeout=20)
+    status, body, _ = probe(demo, "/readyz?verbose")
+    assert status == 200
+    assert "[+]DatabaseBackend[default] ok\n[+]MigrationsBackend ok\n" in body
+    response = requests.get(demo.url + "/health/readiness/?format=json", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {
+        "DatabaseBackend[default]": "working",
+        "MigrationsBackend": "working",
+    }

@@ -89,3 +89,17 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = BASE_DIR / "media"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Health checks behind the probes (docs/health-checks.md, docs/probes.md): the
+# checker process runs the "readiness" subset every --check-interval seconds;
+# /health/<subset>/ runs a subset on request. The demo's database is a local
+# SQLite file, not a dependency shared by every pod, so it may gate readiness;
+# liveness checks only the process itself (nothing configured here).
+HEALTH_CHECK = {
+    "SUBSETS": {
+        "readiness": [
+            "squall.health.backends.database.DatabaseBackend",
+            "squall.health.backends.migrations.MigrationsBackend",
+        ],
+    },
+}

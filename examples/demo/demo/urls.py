@@ -1,7 +1,7 @@
 """URL configuration of the Squall demo project."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from components import views
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("stream", views.stream, name="stream"),
     path("file", views.sample_file, name="file"),
     path("admin/", admin.site.urls),
+    path("health/", include("squall.health.urls")),
 ]
