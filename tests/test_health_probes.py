@@ -23,12 +23,10 @@ from webhook_receiver import WebhookReceiver
 DATABASE_CHECK = "squall.health.backends.database.DatabaseBackend"
 
 
-@contextmanager
-def demo_pod(
-    tmp_path: Path, subsets: dict[str, list], *options: str, **env: str
-) -> Iterator[ServerProcess]:
+def pod_env(tmp_path: Path, subsets: dict[str, list], **env: str) -> dict[str, str]:
+    """tests/apps/probe_settings.py with these subsets; flag files under tmp_path."""
     pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
-    full_env = {
+    return {
         "PYTHONPATH": pythonpath,
         "DJANGO_SETTINGS_MODULE": "probe_settings",
         "DEMO_TEST_DB": str(tmp_path / "db.sqlite3"),
@@ -36,9 +34,16 @@ def demo_pod(
         "SQUALL_TEST_FLAG_DIR": str(tmp_path),
         **env,
     }
+
+
+@contextmanager
+def demo_pod(
+    tmp_path: Path, subsets: dict[str, list], *options: str, started: bool = True, **env: str
+) -> Iterator[ServerProcess]:
     argv = ["manage.py", "serve", "--check-interval", "0.5", *options]
-    with run_server(argv, cwd=DEMO_DIR, env=full_env) as server:
-        wait_for(server, "/startup", 200, timeout=30)
+    with run_server(argv, cwd=DEMO_DIR, env=pod_env(tmp_path, subsets, **env)) as server:
+        if started:
+            wait_for(server, "/startup", 200, timeout=30)
         yield server
 
 
@@ -121,16 +126,7 @@ def test_liveness_subset_and_system_checks_tagged_liveness_or_hurricane(tmp_path
 def test_readiness_system_checks_and_startup_subset(tmp_path: Path) -> None:
     (tmp_path / "boot").touch()  # the startup subset fails until the flag goes
     subsets = {"startup": [["probe_checks.FlagBackend", {"flag": "boot"}]]}
-    pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
-    env = {
-        "PYTHONPATH": pythonpath,
-        "DJANGO_SETTINGS_MODULE": "probe_settings",
-        "DEMO_TEST_DB": str(tmp_path / "db.sqlite3"),
-        "SQUALL_TEST_SUBSETS": json.dumps(subsets),
-        "SQUALL_TEST_FLAG_DIR": str(tmp_path),
-    }
-    argv = ["manage.py", "serve", "--check-interval", "0.5", "--workers", "1"]
-    with run_server(argv, cwd=DEMO_DIR, env=env) as server:
+    with demo_pod(tmp_path, subsets, "--workers", "1", started=False) as server:
         wait_for(server, "/alive", 400, timeout=10)  # Hurricane: 400 before startup
         time.sleep(1.5)  # several check runs, workers long booted: still not started
         assert probe(server, "/startup")[0] == 400
@@ -171,7 +167,7 @@ def test_a_checker_that_dies_is_restarted(tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while server.log().count("health-check process") < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert f"health-check process {pid} was killed by SIGKILL" in server.log()
+        assert f"health-check process {pid} killed by SIGKILL" in server.log()
         (tmp_path / "x").touch()  # the new checker reports again
         until(server, "/ready", 500, within=3.0)
 

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, free_port, probe, wait_for
+from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, free_port, probe, wait_for, wait_for_port
 from webhook_receiver import WebhookReceiver
 
 from squall.options import HURRICANE_ONLY
@@ -66,19 +66,6 @@ def project_env(tmp_path: Path, db: Path, settings: str = "", **extra: str) -> d
     }
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with status {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError(f"nothing listens on port {port} within {timeout} s")
-
-
 @contextmanager
 def manage_serve(
     args: list[str], env: dict[str, str], port: int, probe_port: int
@@ -90,7 +77,7 @@ def manage_serve(
     proc = subprocess.Popen(cmd, cwd=DEMO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = ServerProcess(proc, port, Path(log.name), cmd, probe_port)
     try:
-        wait_listening(probe_port, proc)
+        wait_for_port(probe_port, proc)
         yield server
     finally:
         server.stop(signal.SIGINT)

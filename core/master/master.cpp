@@ -29,15 +29,6 @@ std::int64_t ns(double seconds) { return static_cast<std::int64_t>(seconds * 1e9
 
 void log(std::string_view level, const std::string& message) { server::log_event(level, "squall.master", message); }
 
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    const char* name = sigabbrev_np(WTERMSIG(status));
-    return std::string("killed by SIG") + (name ? name : std::to_string(WTERMSIG(status)).c_str());
-  }
-  return "stopped";
-}
-
 // Resident set size of a process, in MiB (/proc/PID/statm, field 2, in pages).
 std::uint64_t rss_mib(pid_t pid) {
   std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
@@ -53,6 +44,15 @@ const char* why_name(int why) {
 }
 
 }  // namespace
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = sigabbrev_np(WTERMSIG(status));
+    return std::string("killed by SIG") + (name ? name : std::to_string(WTERMSIG(status)).c_str());
+  }
+  return "stopped";
+}
 
 Master::Master(MasterConfig config, SharedState* state, net::UniqueFd listener)
     : config_(config), state_(state), listener_(std::move(listener)) {}

@@ -43,6 +43,9 @@ enum class Role { Master, Worker, Startup, Checker };
 
 using ForkFn = std::function<pid_t()>;
 
+// "exited with status 1", "killed by SIGKILL": a waitpid() status for the log.
+std::string describe_status(int status);
+
 struct RunResult {
   Role role = Role::Master;
   int slot = -1;           // worker: its shared-memory slot

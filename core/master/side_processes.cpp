@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 
 #include "master/master.h"
 #include "server/log.h"
@@ -17,15 +16,6 @@ namespace {
 constexpr std::int64_t kSecond = 1000000000;
 
 void log(std::string_view level, const std::string& message) { server::log_event(level, "squall.master", message); }
-
-std::string exit_text(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    const char* name = sigabbrev_np(WTERMSIG(status));
-    return std::string("was killed by SIG") + (name ? name : std::to_string(WTERMSIG(status)).c_str());
-  }
-  return "stopped";
-}
 
 }  // namespace
 
@@ -93,11 +83,11 @@ bool Master::reap_side_process(pid_t pid, int status, std::int64_t now) {
     }
     startup_ = Startup::Failed;
     if (shutting_down_) {
-      log("info", "startup process " + std::to_string(pid) + " " + exit_text(status) + " (shutdown)");
+      log("info", "startup process " + std::to_string(pid) + " " + describe_status(status) + " (shutdown)");
       return true;
     }
     exit_status_ = 1;
-    log("error", "startup failed: the startup process " + exit_text(status) + "; the workers are not started");
+    log("error", "startup failed: the startup process " + describe_status(status) + "; the workers are not started");
     on_startup_failed(state_->startup_error_text());
     return true;
   }
@@ -109,7 +99,7 @@ bool Master::reap_side_process(pid_t pid, int status, std::int64_t now) {
     checker_streak_ = now - checker_started_ns_ < 5 * kSecond ? std::min(checker_streak_ + 1, 5) : 0;
     std::int64_t delay = checker_streak_ ? kSecond << checker_streak_ : 0;
     checker_next_spawn_ns_ = now + std::min<std::int64_t>(delay, 30 * kSecond);
-    log("warning", "health-check process " + std::to_string(pid) + " " + exit_text(status) + "; restarting it in " +
+    log("warning", "health-check process " + std::to_string(pid) + " " + describe_status(status) + "; restarting it in " +
                        std::to_string(delay / kSecond) + " s");
     return true;
   }

@@ -89,3 +89,27 @@ class BaseHealthCheckBackend:
         if self.errors:
             return "\n".join(str(e) for e in self.errors)
         return "working"
+
+
+class PerAliasBackend(BaseHealthCheckBackend):
+    """A backend checked once per configured alias (DATABASES, CACHES), unless
+    the entry names one: ``(path, {"alias": "replica"})``."""
+
+    def __init__(self, alias: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.alias = alias
+
+    @classmethod
+    def configured_aliases(cls) -> list[str]:
+        raise NotImplementedError
+
+    @classmethod
+    def expand(cls, **kwargs: Any) -> list[BaseHealthCheckBackend]:
+        """One instance per alias when ``alias`` is None (the runner calls this)."""
+        if kwargs.get("alias") is not None:
+            return [cls(**kwargs)]
+        rest = {k: v for k, v in kwargs.items() if k != "alias"}
+        return [cls(alias=alias, **rest) for alias in cls.configured_aliases()]
+
+    def identifier(self) -> str:
+        return f"{type(self).__name__}[{self.alias or 'default'}]"

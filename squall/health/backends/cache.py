@@ -9,31 +9,19 @@ delete fails.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
 
-from .base import BaseHealthCheckBackend, ServiceReturnedUnexpectedResult, ServiceUnavailable
+from .base import PerAliasBackend, ServiceReturnedUnexpectedResult, ServiceUnavailable
 
 KEY_TTL = 30  # seconds
 
 
-class CacheBackend(BaseHealthCheckBackend):
-    def __init__(self, alias: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.alias = alias
-
+class CacheBackend(PerAliasBackend):
     @classmethod
-    def expand(cls, **kwargs: Any) -> list[BaseHealthCheckBackend]:
-        """One instance per alias when ``alias`` is None (the runner calls this)."""
-        if kwargs.get("alias") is not None:
-            return [cls(**kwargs)]
-        rest = {k: v for k, v in kwargs.items() if k != "alias"}
-        return [cls(alias=alias, **rest) for alias in settings.CACHES]
-
-    def identifier(self) -> str:
-        return f"{type(self).__name__}[{self.alias or 'default'}]"
+    def configured_aliases(cls) -> list[str]:
+        return list(settings.CACHES)
 
     def check_status(self) -> None:
         alias = self.alias or "default"
