@@ -104,7 +104,9 @@ def test_postgres_outage_fails_readiness_not_liveness_and_both_changes_send_webh
 def test_liveness_subset_and_system_checks_tagged_liveness_or_hurricane(tmp_path: Path) -> None:
     subsets = {"liveness": [["probe_checks.FlagBackend", {"flag": "live"}]]}
     with demo_pod(tmp_path, subsets, "--workers", "1") as server:
-        assert "[+]flag-live ok\n[+]system-checks ok" in probe(server, "/livez?verbose")[1]
+        _, body, headers = probe(server, "/livez?verbose")
+        assert "[+]flag-live ok\n[+]system-checks ok" in body
+        assert 0 <= float(headers["x-health-checks-age"]) < 2.0  # every 0.5 s
         for flag, check in [("live", "flag-live"), ("syscheck-liveness", "system-checks"),
                             ("syscheck-hurricane", "system-checks")]:  # fmt: skip
             (tmp_path / flag).touch()

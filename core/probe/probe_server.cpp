@@ -134,15 +134,38 @@ bool is_probe_target(std::string_view target, const ProbeConfig& config) {
          path == strip_slash(config.liveness_path);
 }
 
+namespace {
+// The age of the results a probe answered from (the checker runs them every
+// --check-interval), so a reader can tell a fresh result from an old one.
+std::string checks_age_header(double age) {
+  if (age < 0) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "X-Health-Checks-Age: %.1f\r\n", age);
+  return buf;
+}
+}  // namespace
+
 std::string response_bytes(const Answer& a, bool close) {
   return "HTTP/1.1 " + std::to_string(a.status) + " " + std::string(http::reason_phrase(a.status)) +
          "\r\nServer: squall\r\nDate: " + std::string(http::http_date()) +
          "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n"
-         "Cache-Control: no-store\r\nContent-Length: " + std::to_string(a.body.size()) +
+         "Cache-Control: no-store\r\n" + checks_age_header(a.checks_age) +
+         "Content-Length: " + std::to_string(a.body.size()) +
          (close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n") + a.body;
 }
 
+namespace {
+Answer answer_without_age(std::string_view target, const master::Snapshot& snap, const ProbeConfig& config);
+}  // namespace
+
 Answer answer(std::string_view target, const master::Snapshot& snap, const ProbeConfig& config) {
+  Answer a = answer_without_age(target, snap, config);
+  if (config.check_interval > 0 && a.status != 404) a.checks_age = snap.checks_age;
+  return a;
+}
+
+namespace {
+Answer answer_without_age(std::string_view target, const master::Snapshot& snap, const ProbeConfig& config) {
   auto [path, query] = split_target(target);
   // kube-apiserver style.
   for (auto [name, probe] : {std::pair{std::string_view("/startupz"), Probe::Startup},
@@ -181,6 +204,7 @@ Answer answer(std::string_view target, const master::Snapshot& snap, const Probe
   }
   return {200, probe == Probe::Readiness ? "ready\n" : "alive\n"};
 }
+}  // namespace
 
 // ---- server ---------------------------------------------------------------------
 

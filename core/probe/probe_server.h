@@ -45,6 +45,7 @@ std::vector<Check> evaluate(Probe probe, const master::Snapshot& snap, const Pro
 struct Answer {
   int status = 200;
   std::string body;
+  double checks_age = -1;  // s since the health checks behind it ran; -1: none (no header)
 };
 // True when the target's path is one of the probe paths.
 bool is_probe_target(std::string_view target, const ProbeConfig& config);

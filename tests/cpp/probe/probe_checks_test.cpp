@@ -93,6 +93,11 @@ TEST(ProbeChecks, EachResultFeedsOnlyItsProbes) {
   EXPECT_EQ(probe::answer("/ready", snap, config).status, 500);
   EXPECT_EQ(probe::answer("/readyz?exclude=db", snap, config).status, 200);
   EXPECT_EQ(probe::answer("/livez/memory", snap, config).status, 200);
+  // The age of the results is in a header of every probe answer.
+  auto bytes = probe::response_bytes(probe::answer("/alive", snap, config), true);
+  EXPECT_NE(bytes.find("\r\nX-Health-Checks-Age: 0.5\r\n"), std::string::npos);
+  EXPECT_EQ(probe::response_bytes(probe::answer("/alive", snap, probe::ProbeConfig{}), true).find("Age"),
+            std::string::npos);
 }
 
 TEST(ProbeChecks, StartupWaitsForTheFirstRunAndHurricanePathsSay400Meanwhile) {
