@@ -39,7 +39,7 @@ def needs_startup_process(config: Config) -> bool:
 
 
 def wait_for_database(alias: str, wait: float) -> None:
-    """One connection attempt per second until the database answers or `wait` passes."""
+    """One connection attempt per second until the database answers or `wait` has passed."""
     from django.db import OperationalError, connections
 
     deadline = time.monotonic() + wait
@@ -53,16 +53,18 @@ def wait_for_database(alias: str, wait: float) -> None:
             return
         except OperationalError as exc:
             reason = " ".join(str(exc).split())
-            if time.monotonic() + 1.0 > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise StartupFailed(
                     f"database {alias!r} did not answer within {wait:g} s: {reason}"
                 ) from exc
+            pause = min(1.0, left)
             logger.warning(
-                "database %r does not answer (attempt %d, retrying in 1 s): %s",
-                alias, attempt, reason,
+                "database %r does not answer (attempt %d, retrying in %.3g s): %s",
+                alias, attempt, pause, reason,
             )  # fmt: skip
             connections[alias].close()
-            time.sleep(1.0)
+            time.sleep(pause)
 
 
 def check_migrations(config: Config) -> None:
