@@ -146,7 +146,10 @@ def run_checker(config: Config, master: Any) -> int:
     if not apps.ready:
         django.setup()  # --no-preload: the master did not load the project
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # The master sends SIGTERM; Ctrl-C in a terminal sends SIGINT to the whole
+    # process group: either ends the loop quietly.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, lambda *_: stop.set())
     checker = Checker()
     logger.info(
         "health checks every %g s: subsets %s%s",

@@ -218,3 +218,20 @@ def test_a_kubelet_like_client_sees_no_failure_under_full_load(tmp_path: Path) -
                 c.join()
         assert probes > 100
         assert failures == []
+
+
+def test_ctrl_c_to_the_process_group_stops_the_checker_quietly(tmp_path: Path) -> None:
+    subsets = {"readiness": [["probe_checks.FlagBackend", {"flag": "x"}]]}
+    with demo_pod(tmp_path, subsets, "--workers", "1") as server:
+        # As a terminal's Ctrl-C: SIGINT to master, worker and checker at once.
+        pids = [server.proc.pid, *child_pids(server.proc.pid)]
+        for pid in pids:
+            os.kill(pid, 2)
+        assert server.proc.wait(timeout=15) == 0
+    assert "Traceback" not in server.log()
+    assert "KeyboardInterrupt" not in server.log()
+
+
+def child_pids(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children]
