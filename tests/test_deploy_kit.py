@@ -131,7 +131,8 @@ def known_family(series: str, families: set[str]) -> bool:
 def manifests() -> list[dict[str, Any]]:
     docs = []
     for path in sorted(K8S.glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+        # Kubernetes objects only (prometheus-adapter-values.yaml is Helm values).
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d and "kind" in d]
     return docs
 
 
@@ -186,6 +187,21 @@ PROBE_OPTIONS = {
     "readinessProbe": "readiness_probe",
     "livenessProbe": "liveness_probe",
 }
+
+
+def test_the_kustomization_lists_every_manifest() -> None:
+    kustomization = the("Kustomization")
+    objects = {
+        path.name
+        for path in K8S.glob("*.yaml")
+        if any(
+            d and d.get("kind") not in (None, "Kustomization")
+            for d in yaml.safe_load_all(path.read_text())
+        )
+    }
+    assert sorted(kustomization["resources"]) == sorted(objects)
+    kinds = {d["kind"] for d in manifests()}
+    assert kinds >= {"Deployment", "Service", "PodMonitor", "HorizontalPodAutoscaler"}
 
 
 def test_the_deployment_keeps_squalls_defaults_for_what_the_manifests_depend_on() -> None:
