@@ -23,6 +23,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -331,13 +332,18 @@ def adapter_rules() -> list[dict[str, Any]]:
     return values["rules"]["custom"]
 
 
+def adapter_series(rule: dict[str, Any]) -> str:
+    """The metric name a rule's seriesQuery selects."""
+    series = re.match(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)", rule["seriesQuery"])
+    assert series, rule["seriesQuery"]
+    return series.group(1)
+
+
 def adapter_metric_names() -> dict[str, dict[str, Any]]:
     """The custom metrics the adapter serves, each with its rule."""
     served = {}
     for rule in adapter_rules():
-        series = re.match(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)", rule["seriesQuery"])
-        assert series, rule["seriesQuery"]
-        name = series.group(1)
+        name = adapter_series(rule)
         naming = rule.get("name", {"matches": "^(.*)$", "as": "${1}"})
         template = re.sub(r"\$\{?(\d+)\}?", r"\\\1", naming.get("as") or "${1}")
         served[re.sub(naming["matches"], template, name)] = rule
@@ -477,6 +483,60 @@ def test_the_dashboard_is_a_grafana_model_over_known_families() -> None:
         "squall_health_check_status",
     ):
         assert needed in joined, needed
+
+
+def grafana_to_promql(expr: str) -> str:
+    """Grafana's variables replaced by values, so that Prometheus can parse it."""
+    for variable, value in (
+        ("$__rate_interval", "1m"),
+        ("$namespace", "default"),
+        ("$pod", ".+"),
+    ):
+        expr = expr.replace(variable, value)
+    return expr
+
+
+@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool (Debian: prometheus) missing")
+def test_promtool_parses_every_query(tmp_path: Path) -> None:
+    """The dashboard's PromQL and the adapter's queries (placeholders filled in as
+    prometheus-adapter does), as recording rules: `promtool check rules` parses them."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [grafana_to_promql(expr) for _, expr in dashboard_expressions(dashboard)]
+    for rule in adapter_rules():
+        queries.append(
+            rule["metricsQuery"]
+            .replace("<<.Series>>", adapter_series(rule))
+            .replace("<<.LabelMatchers>>", 'namespace="default",pod=~"a|b"')
+            .replace("<<.GroupBy>>", "pod")
+        )
+    # label_values(SELECTOR, label) is Grafana's: its selector must parse.
+    queries = [re.sub(r"^label_values\((.*), *\w+\)$", r"\1", q) for q in queries]
+    rules = {
+        "groups": [
+            {
+                "name": "squall-deploy-kit",
+                "rules": [
+                    {"record": f"squall:query_{i}", "expr": q} for i, q in enumerate(queries)
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl missing")
+def test_kubectl_kustomize_builds_the_objects() -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    kinds = sorted(d["kind"] for d in yaml.safe_load_all(result.stdout) if d)
+    assert kinds == ["Deployment", "HorizontalPodAutoscaler", "PodMonitor", "Service"]
 
 
 # --------------------------------------------------------------------------- end to end
