@@ -617,7 +617,7 @@ class Prober:
             response.read(10 * 1024)
             ok = 200 <= response.status < 400
             detail = str(response.status)
-        except OSError as exc:  # refused, reset, timed out
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout
             ok, detail = False, repr(exc)
         finally:
             conn.close()
@@ -852,5 +852,8 @@ def test_kubelet_sees_the_pod_start_serve_and_terminate_cleanly(
     assert not failed, (failed, log[-3000:])
     assert len(sent) > 50
     assert any(t > sigterm for t, _, _ in sent), "no request was served after SIGTERM"
+    # ... and while readiness already answered "not ready" (the shutdown delay).
+    first_unready = min(r.end for r in readiness.failures() if r.start >= sigterm)
+    assert any(t > first_unready for t, _, _ in sent), "none served once readiness failed"
     assert slow.get("status") == 200, (slow, log[-3000:])
     assert "Traceback" not in log
