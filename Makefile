@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: compilers, llhttp's C sources, GoogleTest, libcurl (webhooks),
-# wrk, and the real servers the tests start (PostgreSQL, Redis, RabbitMQ).
+# wrk, nginx (bench/static.py), and the real servers the tests start (PostgreSQL,
+# Redis, RabbitMQ).
 APT_PACKAGES := build-essential cmake ninja-build pkg-config python3-dev python3-venv \
-	node-llhttp libgtest-dev nlohmann-json3-dev libcurl4-openssl-dev wrk curl \
+	node-llhttp libgtest-dev nlohmann-json3-dev libcurl4-openssl-dev wrk curl nginx \
 	postgresql redis-server rabbitmq-server
 
 ENGINE_SOURCES := $(shell find core squall -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
