@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-d", "--duration", type=int, default=10, help="seconds per measurement (10)")
     p.add_argument("--quick", action="store_true", help="3 s per measurement")
     p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per row (2)")
+    p.add_argument(
+        "--busy-retries", type=int, default=1, help="reruns of a row disturbed by others (1)"
+    )
     p.add_argument("--servers", default=",".join(SERVER_NAMES), help="squall,nginx,whitenoise")
     p.add_argument("--files", default=",".join(FILES), help="4k,1m")
     p.add_argument("--output", type=Path, help="JSON (default bench/results/static-<utc>.json)")
@@ -234,6 +237,13 @@ def main(argv: list[str] | None = None) -> int:
             for name in servers:
                 print(f"  {file:<3} {name:<11}", end=" ", flush=True)
                 row = bench_row(name, file, opts, root, work)
+                for _ in range(a.busy_retries):
+                    if row.status != "ok" or (row.other_cpu_cores or 0) <= BUSY_MACHINE_CORES:
+                        break
+                    print(f"(busy: {row.other_cpu_cores:.2f} cores, again)", end=" ", flush=True)
+                    again = bench_row(name, file, opts, root, work)
+                    if again.status == "ok":
+                        row = min(row, again, key=lambda r: r.other_cpu_cores or 0.0)
                 shown = f"{row.requests_per_s:,.0f} req/s" if row.status == "ok" else row.status
                 print(shown, flush=True)
                 rows.append(row)
