@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from serverproc import APPS_DIR, ServerProcess, run_server
-from test_http_protocol import IMF_FIXDATE, Client, Response, client, get
+from test_http_protocol import IMF_FIXDATE, Client, Response, assert_closed, client, get
 
 from squall.options import resolve_config
 
@@ -167,6 +167,21 @@ def test_pipelined_requests_are_answered_in_order(server: ServerProcess) -> None
             assert r.status == 404
         else:
             assert r.status == 200 and r.body in (CSS, b"plain\n")
+
+
+def test_http_1_0_keep_alive_only_when_asked(server: ServerProcess) -> None:
+    with client(server) as c:
+        c.send(get("/static/css/site.css", "Connection: keep-alive", version="1.0"))
+        r = c.response()
+        assert (r.version, r.headers["connection"], r.body) == (
+            "HTTP/1.0",
+            "keep-alive",
+            b"plain\n",
+        )
+        c.send(get("/static/css/site.css", version="1.0"))
+        r = c.response()
+        assert (r.headers["connection"], r.body) == ("close", b"plain\n")
+        assert_closed(c)
 
 
 def test_only_get_and_head(server: ServerProcess) -> None:

@@ -216,7 +216,8 @@ std::optional<std::int64_t> parse_http_date(std::string_view s) {
          pos == s.size();
     tm.tm_year = year - 1900;
   }
-  if (!ok || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) return std::nullopt;
+  if (!ok || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+    return std::nullopt;
   return static_cast<std::int64_t>(timegm(&tm));
 }
 

@@ -28,8 +28,9 @@ std::optional<std::string_view> header(const http::RequestHead& head, std::strin
   return std::string_view(h->value);
 }
 
-void status_line(std::string& out, int status, bool close) {
-  out += "HTTP/1.1 ";
+// RFC 9112 9.3: an HTTP/1.0 client keeps the connection only when told so.
+void status_line(std::string& out, int status, bool close, bool http10) {
+  out += http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   out += std::to_string(status);
   out += ' ';
   out += http::reason_phrase(status);
@@ -39,6 +40,7 @@ void status_line(std::string& out, int status, bool close) {
   out += http::kServerName;
   out += "\r\n";
   if (close) out += "Connection: close\r\n";
+  else if (http10) out += "Connection: keep-alive\r\n";
 }
 
 void field(std::string& out, std::string_view name, std::string_view value) {
@@ -50,11 +52,11 @@ void field(std::string& out, std::string_view name, std::string_view value) {
 
 // A response of ours without a file: a short text body (none for HEAD, but
 // the same Content-Length, RFC 9110 9.3.2).
-Response small(int status, std::string_view extra_fields, bool head_only, bool close) {
+Response small(int status, std::string_view extra_fields, bool head_only, bool close, bool http10) {
   std::string body(http::reason_phrase(status));
   body += '\n';
   Response r;
-  status_line(r.head, status, close);
+  status_line(r.head, status, close, http10);
   r.head += extra_fields;
   field(r.head, "Content-Type", "text/plain; charset=utf-8");
   field(r.head, "Content-Length", std::to_string(body.size()));
@@ -98,13 +100,14 @@ std::optional<Response> StaticFiles::handle(const http::RequestHead& head, bool 
     PathResult path = resolve(head.target, mount.prefix);
     if (path.verdict == PathVerdict::NotUnder) continue;
     bool head_only = head.method == "HEAD";
+    bool http10 = head.version_minor == 0;
     if (!head_only && head.method != "GET") {
       if (mount.fall_through) return std::nullopt;
-      return small(405, "Allow: GET, HEAD\r\n", false, close);  // RFC 9110 15.5.6
+      return small(405, "Allow: GET, HEAD\r\n", false, close, http10);  // RFC 9110 15.5.6
     }
     if (path.verdict != PathVerdict::Ok) {
       if (mount.fall_through) return std::nullopt;
-      return small(path.verdict == PathVerdict::BadRequest ? 400 : 404, {}, head_only, close);
+      return small(path.verdict == PathVerdict::BadRequest ? 400 : 404, {}, head_only, close, http10);
     }
 
     Found found;
@@ -122,7 +125,7 @@ std::optional<Response> StaticFiles::handle(const http::RequestHead& head, bool 
     }
     if (!found.fd.valid()) {
       if (mount.fall_through) return std::nullopt;
-      return small(404, {}, head_only, close);
+      return small(404, {}, head_only, close, http10);
     }
 
     std::string_view type = content_type(found.relative);
@@ -168,21 +171,22 @@ std::optional<Response> StaticFiles::handle(const http::RequestHead& head, bool 
 
     Response r;
     switch (decision.outcome) {
-      case Outcome::PreconditionFailed: return small(412, {}, head_only, close);
+      case Outcome::PreconditionFailed: return small(412, {}, head_only, close, http10);
       case Outcome::RangeNotSatisfiable:
         // RFC 9110 15.5.17: the current length, so the client can ask again.
-        return small(416, "Content-Range: bytes */" + std::to_string(found.meta.size) + "\r\n", head_only, close);
+        return small(416, "Content-Range: bytes */" + std::to_string(found.meta.size) + "\r\n", head_only, close,
+                     http10);
       case Outcome::NotModified:
-        status_line(r.head, 304, close);
+        status_line(r.head, 304, close, http10);
         r.head += common;
         r.head += "\r\n";
         return r;
       case Outcome::Full:
         decision.range = {0, found.meta.size};
-        status_line(r.head, 200, close);
+        status_line(r.head, 200, close, http10);
         break;
       case Outcome::Partial:
-        status_line(r.head, 206, close);
+        status_line(r.head, 206, close, http10);
         field(r.head, "Content-Range",
               "bytes " + std::to_string(decision.range.first) + "-" +
                   std::to_string(decision.range.first + decision.range.length - 1) + "/" +
