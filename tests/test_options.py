@@ -359,6 +359,8 @@ def test_hurricane_false_is_false() -> None:
         assert config(environ={"SQUALL_ACCESS_LOG": word}).access_log is False
     for word in ("True", "1", "yes", "on"):
         assert config(environ={"SQUALL_ACCESS_LOG": word}).access_log is True
+    assert config(environ={"HURRICANE_MEDIA": "False"}).media is False
+    assert config(environ={"HURRICANE_STATIC": "True"}).static is True
 
 
 # --------------------------------------------------------------------------- values
