@@ -6,11 +6,11 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: compilers, llhttp's C sources, GoogleTest, libcurl (webhooks),
-# wrk, the real servers the tests start (PostgreSQL, Redis, RabbitMQ,
-# Prometheus and its promtool), and kubectl for the deploy kit's kustomization
-# (Debian's kubernetes-client, unless a kubectl is installed already).
+# wrk, nginx (bench/static.py), the real servers the tests start (PostgreSQL,
+# Redis, RabbitMQ, Prometheus and its promtool), and kubectl for the deploy
+# kit's kustomization (Debian's kubernetes-client, unless one is installed).
 APT_PACKAGES := build-essential cmake ninja-build pkg-config python3-dev python3-venv \
-	node-llhttp libgtest-dev nlohmann-json3-dev libcurl4-openssl-dev wrk curl \
+	node-llhttp libgtest-dev nlohmann-json3-dev libcurl4-openssl-dev wrk curl nginx \
 	postgresql redis-server rabbitmq-server prometheus \
 	$(shell command -v kubectl >/dev/null || echo kubernetes-client)
 

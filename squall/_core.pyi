@@ -11,8 +11,11 @@ class Server:
         max_header_count, max_body_size, header_timeout, keepalive_timeout, body_timeout,
         graceful_timeout, forwarded_allow_ips (list of IPs/CIDRs, "*"), access_log,
         log_format ("text"|"json"), timeout, app_port_probes (the listen_probe dict, when
-        the probes are served on the app port). Raises ValueError for a bad
-        forwarded_allow_ips entry."""
+        the probes are served on the app port), statics (--static / --media, from
+        squall.server.static_mounts: {"mounts": [{"prefix": "/static/", "roots":
+        [(subprefix, directory)], "fall_through": bool, "immutable_hashed": bool}],
+        "max_age": int, "follow_symlinks": bool}). Raises ValueError for a bad
+        forwarded_allow_ips entry or a static prefix without its slashes."""
 
     def run(self) -> int:
         """Runs the I/O loop in this thread (GIL released) until SIGTERM from the master

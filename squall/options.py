@@ -712,6 +712,40 @@ class Config:
         "Lowest level of Squall's own log lines.",
         group="logging",
     )
+    static: bool = option(
+        False,
+        BOOLEAN,
+        "Serve STATIC_ROOT under STATIC_URL from the workers' I/O threads, without Python "
+        "(sendfile, ETag, Range, precompressed .br/.gz); with DEBUG also the files Django's "
+        "staticfiles finders find, as runserver does. A missing file is 404. See "
+        "docs/static-files.md.",
+        group="static",
+        aliases=hurricane("STATIC"),
+    )
+    media: bool = option(
+        False,
+        BOOLEAN,
+        "Serve MEDIA_ROOT under MEDIA_URL the same way; a request for a file that is not "
+        "there goes to the application.",
+        group="static",
+        aliases=hurricane("MEDIA"),
+    )
+    static_max_age: int = option(
+        3600,
+        integer(0),
+        "Cache-Control max-age of files served by --static and --media whose name carries "
+        "no content hash (names from ManifestStaticFilesStorage, app.3f2a9c81b4d0.css, get "
+        "a year and immutable).",
+        group="static",
+        unit="seconds",
+    )
+    static_follow_symlinks: bool = option(
+        False,
+        BOOLEAN,
+        "Let symbolic links under STATIC_ROOT and MEDIA_ROOT lead out of the root (by "
+        "default such a link is 404, as are absolute links; collectstatic --link needs this).",
+        group="static",
+    )
     autoreload: bool = option(
         False,
         BOOLEAN,
@@ -794,12 +828,13 @@ GROUPS: dict[str, str] = {
     "timeouts": "Timeouts",
     "proxy": "Reverse proxy",
     "logging": "Logging",
+    "static": "Static and media files",
     "development": "Development",
 }
 
 # Hurricane `serve` options Squall does not implement (yet): named in the error.
 HURRICANE_ONLY = frozenset(
-    """--static --media --debug --metrics --no-metrics --max-buffer-size""".split()
+    """--debug --metrics --no-metrics --max-buffer-size""".split()
 )
 
 # --------------------------------------------------------------------------- errors
@@ -1103,9 +1138,8 @@ def render_markdown() -> str:
         "`--threads 4` and `--max-requests 1000` for Hurricane's meaning.",
         "`MAX_MEMORY` / `HURRICANE_MAX_MEMORY` / `--max-memory` mean MiB of RSS in both.",
         "",
-        "Hurricane `serve` options that Squall does not implement (`--static`, `--media`,",
-        "`--metrics`, `--debug`, `--max-buffer-size`) are errors, not silently",
-        "ignored.",
+        "Hurricane `serve` options that Squall does not implement (`--metrics`, `--debug`,",
+        "`--max-buffer-size`) are errors, not silently ignored.",
         "",
         "## Options that constrain others",
         "",

@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from squall.options import Config, exit_with_error
 
@@ -73,12 +74,109 @@ def webhook_version() -> str | None:
     return None
 
 
-def engine_config(config: Config, *, checker: bool = False) -> dict[str, Any]:
+class StaticSetupError(Exception):
+    """--static / --media cannot be set up; str() is the one-line reason."""
+
+
+def _url_prefix(value: object, name: str) -> str | None:
+    """The path of STATIC_URL / MEDIA_URL with its trailing slash, decoded (the
+    engine compares it with the decoded request path); None when it is an
+    absolute URL on another host (a CDN): nothing to serve here."""
+    if not value:
+        raise StaticSetupError(f"settings.{name} is not set")
+    parts = urlsplit(str(value))
+    if parts.scheme or parts.netloc:
+        logger.warning("settings.%s is %r, on another host: not served by Squall", name, value)
+        return None
+    path = unquote(parts.path)
+    if not path.startswith("/"):
+        path = "/" + path
+    if not path.endswith("/"):
+        raise StaticSetupError(f"settings.{name} must end with a slash: {value!r}")
+    if path == "/":
+        raise StaticSetupError(f"settings.{name} is '/': every request would be a file")
+    return path
+
+
+def finder_roots() -> list[tuple[str, str]]:
+    """(prefix, directory) of every place Django's staticfiles finders look, in
+    their order: what runserver serves with DEBUG."""
+    from django.apps import apps
+    from django.contrib.staticfiles.finders import (
+        AppDirectoriesFinder,
+        FileSystemFinder,
+        get_finders,
+    )
+
+    if not apps.is_installed("django.contrib.staticfiles"):
+        return []
+    roots: list[tuple[str, str]] = []
+    for finder in get_finders():
+        if isinstance(finder, FileSystemFinder):
+            for prefix, root in finder.locations:
+                roots.append((prefix.strip("/") + "/" if prefix else "", str(root)))
+        elif isinstance(finder, AppDirectoriesFinder):
+            for storage in finder.storages.values():
+                roots.append(("", str(storage.location)))
+        else:
+            logger.warning(
+                "staticfiles finder %s.%s: its files are not served by --static",
+                type(finder).__module__, type(finder).__qualname__,
+            )  # fmt: skip
+    return roots
+
+
+def static_mounts(config: Config) -> dict[str, Any] | None:
+    """The engine's "statics": URL prefixes and directories from Django's settings
+    (STATIC_URL/STATIC_ROOT and, with DEBUG, the finders; MEDIA_URL/MEDIA_ROOT).
+    None without --static and --media. Raises StaticSetupError."""
+    from squall.startup import django_configured
+
+    if not (config.static or config.media):
+        return None
+    if not django_configured():
+        raise StaticSetupError(
+            "--static and --media need Django settings (manage.py serve, or an application "
+            "that configures Django)"
+        )
+    from django.conf import settings
+
+    mounts: list[dict[str, Any]] = []
+    if config.static:
+        prefix = _url_prefix(settings.STATIC_URL, "STATIC_URL")
+        roots = [("", os.fspath(settings.STATIC_ROOT))] if settings.STATIC_ROOT else []
+        if settings.DEBUG:
+            roots += finder_roots()
+        if not roots:
+            raise StaticSetupError("--static: settings.STATIC_ROOT is not set (and DEBUG is off)")
+        if prefix is not None:
+            mounts.append(
+                {"prefix": prefix, "roots": roots, "fall_through": False, "immutable_hashed": True}
+            )
+    if config.media:
+        prefix = _url_prefix(settings.MEDIA_URL, "MEDIA_URL")
+        if not settings.MEDIA_ROOT:
+            raise StaticSetupError("--media: settings.MEDIA_ROOT is not set")
+        if prefix is not None:
+            root = os.fspath(settings.MEDIA_ROOT)
+            mounts.append({"prefix": prefix, "roots": [("", root)], "fall_through": True})
+    return {
+        "mounts": mounts,
+        "max_age": config.static_max_age,
+        "follow_symlinks": config.static_follow_symlinks,
+    }
+
+
+def engine_config(
+    config: Config, *, checker: bool = False, statics: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What the C++ engine reads (worker and master), by field name."""
     from squall.startup import needs_startup_process
 
     probes = probe_paths(config, checker)
     extra: dict[str, Any] = {}
+    if statics is not None:
+        extra["statics"] = statics
     if config.probe and config.probe_port == config.port:
         extra["app_port_probes"] = probes
     if config.webhook_url:
@@ -129,6 +227,13 @@ def serve(
         raise ValueError("serve() needs an application or a loader")
     if needs_startup_process(config) and not django_configured():
         exit_with_error("--command and --check-migrations need a Django project (manage.py serve)")
+    try:
+        statics = static_mounts(config)
+    except StaticSetupError as exc:
+        exit_with_error(str(exc))
+    for mount in (statics or {}).get("mounts", []):
+        where = ", ".join(root for _, root in mount["roots"])
+        logger.info("Serving %s from %s", mount["prefix"], where)
     checker = checker_needed()
     master = _core.Master(engine_config(config, checker=checker))
     try:
@@ -155,7 +260,7 @@ def serve(
         # A process the master just forked: do its job, then leave without
         # running the master's atexit handlers or unwinding its stack.
         if role == "worker":
-            code = run_worker(app, load_app, config, master, slot, listen_fd)
+            code = run_worker(app, load_app, config, master, slot, listen_fd, statics)
         elif role == "startup":
             from squall.startup import run_startup
 
@@ -179,6 +284,7 @@ def run_worker(
     master: Any,
     slot: int,
     listen_fd: int,
+    statics: dict[str, Any] | None = None,
 ) -> int:
     """One worker process's life; returns its exit status."""
     from squall import _core
@@ -194,7 +300,7 @@ def run_worker(
         if app is None:
             assert load_app is not None
             app = load_app()
-        server = _core.Server(engine_config(config))
+        server = _core.Server(engine_config(config, statics=statics))
         server.attach(master, slot, listen_fd)
         server.handle_signals()
     except BaseException:

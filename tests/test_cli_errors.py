@@ -201,8 +201,8 @@ def test_manage_py_serve_invalid_value() -> None:
 def test_manage_py_serve_unknown_and_unimplemented_options() -> None:
     assert_error(manage("serve", "--no-such-option"), "--no-such-option: unknown option")
     assert_error(
-        manage("serve", "--static"),
-        "--static: unknown option (Hurricane's --static is not supported by Squall yet)",
+        manage("serve", "--debug"),
+        "--debug: unknown option (Hurricane's --debug is not supported by Squall yet)",
     )
     assert_error(
         manage("serve", "--webhook-url=ftp://x"),

@@ -106,6 +106,10 @@ def test_defaults_are_the_documented_ones() -> None:
         "access_log": True,
         "log_format": "text",
         "log_level": "info",
+        "static": False,
+        "media": False,
+        "static_max_age": 3600,
+        "static_follow_symlinks": False,
         "autoreload": False,
         "static_watch": (),
         "debugger": False,
@@ -355,6 +359,8 @@ def test_hurricane_false_is_false() -> None:
         assert config(environ={"SQUALL_ACCESS_LOG": word}).access_log is False
     for word in ("True", "1", "yes", "on"):
         assert config(environ={"SQUALL_ACCESS_LOG": word}).access_log is True
+    assert config(environ={"HURRICANE_MEDIA": "False"}).media is False
+    assert config(environ={"HURRICANE_STATIC": "True"}).static is True
 
 
 # --------------------------------------------------------------------------- values
@@ -517,7 +523,7 @@ def test_error_lines_name_the_option_and_the_source(capsys: pytest.CaptureFixtur
 def test_hurricane_serve_options_not_implemented_are_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for flag in ("--static", "--media", "--metrics=/m", "--debug", "--max-buffer-size=1"):
+    for flag in ("--metrics=/m", "--debug", "--max-buffer-size=1"):
         name = flag.split("=")[0]
         assert error_line(capsys, [flag], django=True) == (
             f"squall: error: {name}: unknown option "
@@ -529,7 +535,7 @@ def test_hurricane_options_squall_now_has_are_no_longer_errors() -> None:
     implemented = """--autoreload --static-watch --max-lifetime --max-memory --debugger
         --debugger-port --pycharm-host --pycharm-port --workers --probe-port --no-probe
         --startup-probe --readiness-probe --liveness-probe --req-queue-len --command
-        --check-migrations --check-migrations-apply --webhook-url""".split()
+        --check-migrations --check-migrations-apply --webhook-url --static --media""".split()
     assert not HURRICANE_ONLY & set(implemented)
     flags = {flag for opt in OPTIONS for flag in opt.flags}
     assert set(implemented) <= flags
@@ -742,9 +748,9 @@ def test_call_command_errors_are_one_line(capsys: pytest.CaptureFixture[str]) ->
         "squall: error: --port: invalid value 'abc' (expected an integer 0-65535)\n"
     )
     with pytest.raises(SystemExit) as exited:
-        call_command("serve", "--static")
+        call_command("serve", "--debug")
     assert exited.value.code == 2
-    assert capsys.readouterr().err.startswith("squall: error: --static: unknown option")
+    assert capsys.readouterr().err.startswith("squall: error: --debug: unknown option")
 
 
 def test_call_command_serves_the_project(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,10 +82,23 @@ bool Connection::want_read() const {
   return true;
 }
 
+// A pipelining client that does not read what we answer locally (files, probes)
+// gets no more parsing: each file response holds a descriptor.
+bool Connection::output_backlogged() const {
+  if (exchange_ || out_.empty()) return false;
+  if (out_bytes_ > ctx_.config.output_high_water) return true;
+  constexpr std::size_t kMaxQueuedFiles = 16;
+  std::size_t files = 0;
+  for (const auto& seg : out_)
+    if (seg.is_file() && ++files >= kMaxQueuedFiles) return true;
+  return false;
+}
+
 void Connection::advance() {
   while (!closed_) {
     bool progressed = false;
-    if (!lingering_ && !paused_ && !close_after_flush_ && in_.size() > 0) progressed = parse_some();
+    if (!lingering_ && !paused_ && !close_after_flush_ && in_.size() > 0 && !output_backlogged())
+      progressed = parse_some();
     if (closed_) return;
     if (!progressed && readable_ && want_read()) progressed = read_some();
     if (!progressed) break;
@@ -118,7 +131,7 @@ bool Connection::parse_some() {
       return true;
     case http::FeedResult::State::MessageComplete:
       paused_ = true;
-      if (!probe_response_.empty()) answer_probe();
+      if (local_) answer_local();
       else if (exchange_done_) next_message();  // the response went out before the body ended
       return true;
     case http::FeedResult::State::NeedMore:
@@ -173,10 +186,24 @@ void Connection::on_peer_eof() {
 void Connection::on_head(http::RequestHead&& head) {
   const auto& probes = ctx_.config.app_port_probes;
   if (probes && ctx_.shared && probe::is_probe_target(head.target, *probes)) {
-    probe_close_ = !head.keep_alive || ctx_.draining.load();
-    probe_response_ =
-        probe::response_bytes(probe::answer(head.target, master::snapshot(*ctx_.shared), *probes), probe_close_);
+    bool close = !head.keep_alive || ctx_.draining.load();
+    local_ = LocalResponse{
+        probe::response_bytes(probe::answer(head.target, master::snapshot(*ctx_.shared), *probes), close), {}, close};
     return;
+  }
+  if (ctx_.static_files) {
+    // Static and media files: answered here, without the GIL; a miss under
+    // --media (or no mount) falls through to the application.
+    bool close = !head.keep_alive || ctx_.draining.load();
+    if (auto r = ctx_.static_files->handle(head, close)) {
+      local_ = LocalResponse{std::move(r->head), {}, close};
+      if (r->file.valid()) {
+        local_->file.file = std::move(r->file);
+        local_->file.offset = r->offset;
+        local_->file.length = r->length;
+      }
+      return;
+    }
   }
   auto ex = std::make_shared<Exchange>(std::move(head), ctx_.wakeup);
   ex->peer = peer_;
@@ -208,10 +235,15 @@ void Connection::on_message_complete() {
   waiting_since_ = Clock::time_point{};
 }
 
-void Connection::answer_probe() {
-  queue_bytes(std::move(probe_response_));
-  probe_response_.clear();
-  if (probe_close_) {
+void Connection::answer_local() {
+  LocalResponse r = std::move(*local_);
+  local_.reset();
+  queue_bytes(std::move(r.head));
+  if (r.file.is_file()) {
+    out_bytes_ += r.file.length;
+    out_.push_back(std::move(r.file));
+  }
+  if (r.close) {
     close_after_flush_ = true;
     flush();
   } else {
@@ -323,14 +355,19 @@ void Connection::flush() {
     } else {
       iovec iov[kMaxIov];
       std::size_t count = 0;
-      for (auto it = out_.begin(); it != out_.end() && count < kMaxIov && !it->is_file(); ++it, ++count) {
+      auto it = out_.begin();
+      for (; it != out_.end() && count < kMaxIov && !it->is_file(); ++it, ++count) {
         iov[count].iov_base = it->bytes.data();
         iov[count].iov_len = it->bytes.size();
       }
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = count;
-      n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+      // A file follows (a static file, wsgi.file_wrapper): MSG_MORE lets the
+      // head leave in the same segment as the file's first bytes instead of
+      // a small packet of its own (what nginx's tcp_nopush does).
+      int flags = MSG_NOSIGNAL | (it != out_.end() && it->is_file() ? MSG_MORE : 0);
+      n = ::sendmsg(fd_.get(), &msg, flags);
       if (n > 0) {
         std::size_t left = static_cast<std::size_t>(n);
         out_bytes_ -= left;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 
 #include "http/parser.h"
 #include "net/address.h"
@@ -48,7 +49,8 @@ class Connection : public http::ParserHandler {
   void detach_exchange();
   void start_linger();
   void on_peer_eof();
-  void answer_probe();
+  void answer_local();
+  bool output_backlogged() const;
 
   ServerContext& ctx_;
   net::UniqueFd fd_;
@@ -75,8 +77,14 @@ class Connection : public http::ParserHandler {
   bool lingering_ = false;
   bool peer_eof_ = false;
   bool closed_ = false;
-  std::string probe_response_;  // a probe request on the app port, answered by us
-  bool probe_close_ = false;
+  // A response the I/O thread makes itself (a probe on the app port, a static
+  // file), sent once the request's message is complete.
+  struct LocalResponse {
+    std::string head;
+    OutSegment file;  // no file: head only
+    bool close = false;
+  };
+  std::optional<LocalResponse> local_;
 
   Clock::time_point last_activity_;
   Clock::time_point head_started_{};

@@ -17,7 +17,9 @@ using Clock = std::chrono::steady_clock;
 // except the atomics).
 struct ServerContext {
   ServerContext(const ServerConfig& c, RequestQueue& q, std::shared_ptr<Wakeup> w)
-      : config(c), queue(q), wakeup(std::move(w)) {}
+      : config(c), queue(q), wakeup(std::move(w)) {
+    if (!c.statics.mounts.empty()) static_files = std::make_unique<static_files::StaticFiles>(c.statics);
+  }
   const ServerConfig& config;
   RequestQueue& queue;
   std::shared_ptr<Wakeup> wakeup;
@@ -28,6 +30,7 @@ struct ServerContext {
   Clock::time_point now = Clock::now();
   std::vector<Connection*> closed;  // freed after the current event batch
   const master::SharedState* shared = nullptr;  // in a worker: the pod's state (probes)
+  std::unique_ptr<static_files::StaticFiles> static_files;  // --static / --media
 };
 
 }  // namespace squall::server

@@ -2,6 +2,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/vector.h>
 
 #include <memory>
@@ -42,6 +43,27 @@ int listen_or_raise(const net::ListenOptions& options, net::UniqueFd& fd) {
   return net::local_endpoint(fd.get()).value_or(net::Endpoint{}).port;
 }
 
+// --static / --media: {"mounts": [{"prefix", "roots": [(subprefix, dir)],
+// "fall_through", "immutable_hashed"}], "max_age", "follow_symlinks"}.
+static_files::Config statics_from(const nb::dict& s) {
+  static_files::Config c;
+  c.max_age = get<std::uint32_t>(s, "max_age", c.max_age);
+  c.follow_symlinks = get<bool>(s, "follow_symlinks", c.follow_symlinks);
+  for (nb::handle item : nb::cast<nb::list>(s["mounts"])) {
+    nb::dict m = nb::cast<nb::dict>(item);
+    static_files::Mount mount;
+    mount.prefix = nb::cast<std::string>(m["prefix"]);
+    mount.fall_through = get<bool>(m, "fall_through", false);
+    mount.immutable_hashed = get<bool>(m, "immutable_hashed", false);
+    for (const auto& [subprefix, dir] : nb::cast<std::vector<std::pair<std::string, std::string>>>(m["roots"]))
+      mount.roots.push_back({subprefix, dir});
+    if (mount.prefix.empty() || mount.prefix.front() != '/' || mount.prefix.back() != '/')
+      throw nb::value_error(("static prefix must start and end with '/': '" + mount.prefix + "'").c_str());
+    c.mounts.push_back(std::move(mount));
+  }
+  return c;
+}
+
 server::ServerConfig config_from(const nb::dict& d) {
   server::ServerConfig c;
   c.threads = get<int>(d, "threads", c.threads);
@@ -58,6 +80,7 @@ server::ServerConfig config_from(const nb::dict& d) {
   c.log_format = log_format_from(d);
   if (d.contains("app_port_probes"))
     c.app_port_probes = probe_config_from(nb::cast<nb::dict>(d["app_port_probes"]), get<double>(d, "timeout", 30.0));
+  if (d.contains("statics")) c.statics = statics_from(nb::cast<nb::dict>(d["statics"]));
   auto allow = get<std::vector<std::string>>(d, "forwarded_allow_ips", {"127.0.0.1", "::1"});
   std::string bad;
   if (!c.forwarded_allow.parse(allow, bad))

@@ -1,0 +1,4 @@
+"""An installed app with a static/ folder, found by AppDirectoriesFinder.
+
+Used by tests/test_static_files.py.
+"""
