@@ -18,6 +18,7 @@ from __future__ import annotations
 import faulthandler
 import logging
 import os
+import platform
 import sys
 import threading
 from collections.abc import Callable
@@ -73,6 +74,22 @@ def webhook_version() -> str | None:
     return None
 
 
+def metrics_info(config: Config) -> dict[str, str]:
+    """squall_info's labels: the version and the options a dashboard groups by."""
+    from squall import __version__
+
+    return {
+        "version": __version__,
+        "python": platform.python_version(),
+        "workers": str(config.workers),
+        "threads": str(config.threads),
+        "timeout": f"{config.timeout:g}",
+        "max_requests": str(config.max_requests),
+        "max_lifetime": f"{config.max_lifetime:g}",
+        "req_queue_len": str(config.req_queue_len),
+    }
+
+
 def engine_config(config: Config, *, checker: bool = False) -> dict[str, Any]:
     """What the C++ engine reads (worker and master), by field name."""
     from squall.startup import needs_startup_process
@@ -81,6 +98,9 @@ def engine_config(config: Config, *, checker: bool = False) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if config.probe and config.probe_port == config.port:
         extra["app_port_probes"] = probes
+    if config.probe and config.metrics:
+        # No probe port, no metrics (as in Hurricane: --no-probe disables both).
+        extra["metrics"] = {"path": config.metrics, "info": metrics_info(config)}
     if config.webhook_url:
         extra["webhook_urls"] = list(config.webhook_url)
         extra["webhook_version"] = webhook_version()
@@ -146,6 +166,8 @@ def serve(
     host = f"[{config.host}]" if ":" in config.host else config.host
     if probes is not None:
         logger.info("Probes on http://%s:%d (startup, readiness, liveness)", host, probes)
+        if config.metrics:
+            logger.info("Metrics on http://%s:%d%s", host, probes, config.metrics)
     logger.info(
         "Listening on http://%s:%d: %d worker(s) x %d thread(s), master pid %d",
         host, port, config.workers, config.threads, os.getpid(),

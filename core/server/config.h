@@ -4,6 +4,7 @@
 
 #include "http/limits.h"
 #include "net/address.h"
+#include "metrics/exposition.h"
 #include "probe/probe_server.h"
 
 namespace squall::server {
@@ -26,6 +27,8 @@ struct ServerConfig {
   // --probe-port equal to --port: probe paths are answered on the app port,
   // by the I/O thread from shared memory (never by the application).
   std::optional<probe::ProbeConfig> app_port_probes;
+  // ... and /metrics too, unless --no-metrics (needs app_port_probes).
+  std::optional<metrics::MetricsConfig> app_port_metrics;
 
   // Internal buffer sizes (not options: they bound memory per connection).
   std::size_t read_chunk = 64 * 1024;          // one read(2)

@@ -133,6 +133,7 @@ bool Connection::read_some() {
   if (n > 0) {
     if (lingering_) return true;  // discarded
     in_.commit(static_cast<std::size_t>(n));
+    if (ctx_.metrics) metrics::bump(ctx_.metrics->bytes_received, static_cast<std::uint64_t>(n));
     last_activity_ = ctx_.now;
     waiting_since_ = Clock::time_point{};
     return true;
@@ -171,7 +172,18 @@ void Connection::on_peer_eof() {
 // ---- parser callbacks -----------------------------------------------------------
 
 void Connection::on_head(http::RequestHead&& head) {
+  if (ctx_.metrics) metrics::bump(ctx_.metrics->requests);
   const auto& probes = ctx_.config.app_port_probes;
+  const auto& metrics = ctx_.config.app_port_metrics;
+  if (probes && metrics && ctx_.shared && metrics::is_metrics_target(head.target, *metrics)) {
+    // --probe-port = --port: the I/O thread answers /metrics from shared memory too.
+    probe_close_ = !head.keep_alive || ctx_.draining.load();
+    const http::Header* accept = head.find("accept");
+    probe_response_ = metrics::response_bytes(*metrics, {*ctx_.shared, *probes, ctx_.listen_fd}, head.method,
+                                              accept ? std::string_view(accept->value) : std::string_view(),
+                                              probe_close_);
+    return;
+  }
   if (probes && ctx_.shared && probe::is_probe_target(head.target, *probes)) {
     probe_close_ = !head.keep_alive || ctx_.draining.load();
     probe_response_ =
@@ -223,6 +235,8 @@ void Connection::answer_probe() {
 // ---- exchange lifecycle ------------------------------------------------------------
 
 void Connection::exchange_finished() {
+  if (ctx_.metrics && exchange_)
+    metrics::observe_server_duration(*ctx_.metrics, std::chrono::duration<double>(ctx_.now - exchange_->started).count());
   // The head decided keep-alive or close (draining included); honour what the
   // client was told. A drained keep-alive connection closes once idle.
   if (!keep_alive_after_) {
@@ -316,6 +330,7 @@ void Connection::flush() {
         return;
       }
       if (n > 0) {
+        if (ctx_.metrics) metrics::bump(ctx_.metrics->bytes_sent, static_cast<std::uint64_t>(n));
         front.length -= static_cast<std::size_t>(n);
         out_bytes_ -= static_cast<std::size_t>(n);
         if (front.length == 0) out_.pop_front();
@@ -332,6 +347,7 @@ void Connection::flush() {
       msg.msg_iovlen = count;
       n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
       if (n > 0) {
+        if (ctx_.metrics) metrics::bump(ctx_.metrics->bytes_sent, static_cast<std::uint64_t>(n));
         std::size_t left = static_cast<std::size_t>(n);
         out_bytes_ -= left;
         while (left > 0) {
@@ -421,9 +437,16 @@ void Connection::close_if_idle() {
   close();
 }
 
+Connection::Activity Connection::activity() const {
+  if (exchange_ || !out_.empty()) return Activity::Writing;
+  if (!lingering_ && !parser_->idle()) return Activity::Reading;
+  return Activity::Waiting;
+}
+
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
+  if (ctx_.metrics) metrics::bump(ctx_.metrics->handled);
   if (exchange_) {
     exchange_done_ = false;
     detach_exchange();
