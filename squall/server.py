@@ -165,9 +165,8 @@ def serve(
             return 1
     host = f"[{config.host}]" if ":" in config.host else config.host
     if probes is not None:
-        logger.info("Probes on http://%s:%d (startup, readiness, liveness)", host, probes)
-        if config.metrics:
-            logger.info("Metrics on http://%s:%d%s", host, probes, config.metrics)
+        extra = f"; metrics at {config.metrics}" if config.metrics else ""
+        logger.info("Probes on http://%s:%d (startup, readiness, liveness%s)", host, probes, extra)
     logger.info(
         "Listening on http://%s:%d: %d worker(s) x %d thread(s), master pid %d",
         host, port, config.workers, config.threads, os.getpid(),
@@ -192,6 +191,24 @@ def serve(
         os._exit(code)
     logger.info("Stopped" if status == 0 else "Stopped: startup failed")
     return int(status)
+
+
+def start_migrations_gauges(master: Any) -> None:
+    """django_migrations_*: counted once by the first worker, in a thread of its
+    own (a slow database delays nothing)."""
+    from squall.startup import django_configured
+
+    if not django_configured():
+        return
+    from django.apps import apps
+
+    if not apps.ready:
+        return
+    from squall.metrics import publish_migrations
+
+    threading.Thread(
+        target=publish_migrations, args=(master,), name="squall-migrations", daemon=True
+    ).start()
 
 
 def run_worker(
@@ -233,6 +250,8 @@ def run_worker(
     ]
     for thread in threads:
         thread.start()
+    if slot == 0 and _core.metrics_enabled():
+        start_migrations_gauges(master)
     logger.info("worker %d serving", os.getpid())
     status = server.run()
     for thread in threads:

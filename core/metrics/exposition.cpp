@@ -84,7 +84,7 @@ bool is_metrics_target(std::string_view target, const MetricsConfig& config) {
 
 namespace {
 
-enum class Type { Counter, Gauge, Histogram, Info };
+enum class Type { Counter, Gauge, Histogram, Info, Unknown };
 
 std::string number(double v) {
   if (v == std::numeric_limits<double>::infinity()) return "+Inf";
@@ -119,8 +119,12 @@ class Writer {
   void family(std::string_view name, Type type, std::string_view help) {
     name_ = name;
     type_ = type;
-    std::string_view type_name = type == Type::Counter ? "counter" : type == Type::Gauge ? "gauge"
-                                 : type == Type::Histogram ? "histogram" : "info";
+    std::string_view type_name = type == Type::Counter     ? "counter"
+                                 : type == Type::Gauge     ? "gauge"
+                                 : type == Type::Histogram ? "histogram"
+                                 : type == Type::Info      ? "info"
+                                 : format_ == Format::Text ? "untyped"
+                                                           : "gauge";
     std::string meta(name);
     if (format_ == Format::Text) {
       if (type == Type::Counter) meta += "_total";
@@ -448,10 +452,14 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   {
     std::map<SeriesKey, Cells> pod;
     if (region) collect(region->pod, pod);
-    out.family("django_migrations_unapplied_total", Type::Gauge, "Count of unapplied migrations by database connection.");
+    // django-prometheus' gauges whose names end in _total: the same sample
+    // names, "untyped" in text 0.0.4 (promtool's linter refuses a gauge named
+    // *_total, not an untyped one) and a gauge in OpenMetrics, as
+    // prometheus_client writes them; Prometheus stores them alike.
+    out.family("django_migrations_unapplied_total", Type::Unknown, "Count of unapplied migrations by database connection.");
     for (const auto& [k, c] : pod)
       if (k.kind == Kind::Migrations) out.gauge({{"connection", split_labels(k.labels)[0]}}, c[1]);
-    out.family("django_migrations_applied_total", Type::Gauge, "Count of applied migrations by database connection.");
+    out.family("django_migrations_applied_total", Type::Unknown, "Count of applied migrations by database connection.");
     for (const auto& [k, c] : pod)
       if (k.kind == Kind::Migrations) out.gauge({{"connection", split_labels(k.labels)[0]}}, c[0]);
   }
