@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: compilers, llhttp's C sources, GoogleTest, libcurl (webhooks),
-# wrk, and the real servers the tests start (PostgreSQL, Redis, RabbitMQ).
+# wrk, and the real servers the tests start (PostgreSQL, Redis, RabbitMQ, Prometheus
+# with promtool).
 APT_PACKAGES := build-essential cmake ninja-build pkg-config python3-dev python3-venv \
 	node-llhttp libgtest-dev nlohmann-json3-dev libcurl4-openssl-dev wrk curl \
-	postgresql redis-server rabbitmq-server
+	postgresql redis-server rabbitmq-server prometheus
 
 ENGINE_SOURCES := $(shell find core squall -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
