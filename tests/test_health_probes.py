@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -124,6 +125,22 @@ def test_liveness_subset_and_system_checks_tagged_liveness_or_hurricane(tmp_path
         assert probe(server, "/livez/flag-live")[0] == 500
         assert probe(server, "/livez/system-checks")[0] == 200
     assert "system check flag syscheck-hurricane is set" in server.log()
+
+
+def test_health_check_results_and_probe_status_are_metrics(tmp_path: Path) -> None:
+    subsets = {"readiness": [["probe_checks.FlagBackend", {"flag": "ready"}]]}
+    with demo_pod(tmp_path, subsets, "--workers", "1") as server:
+        metrics = probe(server, "/metrics")[1]
+        assert 'squall_health_check_success{check="flag-ready"} 1\n' in metrics
+        duration = r'squall_health_check_duration_seconds\{check="flag-ready"\} [0-9.e-]+\n'
+        assert re.search(duration, metrics)
+        assert 'squall_probe_success{probe="readiness"} 1\n' in metrics
+        (tmp_path / "ready").touch()
+        until(server, "/ready", 500, within=3.0)
+        metrics = probe(server, "/metrics")[1]
+        assert 'squall_health_check_success{check="flag-ready"} 0\n' in metrics
+        assert 'squall_probe_success{probe="readiness"} 0\n' in metrics
+        assert 'squall_probe_success{probe="liveness"} 1\n' in metrics
 
 
 def test_readiness_system_checks_and_startup_subset(tmp_path: Path) -> None:
