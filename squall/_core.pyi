@@ -61,6 +61,9 @@ class Master:
         """The checker process: (probe bits 1 startup|2 readiness|4 liveness, name, ok,
         reason, seconds) per check, into shared memory for the probes."""
 
+    def set_migrations(self, connection: str, applied: int, unapplied: int) -> None:
+        """django_migrations_(un)applied_total for a database (pod-wide gauges)."""
+
     def set_startup_error(self, text: str) -> None:
         """The startup process, before it exits non-zero: the startup-failed webhook's
         traceback."""
@@ -91,3 +94,26 @@ class StartResponse:
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable[[bytes], None]: ...
     def write(self, data: bytes) -> None: ...
+
+# Metrics from the Django side (squall/metrics.py): each adds to the calling
+# worker's table in shared memory; no-ops outside a worker or with --no-metrics.
+def metrics_enabled() -> bool: ...
+def metrics_request(
+    view: str,
+    method: str,
+    transport: str,
+    status: str,
+    latency: float,
+    request_bytes: int,
+    response_bytes: int,
+    streaming: bool,
+) -> None:
+    """One request through PrometheusAfterMiddleware; latency < 0: unknown."""
+
+def metrics_before() -> None: ...
+def metrics_before_response(latency: float) -> None: ...
+def metrics_exception(type: str, view: str) -> None: ...
+def metrics_db_connection(alias: str, vendor: str, ok: bool) -> None: ...
+def metrics_db_execute(
+    alias: str, vendor: str, many: bool, seconds: float, error_type: str
+) -> None: ...

@@ -14,3 +14,7 @@ class SquallConfig(AppConfig):
         from squall.health.checks import register_checks
 
         register_checks()
+        # django_db_* metrics: an execute_wrapper on every new connection.
+        from squall.metrics import install_db_instrumentation
+
+        install_db_instrumentation()

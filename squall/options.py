@@ -261,6 +261,18 @@ OPTIONAL_PORT = Kind(
 URL_PATH = Kind("a URL path", "PATH", _url_path)
 
 
+def _optional_url_path(value: object) -> str:
+    """A URL path, or off: empty, False or None (a setting)."""
+    if value is None or value is False or (isinstance(value, str) and not value.strip()):
+        return ""
+    return _url_path(value)
+
+
+OPTIONAL_URL_PATH = Kind(
+    "a URL path, or empty for none", "PATH", _optional_url_path, lambda v: v or "none"
+)
+
+
 # --------------------------------------------------------------------------- CPUs
 
 
@@ -339,6 +351,7 @@ class Option:
     unit: str = ""  # "bytes", "seconds", "MiB"
     aliases: tuple[Alias, ...] = ()
     default_text: str = ""  # shown instead of a default computed on this machine
+    off_flag: bool = False  # also --no-NAME, which sets the value to "" (off)
 
     @property
     def is_list(self) -> bool:
@@ -357,7 +370,7 @@ class Option:
     @property
     def flags(self) -> tuple[str, ...]:
         """Every command-line spelling (a boolean also has its --no- form)."""
-        if self.is_switch:
+        if self.is_switch or self.off_flag:
             return (self.flag, "--no-" + self.flag[2:])
         return (self.flag,)
 
@@ -397,9 +410,10 @@ def option(
     unit: str = "",
     aliases: tuple[Alias, ...] = (),
     default_text: str = "",
+    off_flag: bool = False,
 ) -> Any:
     """Declare a Config field together with its entry in the option table."""
-    entry = Option("", kind, default, help, group, unit, aliases, default_text)
+    entry = Option("", kind, default, help, group, unit, aliases, default_text, off_flag)
     return field(default=default, metadata={"squall": entry})
 
 
@@ -593,6 +607,15 @@ class Config:
         "startup, readiness, liveness, and Django system checks tagged readiness or "
         "liveness), in a process of their own; probes answer from the latest result.",
         group="probes",
+    )
+    metrics: str = option(
+        "/metrics",
+        OPTIONAL_URL_PATH,
+        "Path of the Prometheus metrics on the probe port (text 0.0.4, or OpenMetrics "
+        "1.0 when the scraper asks for it), summed over the workers by the master from "
+        "shared memory (docs/metrics.md); --no-metrics: none.",
+        group="probes",
+        off_flag=True,
     )
     webhook_url: tuple[str, ...] = option(
         (),
@@ -834,7 +857,7 @@ GROUPS: dict[str, str] = {
 
 # Hurricane `serve` options Squall does not implement (yet): named in the error.
 HURRICANE_ONLY = frozenset(
-    """--debug --metrics --no-metrics --max-buffer-size""".split()
+    """--debug --max-buffer-size""".split()
 )
 
 # --------------------------------------------------------------------------- errors
@@ -943,6 +966,14 @@ def build_parser(prog: str, *, django: bool = False) -> SquallArgumentParser:
                 help=help_text,
                 action="append" if opt.is_list else "store",
             )
+            if opt.off_flag:
+                group.add_argument(
+                    "--no-" + opt.flag[2:],
+                    dest=opt.name,
+                    action="store_const",
+                    const="",
+                    help=f"no {opt.flag[2:]} at all",
+                )
     if django:
         dj = parser.add_argument_group("Django (applied by manage.py)")
         dj.add_argument("--settings", metavar="MODULE", help="the settings module to use")
@@ -1138,8 +1169,9 @@ def render_markdown() -> str:
         "`--threads 4` and `--max-requests 1000` for Hurricane's meaning.",
         "`MAX_MEMORY` / `HURRICANE_MAX_MEMORY` / `--max-memory` mean MiB of RSS in both.",
         "",
-        "Hurricane `serve` options that Squall does not implement (`--metrics`, `--debug`,",
+        "Hurricane `serve` options that Squall does not implement (`--debug`,",
         "`--max-buffer-size`) are errors, not silently ignored.",
+        "`--metrics PATH` and `--no-metrics` work as in Hurricane (docs/metrics.md).",
         "",
         "## Options that constrain others",
         "",
@@ -1179,7 +1211,8 @@ def render_markdown() -> str:
             if opt.group != key:
                 continue
             flags = " ".join(
-                f"`{f}`" if opt.is_switch else f"`{f} {opt.metavar}`" for f in opt.flags
+                f"`{f}`" if opt.is_switch or f.startswith("--no-") else f"`{f} {opt.metavar}`"
+                for f in opt.flags
             )
             names = f"`{opt.variable}`"
             description = f"{opt.help} Accepts {opt.kind.expected}."

@@ -18,6 +18,7 @@ from __future__ import annotations
 import faulthandler
 import logging
 import os
+import platform
 import sys
 import threading
 from collections.abc import Callable
@@ -167,6 +168,22 @@ def static_mounts(config: Config) -> dict[str, Any] | None:
     }
 
 
+def metrics_info(config: Config) -> dict[str, str]:
+    """squall_info's labels: the version and the options a dashboard groups by."""
+    from squall import __version__
+
+    return {
+        "version": __version__,
+        "python": platform.python_version(),
+        "workers": str(config.workers),
+        "threads": str(config.threads),
+        "timeout": f"{config.timeout:g}",
+        "max_requests": str(config.max_requests),
+        "max_lifetime": f"{config.max_lifetime:g}",
+        "req_queue_len": str(config.req_queue_len),
+    }
+
+
 def engine_config(
     config: Config, *, checker: bool = False, statics: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -179,6 +196,9 @@ def engine_config(
         extra["statics"] = statics
     if config.probe and config.probe_port == config.port:
         extra["app_port_probes"] = probes
+    if config.probe and config.metrics:
+        # No probe port, no metrics (as in Hurricane: --no-probe disables both).
+        extra["metrics"] = {"path": config.metrics, "info": metrics_info(config)}
     if config.webhook_url:
         extra["webhook_urls"] = list(config.webhook_url)
         extra["webhook_version"] = webhook_version()
@@ -250,7 +270,8 @@ def serve(
             return 1
     host = f"[{config.host}]" if ":" in config.host else config.host
     if probes is not None:
-        logger.info("Probes on http://%s:%d (startup, readiness, liveness)", host, probes)
+        extra = f"; metrics at {config.metrics}" if config.metrics else ""
+        logger.info("Probes on http://%s:%d (startup, readiness, liveness%s)", host, probes, extra)
     logger.info(
         "Listening on http://%s:%d: %d worker(s) x %d thread(s), master pid %d",
         host, port, config.workers, config.threads, os.getpid(),
@@ -275,6 +296,24 @@ def serve(
         os._exit(code)
     logger.info("Stopped" if status == 0 else "Stopped: startup failed")
     return int(status)
+
+
+def start_migrations_gauges(master: Any) -> None:
+    """django_migrations_*: counted once by the first worker, in a thread of its
+    own (a slow database delays nothing)."""
+    from squall.startup import django_configured
+
+    if not django_configured():
+        return
+    from django.apps import apps
+
+    if not apps.ready:
+        return
+    from squall.metrics import publish_migrations
+
+    threading.Thread(
+        target=publish_migrations, args=(master,), name="squall-migrations", daemon=True
+    ).start()
 
 
 def run_worker(
@@ -317,6 +356,8 @@ def run_worker(
     ]
     for thread in threads:
         thread.start()
+    if slot == 0 and _core.metrics_enabled():
+        start_migrations_gauges(master)
     logger.info("worker %d serving", os.getpid())
     status = server.run()
     for thread in threads:

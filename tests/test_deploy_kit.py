@@ -54,7 +54,7 @@ WEBHOOK_FLUSH_SECONDS = 3
 METRICS_PATH = getattr(Config(), "metrics", "/metrics")
 
 # The HPA's metrics: per-pod gauges of docs/metrics.md.
-HPA_METRICS = {"squall_requests_in_flight", "squall_requests_waiting"}
+HPA_METRICS = {"squall_requests_in_flight", "squall_requests_queued"}
 
 # django-prometheus families Squall exposes under the same names (issue 5).
 DJANGO_FAMILIES = {
@@ -77,45 +77,15 @@ DJANGO_FAMILIES = {
     "django_migrations_applied_total",
 }
 
-# Squall's own families. docs/metrics.md is the authority: once it exists, the
-# names it mentions replace this list (so a renamed family fails this test
-# instead of leaving a dashboard panel empty).
-SQUALL_FAMILIES_PROVISIONAL = {
-    "squall_requests_total",
-    "squall_request_duration_seconds",
-    "squall_connections_active",
-    "squall_connections_reading",
-    "squall_connections_writing",
-    "squall_connections_waiting",
-    "squall_connections_accepted_total",
-    "squall_connections_handled_total",
-    "squall_received_bytes_total",
-    "squall_sent_bytes_total",
-    "squall_workers",
-    "squall_workers_busy",
-    "squall_workers_idle",
-    "squall_worker_respawns_total",
-    "squall_requests_waiting",
-    "squall_requests_in_flight",
-    "squall_listen_queue_length",
-    "squall_probe_status",
-    "squall_health_check_status",
-    "squall_health_check_duration_seconds",
-    "squall_process_cpu_seconds_total",
-    "squall_process_resident_memory_bytes",
-    "squall_process_open_fds",
-    "squall_process_start_time_seconds",
-    "squall_info",
-}
+# Squall's own families: docs/metrics.md is the authority, so a renamed family
+# fails this test instead of leaving a dashboard panel empty.
 FAMILY_NAME = re.compile(r"\b(?:django|squall)_[a-zA-Z0-9_]*[a-zA-Z0-9]")
 SERIES_SUFFIXES = ("_bucket", "_sum", "_count", "_created", "_total")
 
 
 def squall_families() -> set[str]:
-    doc = ROOT / "docs" / "metrics.md"
-    if doc.exists():
-        return {name for name in FAMILY_NAME.findall(doc.read_text()) if name.startswith("squall_")}
-    return SQUALL_FAMILIES_PROVISIONAL
+    doc = (ROOT / "docs" / "metrics.md").read_text()
+    return {name for name in FAMILY_NAME.findall(doc) if name.startswith("squall_")}
 
 
 def known_family(series: str, families: set[str]) -> bool:
@@ -322,7 +292,7 @@ def test_resources_match_the_process_model() -> None:
     targets = {m["pods"]["metric"]["name"]: m["pods"]["target"] for m in hpa["spec"]["metrics"]}
     in_flight = quantity(targets["squall_requests_in_flight"]["averageValue"])
     assert 0 < in_flight < workers * config.threads
-    waiting = quantity(targets["squall_requests_waiting"]["averageValue"])
+    waiting = quantity(targets["squall_requests_queued"]["averageValue"])
     assert 0 < waiting < config.req_queue_len
 
 
@@ -478,8 +448,8 @@ def test_the_dashboard_is_a_grafana_model_over_known_families() -> None:
         "squall_workers_busy",
         "squall_workers_idle",
         "squall_worker_respawns_total",
-        "squall_probe_status",
-        "squall_health_check_status",
+        "squall_probe_success",
+        "squall_health_check_success",
     ):
         assert needed in joined, needed
 

@@ -7,9 +7,11 @@ every change. Real servers: the demo project, a real PostgreSQL
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -125,6 +127,22 @@ def test_liveness_subset_and_system_checks_tagged_liveness_or_hurricane(tmp_path
     assert "system check flag syscheck-hurricane is set" in server.log()
 
 
+def test_health_check_results_and_probe_status_are_metrics(tmp_path: Path) -> None:
+    subsets = {"readiness": [["probe_checks.FlagBackend", {"flag": "ready"}]]}
+    with demo_pod(tmp_path, subsets, "--workers", "1") as server:
+        metrics = probe(server, "/metrics")[1]
+        assert 'squall_health_check_success{check="flag-ready"} 1\n' in metrics
+        duration = r'squall_health_check_duration_seconds\{check="flag-ready"\} [0-9.e-]+\n'
+        assert re.search(duration, metrics)
+        assert 'squall_probe_success{probe="readiness"} 1\n' in metrics
+        (tmp_path / "ready").touch()
+        until(server, "/ready", 500, within=3.0)
+        metrics = probe(server, "/metrics")[1]
+        assert 'squall_health_check_success{check="flag-ready"} 0\n' in metrics
+        assert 'squall_probe_success{probe="readiness"} 0\n' in metrics
+        assert 'squall_probe_success{probe="liveness"} 1\n' in metrics
+
+
 def test_readiness_system_checks_and_startup_subset(tmp_path: Path) -> None:
     (tmp_path / "boot").touch()  # the startup subset fails until the flag goes
     subsets = {"startup": [["probe_checks.FlagBackend", {"flag": "boot"}]]}
@@ -226,7 +244,10 @@ def test_ctrl_c_to_the_process_group_stops_the_checker_quietly(tmp_path: Path) -
         # As a terminal's Ctrl-C: SIGINT to master, worker and checker at once.
         pids = [server.proc.pid, *child_pids(server.proc.pid)]
         for pid in pids:
-            os.kill(pid, 2)
+            # The master may have stopped and reaped a child already (its own
+            # SIGINT came first): that child is stopped, as wanted.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 2)
         assert server.proc.wait(timeout=15) == 0
     assert "Traceback" not in server.log()
     assert "KeyboardInterrupt" not in server.log()

@@ -9,9 +9,10 @@ database and a webhook receiver inside the test.
 Covered elsewhere, not repeated here: queue-full readiness (tests/test_probes.py),
 tagged system checks on the probes (tests/test_health_probes.py), the alias
 precedence and Hurricane's WORKERS / MAX_LIFETIME meanings (tests/test_options.py,
-tests/test_cli_errors.py), --debug / --metrics=PATH as errors
-(tests/test_options.py, tests/test_cli_errors.py), --static / --media and their
-STATIC / MEDIA / HURRICANE_STATIC / HURRICANE_MEDIA names (tests/test_static_files.py).
+tests/test_cli_errors.py), --debug as an error (tests/test_options.py,
+tests/test_cli_errors.py), --static / --media and their STATIC / MEDIA /
+HURRICANE_STATIC / HURRICANE_MEDIA names (tests/test_static_files.py), --metrics
+and --no-metrics (tests/test_metrics.py).
 """
 
 from __future__ import annotations
@@ -161,10 +162,11 @@ def test_hurricane_serve_command_line_runs_unchanged(tmp_path: Path) -> None:
             assert probe(server, "/alive")[:2] == (200, "alive\n")
             for path in ("/ready", "/ready/", "/alive/", "/startup/", "/alive?x=1"):
                 assert probe(server, path)[0] == 200, path
-            # Only the probe paths: Hurricane's probe port answered 404 to anything
-            # else; /metrics is not there yet (the metrics issue).
+            # The probe paths and Hurricane's /metrics: 404 for anything else.
             assert probe(server, "/")[0] == 404
-            assert probe(server, "/metrics")[0] == 404
+            status, body, headers = probe(server, "/metrics")
+            assert status == 200 and "squall_workers " in body
+            assert headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
 
             event = hooks.wait_for(lambda e: e["type"] == "startup")
             assert_hurricane_startup_webhook(event, "2.0.0-hurricane")
@@ -282,19 +284,17 @@ def test_hurricane_check_migrations_from_env_fails_startup_on_unapplied_ones(
 
 # --------------------------------------------------------------------------- (c)
 
-# tests/test_options.py and tests/test_cli_errors.py cover --debug and
-# --metrics=PATH; these are the rest of HURRICANE_ONLY, as Hurricane users write them.
+# tests/test_options.py and tests/test_cli_errors.py cover --debug; these are
+# the rest of HURRICANE_ONLY, as Hurricane users write them.
 NOT_YET = [
     (["--debug"], "--debug"),
-    (["--no-metrics"], "--no-metrics"),
-    (["--metrics", "/metrics"], "--metrics"),
     (["--max-buffer-size", "104857600"], "--max-buffer-size"),
     (["--max-buffer-size=1"], "--max-buffer-size"),  # after supported options and their values
 ]
 
 
 def test_every_unsupported_hurricane_option_is_covered() -> None:
-    assert {name for _, name in NOT_YET} | {"--metrics"} == HURRICANE_ONLY
+    assert {name for _, name in NOT_YET} | {"--debug"} == HURRICANE_ONLY
 
 
 @pytest.mark.parametrize(("args", "name"), NOT_YET, ids=[" ".join(a) for a, _ in NOT_YET])

@@ -90,6 +90,7 @@ def test_defaults_are_the_documented_ones() -> None:
         "liveness_probe": "/alive",
         "req_queue_len": 10,
         "check_interval": 5.0,
+        "metrics": "/metrics",
         "webhook_url": (),
         "command": (),
         "check_migrations": False,
@@ -523,7 +524,7 @@ def test_error_lines_name_the_option_and_the_source(capsys: pytest.CaptureFixtur
 def test_hurricane_serve_options_not_implemented_are_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for flag in ("--metrics=/m", "--debug", "--max-buffer-size=1"):
+    for flag in ("--debug", "--max-buffer-size=1"):
         name = flag.split("=")[0]
         assert error_line(capsys, [flag], django=True) == (
             f"squall: error: {name}: unknown option "
@@ -535,7 +536,8 @@ def test_hurricane_options_squall_now_has_are_no_longer_errors() -> None:
     implemented = """--autoreload --static-watch --max-lifetime --max-memory --debugger
         --debugger-port --pycharm-host --pycharm-port --workers --probe-port --no-probe
         --startup-probe --readiness-probe --liveness-probe --req-queue-len --command
-        --check-migrations --check-migrations-apply --webhook-url --static --media""".split()
+        --check-migrations --check-migrations-apply --webhook-url --static --media --metrics
+        --no-metrics""".split()
     assert not HURRICANE_ONLY & set(implemented)
     flags = {flag for opt in OPTIONS for flag in opt.flags}
     assert set(implemented) <= flags

@@ -60,7 +60,8 @@ Master::Master(MasterConfig config, SharedState* state, net::UniqueFd listener)
 Master::~Master() = default;
 
 void Master::set_probe(net::UniqueFd listener) {
-  probe_ = std::make_unique<probe::ProbeServer>(config_.probe, state_, std::move(listener));
+  probe_ = std::make_unique<probe::ProbeServer>(config_.probe, state_, std::move(listener),
+                                                config_.metrics ? &*config_.metrics : nullptr, listener_.get());
 }
 
 // Hurricane's webhook events: startup once, then readiness and liveness changes.
@@ -82,17 +83,19 @@ void Master::on_probe_event(int fd) {
   if (fd == probe_->listen_fd()) {
     for (int conn : probe_->accept_all()) {
       epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP;
+      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;  // EPOLLOUT: a large /metrics answer
       ev.data.fd = conn;
       epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conn, &ev);
     }
   } else {
-    probe_->on_readable(fd);
+    probe_->on_event(fd);
   }
 }
 
 RunResult Master::run(const ForkFn& fork_fn) {
   self_ = getpid();
+  state_->master_pid.store(self_);
+  state_->master_started_ns.store(monotonic_ns());
   target_ = std::max(1, std::min<int>(config_.workers, static_cast<int>(kMaxWorkers)));
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
   signals_ = std::make_unique<net::SignalPipe>(
@@ -289,6 +292,9 @@ void Master::reap() {
 }
 
 void Master::count(Why why) {
+  // Shared too: /metrics may be answered by a worker (--probe-port = --port).
+  int index = int(why) - int(Why::Crash);
+  if (index >= 0 && std::size_t(index) < kRespawnReasonCount) state_->respawns[index].fetch_add(1);
   std::string name = why_name(int(why));
   for (auto& [reason, n] : respawns_)
     if (reason == name) {
@@ -429,6 +435,7 @@ void Master::supervise(const ForkFn& fork_fn) {
         stop(w, fast_ ? SIGINT : SIGTERM, now);
       }
       listener_.reset();  // the socket closes once the last worker closes its copy
+      if (probe_) probe_->set_app_listen_fd(-1);
       if (checker_pid_) ::kill(checker_pid_, SIGTERM);
       workers_signalled_ = true;
       give_up_at_ = now + (fast_ ? 5 * kSecond : ns(config_.graceful_timeout) + 2 * kSecond);

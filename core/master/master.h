@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "master/shared_state.h"
+#include "metrics/exposition.h"
 #include "net/fd.h"
 #include "net/signal_pipe.h"
 #include "probe/probe_server.h"
@@ -18,6 +19,7 @@
 #include "webhook/webhook_client.h"
 
 #include <memory>
+#include <optional>
 
 namespace squall::master {
 
@@ -35,6 +37,7 @@ struct MasterConfig {
   bool checker = false;             // fork (and keep alive) the health-check process
   probe::ProbeConfig probe;         // what the probes (and so the webhooks) check
   webhook::WebhookConfig webhooks;  // no URLs: no webhooks
+  std::optional<metrics::MetricsConfig> metrics;  // /metrics on the probe port; none: --no-metrics
 };
 
 // What a process is when run() returns: the master at the end, or a child

@@ -1,5 +1,7 @@
 #include "master/shared_state.h"
 
+#include "metrics/tables.h"
+
 #include <sys/mman.h>
 #include <time.h>
 
@@ -44,15 +46,20 @@ void WorkerSlot::reset() {
   for (auto& t : thread_slots) t.request_started_ns.store(0);
 }
 
-SharedState* SharedState::create() {
+static_assert(metrics::kMaxWorkerTables == kMaxWorkers);
+
+SharedState* SharedState::create(bool with_metrics) {
   void* p = mmap(nullptr, sizeof(SharedState), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) std::abort();  // no shared memory: nothing sensible to run
-  return new (p) SharedState();
+  auto* state = new (p) SharedState();
+  if (with_metrics) state->metrics = metrics::create_region();
+  return state;
 }
 
 void SharedState::retire(WorkerSlot& slot) {
   fold_seq.fetch_add(1, std::memory_order_acq_rel);
   retired_requests.fetch_add(slot.requests.load());
+  if (metrics) metrics::fold(*metrics, static_cast<std::size_t>(&slot - workers));
   slot.reset();
   fold_seq.fetch_add(1, std::memory_order_acq_rel);
 }

@@ -8,9 +8,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace squall::metrics {
+struct Region;
+}
 
 namespace squall::master {
 
@@ -79,6 +84,11 @@ struct CheckTable {
   void repair();  // master, after the checker exited
 };
 
+// Why workers were replaced (squall_worker_respawns_total{reason}).
+inline constexpr const char* kRespawnReasons[] = {"crash", "timeout", "max_requests", "max_lifetime", "max_memory",
+                                                  "reload"};
+inline constexpr std::size_t kRespawnReasonCount = std::size(kRespawnReasons);
+
 struct SharedState {
   std::atomic<std::uint32_t> draining{0};  // SIGTERM seen: readiness fails, Connection: close
   std::atomic<std::uint32_t> started{0};   // startup done: every worker accepted connections
@@ -87,6 +97,12 @@ struct SharedState {
   std::atomic<std::uint32_t> fold_seq{0};          // odd while a dead worker is folded in
   WorkerSlot workers[kMaxWorkers];
   CheckTable checks;
+  std::atomic<std::int32_t> master_pid{0};
+  std::atomic<std::uint64_t> respawns[kRespawnReasonCount] = {};  // by kRespawnReasons
+  std::atomic<std::int64_t> master_started_ns{0};                // CLOCK_MONOTONIC
+  // Metrics tables (core/metrics/tables.h), a mapping of their own; nullptr
+  // with --no-metrics. retire() folds a dead worker's into the pod totals.
+  metrics::Region* metrics = nullptr;
   // The startup process's error (command output tail, traceback), read by the
   // master for the startup-failed webhook.
   std::atomic<std::uint32_t> startup_error_len{0};
@@ -100,7 +116,8 @@ struct SharedState {
 
   // Maps a zeroed shared region (MAP_SHARED | MAP_ANONYMOUS); never unmapped
   // while the process lives, so workers and the master can hold pointers.
-  static SharedState* create();
+  // With `metrics`, the metrics tables too.
+  static SharedState* create(bool metrics = true);
 };
 
 // A consistent copy for readers (probes, metrics, tests).

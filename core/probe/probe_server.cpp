@@ -8,12 +8,15 @@
 #include <cstdio>
 
 #include "http/response.h"
+#include "metrics/exposition.h"
 #include "server/log.h"
 
 namespace squall::probe {
 namespace {
 
 constexpr std::int64_t kProbeConnectionNs = 2'000'000'000;
+// A metrics answer can be large: a slow scraper gets longer to read it.
+constexpr std::int64_t kMetricsConnectionNs = 10'000'000'000;
 
 std::string_view strip_slash(std::string_view path) {
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
@@ -211,16 +214,29 @@ Answer answer_without_age(std::string_view target, const master::Snapshot& snap,
 struct ProbeServer::Connection : http::ParserHandler {
   net::UniqueFd fd;
   std::unique_ptr<http::Parser> parser;
-  std::string target;
+  std::string method, target, accept;
   bool complete = false;
+  bool answered = false;
+  std::string out;  // the response, from out_pos on still to send
+  std::size_t out_pos = 0;
   std::int64_t opened_ns = 0;
-  void on_head(http::RequestHead&& head) override { target = std::move(head.target); }
+  std::int64_t deadline_ns = kProbeConnectionNs;
+  void on_head(http::RequestHead&& head) override {
+    method = std::move(head.method);
+    target = std::move(head.target);
+    if (const http::Header* h = head.find("accept")) accept = h->value;
+  }
   void on_body(std::string_view) override {}
   void on_message_complete() override { complete = true; }
 };
 
-ProbeServer::ProbeServer(ProbeConfig config, const master::SharedState* state, net::UniqueFd listener)
-    : config_(std::move(config)), state_(state), listener_(std::move(listener)) {}
+ProbeServer::ProbeServer(ProbeConfig config, const master::SharedState* state, net::UniqueFd listener,
+                         const metrics::MetricsConfig* metrics, int app_listen_fd)
+    : config_(std::move(config)),
+      state_(state),
+      listener_(std::move(listener)),
+      metrics_(metrics),
+      app_listen_fd_(app_listen_fd) {}
 
 ProbeServer::~ProbeServer() = default;
 
@@ -244,28 +260,44 @@ std::vector<int> ProbeServer::accept_all() {
   return accepted;
 }
 
-void ProbeServer::on_readable(int fd) {
+void ProbeServer::on_event(int fd) {
   auto it = connections_.find(fd);
   if (it == connections_.end()) return;
   Connection& c = *it->second;
+  if (c.answered) return flush(fd, c);  // only writing is left (edge-triggered EPOLLOUT)
   char buf[4096];
   for (;;) {
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return finish(fd);
     if (n < 0) return;  // wait for more
     http::FeedResult r = c.parser->feed({buf, static_cast<std::size_t>(n)});
-    std::string response;
     if (r.state == http::FeedResult::State::Error) {
-      response = http::simple_response(r.error.status, r.error.reason + "\n", true);
+      c.out = http::simple_response(r.error.status, r.error.reason + "\n", true);
     } else if (c.complete) {
-      response = response_bytes(answer(c.target, master::snapshot(*state_), config_), true);
+      if (metrics_ && metrics::is_metrics_target(c.target, *metrics_)) {
+        metrics::Sources sources{*state_, config_, app_listen_fd_};
+        c.out = metrics::response_bytes(*metrics_, sources, c.method, c.accept, true);
+        c.deadline_ns = kMetricsConnectionNs;
+      } else {
+        c.out = response_bytes(answer(c.target, master::snapshot(*state_), config_), true);
+      }
     } else {
       continue;
     }
-    ssize_t sent = ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);  // small: fits the socket buffer
-    (void)sent;
-    return finish(fd);
+    c.answered = true;
+    return flush(fd, c);
   }
+}
+
+void ProbeServer::flush(int fd, Connection& c) {
+  while (c.out_pos < c.out.size()) {
+    ssize_t sent = ::send(fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // EPOLLOUT resumes
+    if (sent <= 0) return finish(fd);
+    c.out_pos += static_cast<std::size_t>(sent);
+  }
+  finish(fd);
 }
 
 void ProbeServer::finish(int fd) { connections_.erase(fd); }  // closing removes it from epoll
@@ -273,7 +305,7 @@ void ProbeServer::finish(int fd) { connections_.erase(fd); }  // closing removes
 void ProbeServer::close_stale() {
   std::int64_t now = master::monotonic_ns();
   for (auto it = connections_.begin(); it != connections_.end();)
-    it = now - it->second->opened_ns > kProbeConnectionNs ? connections_.erase(it) : std::next(it);
+    it = now - it->second->opened_ns > it->second->deadline_ns ? connections_.erase(it) : std::next(it);
 }
 
 }  // namespace squall::probe

@@ -17,6 +17,10 @@
 #include "master/shared_state.h"
 #include "net/fd.h"
 
+namespace squall::metrics {
+struct MetricsConfig;
+}
+
 namespace squall::probe {
 
 struct ProbeConfig {
@@ -56,22 +60,31 @@ std::string response_bytes(const Answer& answer, bool close);
 
 class ProbeServer {
  public:
-  ProbeServer(ProbeConfig config, const master::SharedState* state, net::UniqueFd listener);
+  // `metrics`: also serve /metrics (its path), nullptr: no metrics.
+  // `app_listen_fd`: the app's listen socket, for squall_listen_queue_length.
+  ProbeServer(ProbeConfig config, const master::SharedState* state, net::UniqueFd listener,
+              const metrics::MetricsConfig* metrics = nullptr, int app_listen_fd = -1);
   ~ProbeServer();
   int listen_fd() const { return listener_.get(); }
   bool owns(int fd) const { return connections_.count(fd) != 0; }
-  // Accepted connections to register for EPOLLIN (the caller's loop).
+  // Accepted connections to register, edge-triggered, for EPOLLIN | EPOLLOUT
+  // | EPOLLRDHUP | EPOLLET (the caller's loop).
   std::vector<int> accept_all();
-  void on_readable(int fd);
-  void close_stale();  // every tick: a probe connection lives at most 2 s
+  void on_event(int fd);  // readable or writable
+  void on_readable(int fd) { on_event(fd); }
+  void set_app_listen_fd(int fd) { app_listen_fd_ = fd; }  // -1 once the master closed it
+  void close_stale();  // every tick: a probe connection lives at most 2 s (a metrics answer 10 s)
 
  private:
   struct Connection;
   void finish(int fd);
+  void flush(int fd, Connection& c);
 
   ProbeConfig config_;
   const master::SharedState* state_;
   net::UniqueFd listener_;
+  const metrics::MetricsConfig* metrics_;
+  int app_listen_fd_;
   std::map<int, std::unique_ptr<Connection>> connections_;
 };
 

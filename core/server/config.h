@@ -4,6 +4,7 @@
 
 #include "http/limits.h"
 #include "net/address.h"
+#include "metrics/exposition.h"
 #include "probe/probe_server.h"
 #include "static/static_files.h"
 
@@ -29,6 +30,8 @@ struct ServerConfig {
   std::optional<probe::ProbeConfig> app_port_probes;
   // --static / --media: files answered by the I/O thread (no mounts: off).
   static_files::Config statics;
+  // ... and /metrics too, unless --no-metrics (needs app_port_probes).
+  std::optional<metrics::MetricsConfig> app_port_metrics;
 
   // Internal buffer sizes (not options: they bound memory per connection).
   std::size_t read_chunk = 64 * 1024;          // one read(2)

@@ -146,6 +146,7 @@ bool Connection::read_some() {
   if (n > 0) {
     if (lingering_) return true;  // discarded
     in_.commit(static_cast<std::size_t>(n));
+    if (ctx_.metrics) metrics::bump(ctx_.metrics->bytes_received, static_cast<std::uint64_t>(n));
     last_activity_ = ctx_.now;
     waiting_since_ = Clock::time_point{};
     return true;
@@ -184,7 +185,19 @@ void Connection::on_peer_eof() {
 // ---- parser callbacks -----------------------------------------------------------
 
 void Connection::on_head(http::RequestHead&& head) {
+  if (ctx_.metrics) metrics::bump(ctx_.metrics->requests);
   const auto& probes = ctx_.config.app_port_probes;
+  const auto& metrics = ctx_.config.app_port_metrics;
+  if (probes && metrics && ctx_.shared && metrics::is_metrics_target(head.target, *metrics)) {
+    // --probe-port = --port: the I/O thread answers /metrics from shared memory too.
+    bool close = !head.keep_alive || ctx_.draining.load();
+    const http::Header* accept = head.find("accept");
+    local_ = LocalResponse{metrics::response_bytes(*metrics, {*ctx_.shared, *probes, ctx_.listen_fd}, head.method,
+                                                   accept ? std::string_view(accept->value) : std::string_view(),
+                                                   close),
+                           {}, close};
+    return;
+  }
   if (probes && ctx_.shared && probe::is_probe_target(head.target, *probes)) {
     bool close = !head.keep_alive || ctx_.draining.load();
     local_ = LocalResponse{
@@ -255,6 +268,8 @@ void Connection::answer_local() {
 // ---- exchange lifecycle ------------------------------------------------------------
 
 void Connection::exchange_finished() {
+  if (ctx_.metrics && exchange_)
+    metrics::observe_server_duration(*ctx_.metrics, std::chrono::duration<double>(ctx_.now - exchange_->started).count());
   // The head decided keep-alive or close (draining included); honour what the
   // client was told. A drained keep-alive connection closes once idle.
   if (!keep_alive_after_) {
@@ -348,6 +363,7 @@ void Connection::flush() {
         return;
       }
       if (n > 0) {
+        if (ctx_.metrics) metrics::bump(ctx_.metrics->bytes_sent, static_cast<std::uint64_t>(n));
         front.length -= static_cast<std::size_t>(n);
         out_bytes_ -= static_cast<std::size_t>(n);
         if (front.length == 0) out_.pop_front();
@@ -369,6 +385,7 @@ void Connection::flush() {
       int flags = MSG_NOSIGNAL | (it != out_.end() && it->is_file() ? MSG_MORE : 0);
       n = ::sendmsg(fd_.get(), &msg, flags);
       if (n > 0) {
+        if (ctx_.metrics) metrics::bump(ctx_.metrics->bytes_sent, static_cast<std::uint64_t>(n));
         std::size_t left = static_cast<std::size_t>(n);
         out_bytes_ -= left;
         while (left > 0) {
@@ -458,9 +475,16 @@ void Connection::close_if_idle() {
   close();
 }
 
+Connection::Activity Connection::activity() const {
+  if (exchange_ || !out_.empty()) return Activity::Writing;
+  if (!lingering_ && !parser_->idle()) return Activity::Reading;
+  return Activity::Waiting;
+}
+
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
+  if (ctx_.metrics) metrics::bump(ctx_.metrics->handled);
   if (exchange_) {
     exchange_done_ = false;
     detach_exchange();

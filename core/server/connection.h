@@ -30,6 +30,9 @@ class Connection : public http::ParserHandler {
   // Draining: close now if nothing is in progress on this connection.
   void close_if_idle();
   void close();
+  // For the connection gauges (nginx's reading / writing / waiting).
+  enum class Activity { Reading, Writing, Waiting };
+  Activity activity() const;
 
   // http::ParserHandler
   void on_head(http::RequestHead&& head) override;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "metrics/tables.h"
 #include "server/config.h"
 #include "server/exchange.h"
 #include "server/request_queue.h"
@@ -31,6 +32,8 @@ struct ServerContext {
   std::vector<Connection*> closed;  // freed after the current event batch
   const master::SharedState* shared = nullptr;  // in a worker: the pod's state (probes)
   std::unique_ptr<static_files::StaticFiles> static_files;  // --static / --media
+  int listen_fd = -1;  // the shared listen socket (squall_listen_queue_length)
+  metrics::ServerTable* metrics = nullptr;      // in a worker: its server metrics (I/O thread only)
 };
 
 }  // namespace squall::server

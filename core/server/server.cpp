@@ -76,6 +76,7 @@ bool Server::listen(const net::ListenOptions& options, std::string& error) {
 
 void Server::adopt_listener(net::UniqueFd fd) {
   listener_ = std::move(fd);
+  ctx_.listen_fd = listener_.get();
   port_ = net::local_endpoint(listener_.get()).value_or(net::Endpoint{}).port;
   watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
 }
@@ -86,6 +87,7 @@ void Server::attach(master::SharedState* state, master::WorkerSlot* slot) {
   slot_ = slot;
   master_pid_ = getppid();
   slot_->threads.store(static_cast<std::uint32_t>(config_.threads));
+  if (state->metrics) ctx_.metrics = &state->metrics->workers[slot - state->workers].server;
 }
 
 // Every tick: the master reads these to supervise (heartbeat) and, later,
@@ -95,6 +97,15 @@ void Server::publish_state() {
   slot_->heartbeat_ns.store(master::monotonic_ns(), std::memory_order_release);
   slot_->in_flight.store(static_cast<std::uint32_t>(ctx_.active_exchanges), std::memory_order_relaxed);
   slot_->queued.store(static_cast<std::uint32_t>(queue_.size()), std::memory_order_relaxed);
+  if (ctx_.metrics) {
+    std::uint64_t count[3] = {};
+    for (const auto& [raw, conn] : connections_)
+      if (!conn->closed()) ++count[static_cast<int>(conn->activity())];
+    metrics::set(ctx_.metrics->reading, count[0]);
+    metrics::set(ctx_.metrics->writing, count[1]);
+    metrics::set(ctx_.metrics->waiting, count[2]);
+    metrics::set(ctx_.metrics->active, count[0] + count[1] + count[2]);
+  }
   // The master's SIGTERM: keep serving, but end keep-alive connections.
   if (shared_->draining.load(std::memory_order_relaxed)) ctx_.draining.store(true);
 }
@@ -165,6 +176,7 @@ void Server::accept_all(std::size_t limit) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (ctx_.metrics) metrics::bump(ctx_.metrics->accepted);
     auto conn = std::make_unique<Connection>(ctx_, net::UniqueFd(fd), net::endpoint_from(addr), port_);
     Connection* raw = conn.get();
     connections_.emplace(raw, std::move(conn));
@@ -216,6 +228,7 @@ void Server::begin_drain() {
     accept_all(SIZE_MAX);
     epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
     listener_.reset();
+    ctx_.listen_fd = -1;
   }
   for (auto& [raw, conn] : connections_) conn->close_if_idle();
 }

@@ -1,6 +1,7 @@
 // squall._core: the engine as seen from Python (see squall/_core.pyi).
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/vector.h>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "master/master.h"
+#include "metrics/tables.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "wsgi/app_call.h"
@@ -34,6 +36,19 @@ probe::ProbeConfig probe_config_from(const nb::dict& p, double heartbeat_timeout
                             get<std::string>(p, "liveness", "/alive"), get<std::uint32_t>(p, "req_queue_len", 10),
                             heartbeat_timeout, get<double>(p, "check_interval", 0.0)};
 }
+
+// {"path": "/metrics", "info": {name: value}}: the metrics endpoint and squall_info's labels.
+metrics::MetricsConfig metrics_config_from(const nb::dict& m) {
+  metrics::MetricsConfig c;
+  c.path = get<std::string>(m, "path", c.path);
+  if (m.contains("info"))
+    for (auto [k, v] : nb::cast<nb::dict>(m["info"])) c.info.emplace_back(nb::cast<std::string>(nb::str(k)), nb::cast<std::string>(nb::str(v)));
+  return c;
+}
+
+// The worker's own metrics tables (set by Server.attach); null elsewhere, so
+// the Python side's calls are no-ops in the master, the checker, or with --no-metrics.
+metrics::WorkerTables* g_tables = nullptr;
 
 // Opens a listen socket into `fd`; returns the bound port. RuntimeError with a one-line reason.
 int listen_or_raise(const net::ListenOptions& options, net::UniqueFd& fd) {
@@ -78,8 +93,10 @@ server::ServerConfig config_from(const nb::dict& d) {
   c.access_log = get<bool>(d, "access_log", c.access_log);
   c.multiprocess = get<int>(d, "workers", 1) > 1;
   c.log_format = log_format_from(d);
-  if (d.contains("app_port_probes"))
+  if (d.contains("app_port_probes")) {
     c.app_port_probes = probe_config_from(nb::cast<nb::dict>(d["app_port_probes"]), get<double>(d, "timeout", 30.0));
+    if (d.contains("metrics")) c.app_port_metrics = metrics_config_from(nb::cast<nb::dict>(d["metrics"]));
+  }
   if (d.contains("statics")) c.statics = statics_from(nb::cast<nb::dict>(d["statics"]));
   auto allow = get<std::vector<std::string>>(d, "forwarded_allow_ips", {"127.0.0.1", "::1"});
   std::string bad;
@@ -104,6 +121,7 @@ master::MasterConfig master_config_from(const nb::dict& d) {
   c.webhooks.urls = get<std::vector<std::string>>(d, "webhook_urls", {});
   if (d.contains("webhook_version") && !d["webhook_version"].is_none())
     c.webhooks.version = nb::cast<std::string>(d["webhook_version"]);
+  if (d.contains("metrics")) c.metrics = metrics_config_from(nb::cast<nb::dict>(d["metrics"]));
   return c;
 }
 
@@ -125,7 +143,8 @@ pid_t fork_with_python_hooks() {
 // The master process (see core/master/master.h).
 class PyMaster {
  public:
-  explicit PyMaster(nb::dict config) : config_(master_config_from(config)), state_(master::SharedState::create()) {
+  explicit PyMaster(nb::dict config)
+      : config_(master_config_from(config)), state_(master::SharedState::create(config_.metrics.has_value())) {
     server::set_log_format(log_format_from(config));
   }
 
@@ -161,6 +180,11 @@ class PyMaster {
   // The startup process, before it exits non-zero: for the startup-failed webhook.
   void set_startup_error(const std::string& text) { state_->set_startup_error(text); }
 
+  // django_migrations_(un)applied_total for a database connection (pod-wide gauges).
+  void set_migrations(std::string_view connection, std::uint64_t applied, std::uint64_t unapplied) {
+    if (state_->metrics) metrics::set_migrations(*state_->metrics, connection, applied, unapplied);
+  }
+
   master::SharedState* state() const { return state_; }
 
  private:
@@ -185,6 +209,7 @@ class PyServer {
   void attach(const PyMaster& master, int slot, int listen_fd) {
     server_.adopt_listener(net::UniqueFd(listen_fd));
     server_.attach(master.state(), &master.state()->workers[slot]);
+    if (master.state()->metrics) g_tables = &master.state()->metrics->workers[slot];
   }
 
   // A Python thread's life: take requests from the queue and run the app.
@@ -228,6 +253,42 @@ class PyServer {
 
 }  // namespace squall::wsgi
 
+// ---- the Django side's metrics (squall/metrics.py): one cheap call per event --------------
+
+namespace squall::wsgi {
+namespace {
+
+void metrics_request(std::string_view view, std::string_view method, std::string_view transport,
+                     std::string_view status, double latency, std::uint64_t request_bytes,
+                     std::uint64_t response_bytes, bool streaming) {
+  if (g_tables)
+    metrics::record_request(*g_tables, {view, method, transport, status, latency, request_bytes, response_bytes, streaming});
+}
+
+void metrics_before() {
+  if (g_tables) metrics::record_before(*g_tables);
+}
+
+void metrics_before_response(double latency) {
+  if (g_tables) metrics::record_before_response(*g_tables, latency);
+}
+
+void metrics_exception(std::string_view type, std::string_view view) {
+  if (g_tables) metrics::record_exception(*g_tables, type, view);
+}
+
+void metrics_db_connection(std::string_view alias, std::string_view vendor, bool ok) {
+  if (g_tables) metrics::record_db_connection(*g_tables, alias, vendor, ok);
+}
+
+void metrics_db_execute(std::string_view alias, std::string_view vendor, bool many, double seconds,
+                        std::string_view error_type) {
+  if (g_tables) metrics::record_db_execute(*g_tables, alias, vendor, many, seconds, error_type);
+}
+
+}  // namespace
+}  // namespace squall::wsgi
+
 using squall::wsgi::PyMaster;
 using squall::wsgi::PyServer;
 
@@ -245,6 +306,16 @@ NB_MODULE(_core, m) {
       .def("listen_probe", &PyMaster::listen_probe, "host"_a, "port"_a)
       .def("run", &PyMaster::run)
       .def("publish_checks", &PyMaster::publish_checks, "results"_a)
-      .def("set_startup_error", &PyMaster::set_startup_error, "text"_a);
+      .def("set_startup_error", &PyMaster::set_startup_error, "text"_a)
+      .def("set_migrations", &PyMaster::set_migrations, "connection"_a, "applied"_a, "unapplied"_a);
+  m.def("metrics_enabled", [] { return squall::wsgi::g_tables != nullptr; });
+  m.def("metrics_request", &squall::wsgi::metrics_request, "view"_a, "method"_a, "transport"_a, "status"_a,
+        "latency"_a, "request_bytes"_a, "response_bytes"_a, "streaming"_a);
+  m.def("metrics_before", &squall::wsgi::metrics_before);
+  m.def("metrics_before_response", &squall::wsgi::metrics_before_response, "latency"_a);
+  m.def("metrics_exception", &squall::wsgi::metrics_exception, "type"_a, "view"_a);
+  m.def("metrics_db_connection", &squall::wsgi::metrics_db_connection, "alias"_a, "vendor"_a, "ok"_a);
+  m.def("metrics_db_execute", &squall::wsgi::metrics_db_execute, "alias"_a, "vendor"_a, "many"_a, "seconds"_a,
+        "error_type"_a);
   squall::wsgi::init_app_call(m);
 }

@@ -1,0 +1,618 @@
+#include "metrics/exposition.h"
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "http/response.h"
+#include "metrics/tables.h"
+
+namespace squall::metrics {
+
+// ---- negotiation ------------------------------------------------------------------
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequal(std::string_view a, std::string_view b) { return http::iequals(a, b); }
+
+}  // namespace
+
+Format negotiate(std::string_view accept) {
+  // Media ranges "type/subtype;param=value;q=0.5", comma-separated.
+  double om_q = -1, text_q = -1;
+  while (!accept.empty()) {
+    auto comma = accept.find(',');
+    std::string_view range = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    auto semi = range.find(';');
+    std::string_view type = trim(range.substr(0, semi));
+    std::string_view params = semi == std::string_view::npos ? std::string_view() : range.substr(semi + 1);
+    double q = 1;
+    std::string_view version;
+    while (!params.empty()) {
+      auto next = params.find(';');
+      std::string_view param = trim(params.substr(0, next));
+      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+      auto eq = param.find('=');
+      if (eq == std::string_view::npos) continue;
+      std::string_view key = trim(param.substr(0, eq)), value = trim(param.substr(eq + 1));
+      if (iequal(key, "q")) q = std::strtod(std::string(value).c_str(), nullptr);
+      else if (iequal(key, "version")) version = value;
+    }
+    if (iequal(type, "application/openmetrics-text")) {
+      if (version.empty() || version == "1.0.0") om_q = std::max(om_q, q);
+    } else if (iequal(type, "text/plain")) {
+      text_q = std::max(text_q, q);
+    }
+  }
+  return om_q > 0 && om_q >= text_q ? Format::OpenMetrics : Format::Text;
+}
+
+std::string_view content_type(Format format) {
+  return format == Format::OpenMetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                                       : "text/plain; version=0.0.4; charset=utf-8";
+}
+
+bool is_metrics_target(std::string_view target, const MetricsConfig& config) {
+  if (config.path.empty()) return false;
+  std::string_view path = target.substr(0, target.find('?'));
+  std::string_view want = config.path;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (want.size() > 1 && want.back() == '/') want.remove_suffix(1);
+  return path == want;
+}
+
+// ---- writer -------------------------------------------------------------------------
+
+namespace {
+
+enum class Type { Counter, Gauge, Histogram, Info, Unknown };
+
+std::string number(double v) {
+  if (v == std::numeric_limits<double>::infinity()) return "+Inf";
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  std::string s(buf, end);
+  // Canonical OpenMetrics numbers for `le`: "1.0", not "1".
+  if (s.find_first_of(".eE") == std::string::npos && s.find("inf") == std::string::npos &&
+      s.find("nan") == std::string::npos)
+    s += ".0";
+  return s;
+}
+
+std::string integer(std::uint64_t v) { return std::to_string(v); }
+
+void escape_label(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+}
+
+using Labels = std::vector<std::pair<std::string_view, std::string_view>>;
+
+class Writer {
+ public:
+  explicit Writer(Format f) : format_(f) { out_.reserve(64 * 1024); }
+
+  void family(std::string_view name, Type type, std::string_view help) {
+    name_ = name;
+    type_ = type;
+    std::string_view type_name = type == Type::Counter     ? "counter"
+                                 : type == Type::Gauge     ? "gauge"
+                                 : type == Type::Histogram ? "histogram"
+                                 : type == Type::Info      ? "info"
+                                 : format_ == Format::Text ? "untyped"
+                                                           : "gauge";
+    std::string meta(name);
+    if (format_ == Format::Text) {
+      if (type == Type::Counter) meta += "_total";
+      if (type == Type::Info) {
+        meta += "_info";
+        type_name = "gauge";
+      }
+    }
+    out_ += "# HELP ";
+    out_ += meta;
+    out_ += ' ';
+    out_ += help;  // constant texts: nothing to escape
+    out_ += "\n# TYPE ";
+    out_ += meta;
+    out_ += ' ';
+    out_ += type_name;
+    out_ += '\n';
+  }
+
+  void sample(std::string_view suffix, const Labels& labels, std::string_view value,
+              std::pair<std::string_view, std::string_view> extra = {}) {
+    out_ += name_;
+    out_ += suffix;
+    if (!labels.empty() || !extra.first.empty()) {
+      out_ += '{';
+      bool first = true;
+      for (const auto& [k, v] : labels) {
+        if (!first) out_ += ',';
+        first = false;
+        out_ += k;
+        out_ += "=\"";
+        escape_label(out_, v);
+        out_ += '"';
+      }
+      if (!extra.first.empty()) {
+        if (!first) out_ += ',';
+        out_ += extra.first;
+        out_ += "=\"";
+        out_ += extra.second;
+        out_ += '"';
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+
+  void counter(const Labels& labels, std::uint64_t v) { sample("_total", labels, integer(v)); }
+  void counter(const Labels& labels, double v) { sample("_total", labels, number(v)); }
+  void gauge(const Labels& labels, double v) { sample("", labels, number(v)); }
+  void gauge(const Labels& labels, std::uint64_t v) { sample("", labels, integer(v)); }
+
+  // Cells are per bucket; the exposition is cumulative. `sum_scale`: 1e-9
+  // for sums kept in nanoseconds.
+  void histogram(const Labels& labels, const std::uint64_t* cells, const double* bounds, std::size_t n,
+                 std::uint64_t sum, double sum_scale) {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i <= n; ++i) {
+      total += cells[i];
+      sample("_bucket", labels, integer(total), {"le", i < n ? number(bounds[i]) : "+Inf"});
+    }
+    sample("_count", labels, integer(total));
+    sample("_sum", labels, number(static_cast<double>(sum) * sum_scale));
+  }
+
+  std::string finish() {
+    if (format_ == Format::OpenMetrics) out_ += "# EOF\n";
+    return std::move(out_);
+  }
+
+ private:
+  Format format_;
+  std::string out_;
+  std::string_view name_;
+  Type type_ = Type::Gauge;
+};
+
+// ---- reading the tables ---------------------------------------------------------------
+
+using Cells = std::array<std::uint64_t, kCells>;
+struct SeriesKey {
+  Kind kind;
+  std::string labels;
+  bool operator<(const SeriesKey& o) const { return kind != o.kind ? kind < o.kind : labels < o.labels; }
+};
+
+template <std::size_t N>
+void collect(const SeriesTable<N>& table, std::map<SeriesKey, Cells>& into) {
+  if (load(table.used) == 0) return;
+  for (const Series& s : table.slots) {
+    if (std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(s.state)).load(std::memory_order_acquire) != 2)
+      continue;
+    Cells& c = into[{static_cast<Kind>(s.kind), std::string(s.labels, std::min<std::uint32_t>(s.labels_len, kLabelBytes))}];
+    for (std::size_t i = 0; i < kCells; ++i) c[i] += load(s.cells[i]);
+  }
+}
+
+std::vector<std::string_view> split_labels(const std::string& packed) {
+  std::vector<std::string_view> out;
+  std::string_view rest = packed;
+  while (!rest.empty()) {
+    auto nul = rest.find('\0');
+    out.push_back(rest.substr(0, nul));
+    if (nul == std::string_view::npos) break;
+    rest = rest.substr(nul + 1);
+  }
+  return out;
+}
+
+template <std::size_t N>
+void sum_into(std::uint64_t (&to)[N], const std::uint64_t (&from)[N]) {
+  for (std::size_t i = 0; i < N; ++i) to[i] += load(from[i]);
+}
+
+struct Totals {
+  ServerTable server{};
+  DjangoTable django{};
+  std::map<SeriesKey, Cells> series;
+  std::uint64_t series_used = 0;
+};
+
+void add_server(ServerTable& to, const ServerTable& from, bool gauges) {
+  for (auto f : {&ServerTable::accepted, &ServerTable::handled, &ServerTable::requests, &ServerTable::bytes_received,
+                 &ServerTable::bytes_sent, &ServerTable::duration_sum_ns})
+    to.*f += load(from.*f);
+  sum_into(to.duration, from.duration);
+  if (gauges)
+    for (auto f : {&ServerTable::active, &ServerTable::reading, &ServerTable::writing, &ServerTable::waiting})
+      to.*f += load(from.*f);
+}
+
+void add_django(DjangoTable& to, const DjangoTable& from) {
+  for (auto f : {&DjangoTable::requests_before, &DjangoTable::responses_before, &DjangoTable::unknown_latency_before,
+                 &DjangoTable::unknown_latency, &DjangoTable::streaming, &DjangoTable::latency_before_sum_ns,
+                 &DjangoTable::request_body_sum, &DjangoTable::response_body_sum, &DjangoTable::series_dropped})
+    to.*f += load(from.*f);
+  sum_into(to.latency_before, from.latency_before);
+  sum_into(to.request_body, from.request_body);
+  sum_into(to.response_body, from.response_body);
+}
+
+// ---- processes ------------------------------------------------------------------------
+
+struct ProcessStats {
+  bool ok = false;
+  double cpu_seconds = 0, start_time = 0;
+  std::uint64_t rss_bytes = 0, open_fds = 0;
+};
+
+double boot_time() {
+  static double btime = [] {
+    std::ifstream stat("/proc/stat");
+    std::string key;
+    double value = 0;
+    while (stat >> key) {
+      if (key == "btime") {
+        stat >> value;
+        break;
+      }
+      stat.ignore(1 << 16, '\n');
+    }
+    return value;
+  }();
+  return btime;
+}
+
+ProcessStats process_stats(int pid) {
+  ProcessStats p;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  std::ifstream stat(path);
+  std::string line;
+  if (!std::getline(stat, line)) return p;
+  auto paren = line.rfind(')');
+  if (paren == std::string::npos) return p;
+  std::istringstream fields(line.substr(paren + 2));
+  std::vector<std::string> f;
+  for (std::string x; fields >> x;) f.push_back(x);
+  // Fields from 3 (state); utime 14, stime 15, starttime 22, rss 24.
+  if (f.size() < 22) return p;
+  double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  p.cpu_seconds = (std::stod(f[14 - 3]) + std::stod(f[15 - 3])) / tick;
+  p.start_time = boot_time() + std::stod(f[22 - 3]) / tick;
+  p.rss_bytes = std::stoull(f[24 - 3]) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  std::snprintf(path, sizeof path, "/proc/%d/fd", pid);
+  if (DIR* dir = opendir(path)) {
+    while (dirent* e = readdir(dir))
+      if (e->d_name[0] != '.') ++p.open_fds;
+    closedir(dir);
+  }
+  p.ok = true;
+  return p;
+}
+
+// ---- the families ------------------------------------------------------------------
+
+std::string render_once(const MetricsConfig& config, const Sources& src, Format format) {
+  const master::SharedState& state = src.state;
+  master::Snapshot snap = master::snapshot(state);
+  Totals t;
+  const Region* region = state.metrics;
+  if (region) {
+    add_server(t.server, region->retired.server, false);
+    add_django(t.django, region->retired.django);
+    collect(region->retired_series, t.series);
+    for (const auto& w : snap.workers) {
+      const WorkerTables& wt = region->workers[w.slot];
+      add_server(t.server, wt.server, true);
+      add_django(t.django, wt.django);
+      t.series_used += load(wt.series.used);
+      collect(wt.series, t.series);
+    }
+  }
+  Writer out(format);
+
+  // -- django-prometheus: requests (one record per view, method, transport, status)
+  std::map<std::string_view, std::uint64_t> by_method, by_transport, by_status;
+  std::map<std::array<std::string_view, 3>, std::uint64_t> by_view_transport_method, by_status_view_method;
+  std::map<std::array<std::string_view, 2>, std::array<std::uint64_t, kLatencyCells + 1>> latency;
+  std::map<std::array<std::string_view, 2>, std::uint64_t> exceptions;
+  std::map<std::string_view, std::uint64_t> exceptions_by_type, exceptions_by_view;
+  std::map<std::array<std::string_view, 2>, const Cells*> db;
+  std::map<std::array<std::string_view, 3>, std::uint64_t> db_errors;
+  std::vector<std::vector<std::string_view>> keep;  // label views point into t.series keys
+  for (const auto& [key, cells] : t.series) {
+    auto v = split_labels(key.labels);
+    switch (key.kind) {
+      case Kind::Request: {
+        if (v.size() != 4) break;
+        std::uint64_t n = cells[kReqCount];
+        by_method[v[1]] += n;
+        by_transport[v[2]] += n;
+        by_status[v[3]] += n;
+        by_view_transport_method[{v[0], v[2], v[1]}] += n;
+        by_status_view_method[{v[3], v[0], v[1]}] += n;
+        auto& l = latency[{v[0], v[1]}];
+        for (std::size_t i = 0; i < kLatencyCells; ++i) l[i] += cells[kReqLatency + i];
+        l[kLatencyCells] += cells[kReqLatencySum];
+        break;
+      }
+      case Kind::Exception:
+        if (v.size() != 2) break;
+        exceptions_by_type[v[0]] += cells[0];
+        exceptions_by_view[v[1]] += cells[0];
+        break;
+      case Kind::Db:
+        if (v.size() == 2) db[{v[0], v[1]}] = &cells;
+        break;
+      case Kind::DbError:
+        if (v.size() == 3) db_errors[{v[0], v[1], v[2]}] += cells[0];
+        break;
+      case Kind::Migrations: break;
+    }
+  }
+  const DjangoTable& dj = t.django;
+
+  out.family("django_http_requests_before_middlewares", Type::Counter,
+             "Total count of requests before middlewares run.");
+  out.counter({}, dj.requests_before);
+  out.family("django_http_responses_before_middlewares", Type::Counter,
+             "Total count of responses before middlewares run.");
+  out.counter({}, dj.responses_before);
+  out.family("django_http_requests_latency_including_middlewares_seconds", Type::Histogram,
+             "Histogram of requests processing time (including middleware processing time).");
+  out.histogram({}, dj.latency_before, kLatencyBuckets, std::size(kLatencyBuckets), dj.latency_before_sum_ns, 1e-9);
+  out.family("django_http_requests_unknown_latency_including_middlewares", Type::Counter,
+             "Count of requests for which the latency was unknown (when computing "
+             "django_http_requests_latency_including_middlewares_seconds).");
+  out.counter({}, dj.unknown_latency_before);
+  out.family("django_http_requests_latency_seconds_by_view_method", Type::Histogram,
+             "Histogram of request processing time labelled by view.");
+  for (const auto& [k, l] : latency)
+    out.histogram({{"view", k[0]}, {"method", k[1]}}, l.data(), kLatencyBuckets, std::size(kLatencyBuckets),
+                  l[kLatencyCells], 1e-9);
+  out.family("django_http_requests_unknown_latency", Type::Counter, "Count of requests for which the latency was unknown.");
+  out.counter({}, dj.unknown_latency);
+  out.family("django_http_requests_total_by_method", Type::Counter, "Count of requests by method.");
+  for (const auto& [m, n] : by_method) out.counter({{"method", m}}, n);
+  out.family("django_http_requests_total_by_transport", Type::Counter, "Count of requests by transport.");
+  for (const auto& [m, n] : by_transport) out.counter({{"transport", m}}, n);
+  out.family("django_http_requests_total_by_view_transport_method", Type::Counter,
+             "Count of requests by view, transport, method.");
+  for (const auto& [k, n] : by_view_transport_method)
+    out.counter({{"view", k[0]}, {"transport", k[1]}, {"method", k[2]}}, n);
+  out.family("django_http_requests_body_total_bytes", Type::Histogram, "Histogram of requests by body size.");
+  {
+    double bounds[kBodyBucketCount];
+    for (std::size_t i = 0; i < kBodyBucketCount; ++i) bounds[i] = body_bucket(i);
+    out.histogram({}, dj.request_body, bounds, kBodyBucketCount, dj.request_body_sum, 1);
+    out.family("django_http_responses_body_total_bytes", Type::Histogram, "Histogram of responses by body size.");
+    out.histogram({}, dj.response_body, bounds, kBodyBucketCount, dj.response_body_sum, 1);
+  }
+  out.family("django_http_responses_total_by_status", Type::Counter, "Count of responses by status.");
+  for (const auto& [s, n] : by_status) out.counter({{"status", s}}, n);
+  out.family("django_http_responses_total_by_status_view_method", Type::Counter,
+             "Count of responses by status, view, method.");
+  for (const auto& [k, n] : by_status_view_method)
+    out.counter({{"status", k[0]}, {"view", k[1]}, {"method", k[2]}}, n);
+  out.family("django_http_responses_streaming", Type::Counter, "Count of streaming responses.");
+  out.counter({}, dj.streaming);
+  out.family("django_http_exceptions_total_by_type", Type::Counter, "Count of exceptions by object type.");
+  for (const auto& [k, n] : exceptions_by_type) out.counter({{"type", k}}, n);
+  out.family("django_http_exceptions_total_by_view", Type::Counter, "Count of exceptions by view.");
+  for (const auto& [k, n] : exceptions_by_view) out.counter({{"view", k}}, n);
+
+  // -- django-prometheus: databases and migrations
+  auto db_family = [&](std::string_view name, std::string_view help, std::size_t cell) {
+    out.family(name, Type::Counter, help);
+    for (const auto& [k, c] : db) out.counter({{"alias", k[0]}, {"vendor", k[1]}}, (*c)[cell]);
+  };
+  db_family("django_db_new_connections", "Counter of created connections by database and by vendor.", kDbConnections);
+  db_family("django_db_new_connection_errors", "Counter of connection failures by database and by vendor.",
+            kDbConnectionErrors);
+  db_family("django_db_execute", "Counter of executed statements by database and by vendor, including bulk executions.",
+            kDbExecute);
+  db_family("django_db_execute_many", "Counter of executed statements in bulk operations by database and by vendor.",
+            kDbExecuteMany);
+  out.family("django_db_errors", Type::Counter, "Counter of execution errors by database, vendor and exception type.");
+  for (const auto& [k, n] : db_errors) out.counter({{"alias", k[0]}, {"vendor", k[1]}, {"type", k[2]}}, n);
+  out.family("django_db_query_duration_seconds", Type::Histogram, "Histogram of query duration by database and vendor.");
+  for (const auto& [k, c] : db)
+    out.histogram({{"alias", k[0]}, {"vendor", k[1]}}, c->data() + kDbDuration, kDbBuckets, std::size(kDbBuckets),
+                  (*c)[kDbDurationSum], 1e-9);
+  {
+    std::map<SeriesKey, Cells> pod;
+    if (region) collect(region->pod, pod);
+    // django-prometheus' gauges whose names end in _total: the same sample
+    // names, "untyped" in text 0.0.4 (promtool's linter refuses a gauge named
+    // *_total, not an untyped one) and a gauge in OpenMetrics, as
+    // prometheus_client writes them; Prometheus stores them alike.
+    out.family("django_migrations_unapplied_total", Type::Unknown, "Count of unapplied migrations by database connection.");
+    for (const auto& [k, c] : pod)
+      if (k.kind == Kind::Migrations) out.gauge({{"connection", split_labels(k.labels)[0]}}, c[1]);
+    out.family("django_migrations_applied_total", Type::Unknown, "Count of applied migrations by database connection.");
+    for (const auto& [k, c] : pod)
+      if (k.kind == Kind::Migrations) out.gauge({{"connection", split_labels(k.labels)[0]}}, c[0]);
+  }
+
+  // -- the server (replacing the uwsgi and nginx exporters)
+  const ServerTable& sv = t.server;
+  out.family("squall_connections_active", Type::Gauge, "Open client connections.");
+  out.gauge({}, sv.active);
+  out.family("squall_connections_reading", Type::Gauge, "Connections reading a request head.");
+  out.gauge({}, sv.reading);
+  out.family("squall_connections_writing", Type::Gauge, "Connections with a request in progress.");
+  out.gauge({}, sv.writing);
+  out.family("squall_connections_waiting", Type::Gauge, "Idle keep-alive connections.");
+  out.gauge({}, sv.waiting);
+  out.family("squall_connections_accepted", Type::Counter, "Client connections accepted.");
+  out.counter({}, sv.accepted);
+  out.family("squall_connections_handled", Type::Counter, "Client connections handled to their close.");
+  out.counter({}, sv.handled);
+  out.family("squall_http_requests", Type::Counter, "HTTP requests read by the workers.");
+  out.counter({}, sv.requests);
+  out.family("squall_http_request_duration_seconds", Type::Histogram,
+             "Time from a complete request head to the end of its response.");
+  out.histogram({}, sv.duration, kServerBuckets, std::size(kServerBuckets), sv.duration_sum_ns, 1e-9);
+  out.family("squall_http_received_bytes", Type::Counter, "Bytes read from clients.");
+  out.counter({}, sv.bytes_received);
+  out.family("squall_http_sent_bytes", Type::Counter, "Bytes written to clients.");
+  out.counter({}, sv.bytes_sent);
+
+  std::uint64_t busy_workers = 0, busy_threads = 0, threads = 0, queued = 0, in_flight = 0;
+  for (const auto& w : snap.workers) {
+    busy_workers += w.busy_threads > 0;
+    busy_threads += w.busy_threads;
+    threads += w.threads;
+    queued += w.queued;
+    in_flight += w.in_flight;
+  }
+  out.family("squall_workers", Type::Gauge, "Worker processes.");
+  out.gauge({}, static_cast<std::uint64_t>(snap.workers.size()));
+  out.family("squall_workers_busy", Type::Gauge, "Worker processes running at least one request.");
+  out.gauge({}, busy_workers);
+  out.family("squall_workers_idle", Type::Gauge, "Worker processes running no request.");
+  out.gauge({}, static_cast<std::uint64_t>(snap.workers.size()) - busy_workers);
+  out.family("squall_threads", Type::Gauge, "Python threads taking requests, over all workers.");
+  out.gauge({}, threads);
+  out.family("squall_threads_busy", Type::Gauge, "Python threads running a request.");
+  out.gauge({}, busy_threads);
+  out.family("squall_worker_respawns", Type::Counter, "Workers replaced, by reason.");
+  for (std::size_t i = 0; i < master::kRespawnReasonCount; ++i)
+    out.counter({{"reason", master::kRespawnReasons[i]}}, state.respawns[i].load(std::memory_order_relaxed));
+  out.family("squall_requests_queued", Type::Gauge, "Requests waiting for a Python thread.");
+  out.gauge({}, queued);
+  out.family("squall_requests_in_flight", Type::Gauge, "Requests read and not yet answered.");
+  out.gauge({}, in_flight);
+  out.family("squall_requests", Type::Counter, "Requests answered by the application, including exited workers.");
+  out.counter({}, snap.requests_total);
+  if (src.listen_fd >= 0) {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (getsockopt(src.listen_fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_LISTEN) {
+      // For a listening socket Linux reports the accept queue in tcpi_unacked
+      // and its limit (the backlog) in tcpi_sacked.
+      out.family("squall_listen_queue_length", Type::Gauge, "Connections waiting in the listen socket's accept queue.");
+      out.gauge({}, static_cast<std::uint64_t>(info.tcpi_unacked));
+      out.family("squall_listen_queue_max", Type::Gauge, "Limit of the listen socket's accept queue (backlog).");
+      out.gauge({}, static_cast<std::uint64_t>(info.tcpi_sacked));
+    }
+  }
+  out.family("squall_probe_success", Type::Gauge, "1 when the probe passes, by probe.");
+  for (auto [name, p] : {std::pair{"startup", probe::Probe::Startup}, std::pair{"readiness", probe::Probe::Readiness},
+                         std::pair{"liveness", probe::Probe::Liveness}}) {
+    auto checks = probe::evaluate(p, snap, src.probes);
+    bool ok = std::all_of(checks.begin(), checks.end(), [](const probe::Check& c) { return c.ok; });
+    out.gauge({{"probe", name}}, std::uint64_t{ok});
+  }
+  out.family("squall_health_check_success", Type::Gauge, "1 when the health check passed in its latest run.");
+  for (const auto& c : snap.checks) out.gauge({{"check", c.name}}, std::uint64_t{c.ok});
+  out.family("squall_health_check_duration_seconds", Type::Gauge, "Duration of the health check's latest run.");
+  for (const auto& c : snap.checks) out.gauge({{"check", c.name}}, c.duration);
+  out.family("squall_health_check_age_seconds", Type::Gauge, "Time since the latest complete health-check run.");
+  if (snap.checks_age >= 0) out.gauge({}, snap.checks_age);
+  out.family("squall_metrics_series", Type::Gauge, "Django label sets held by the live workers' tables.");
+  out.gauge({}, t.series_used);
+  out.family("squall_metrics_series_limit", Type::Gauge, "Django label sets a worker's table accepts.");
+  out.gauge({}, static_cast<std::uint64_t>(SeriesTable<kWorkerSeries>::kLimit));
+  out.family("squall_metrics_series_dropped", Type::Counter,
+             "Django observations dropped because their worker's label-set table was full.");
+  out.counter({}, dj.series_dropped);
+
+  // -- processes
+  struct Proc {
+    std::string worker;
+    int pid;
+  };
+  std::vector<Proc> procs;
+  if (int m = state.master_pid.load()) procs.push_back({"master", m});
+  for (const auto& w : snap.workers) procs.push_back({std::to_string(w.slot), w.pid});
+  std::vector<std::pair<Proc, ProcessStats>> stats;
+  for (const auto& p : procs)
+    if (auto s = process_stats(p.pid); s.ok) stats.emplace_back(p, s);
+  auto proc_family = [&](std::string_view name, Type type, std::string_view help, auto value) {
+    out.family(name, type, help);
+    for (const auto& [p, s] : stats) {
+      std::string pid = std::to_string(p.pid);
+      Labels l{{"worker", p.worker}, {"pid", pid}};
+      if (type == Type::Counter) out.counter(l, value(s));
+      else out.gauge(l, value(s));
+    }
+  };
+  proc_family("squall_process_cpu_seconds", Type::Counter, "User and system CPU time of the process.",
+              [](const ProcessStats& s) { return s.cpu_seconds; });
+  proc_family("squall_process_resident_memory_bytes", Type::Gauge, "Resident memory of the process.",
+              [](const ProcessStats& s) { return s.rss_bytes; });
+  proc_family("squall_process_open_fds", Type::Gauge, "Open file descriptors of the process.",
+              [](const ProcessStats& s) { return s.open_fds; });
+  proc_family("squall_process_start_time_seconds", Type::Gauge, "Start time of the process since the epoch.",
+              [](const ProcessStats& s) { return s.start_time; });
+
+  // A gauge named *_info, the pre-OpenMetrics convention, in both formats:
+  // promtool's linter (Prometheus 2.x) does not parse OpenMetrics' info type.
+  out.family("squall_info", Type::Gauge, "Squall's version and main options.");
+  Labels info;
+  for (const auto& [k, v] : config.info) info.emplace_back(k, v);
+  out.sample("", info, "1");
+  return out.finish();
+}
+
+}  // namespace
+
+std::string render(const MetricsConfig& config, const Sources& src, Format format) {
+  // A worker may be folded in while a worker's I/O thread renders (with
+  // --probe-port = --port): render again, so no counter is seen twice or not at all.
+  for (;;) {
+    std::uint32_t before = src.state.fold_seq.load(std::memory_order_acquire);
+    if (before % 2) continue;
+    std::string body = render_once(config, src, format);
+    if (src.state.fold_seq.load(std::memory_order_acquire) == before) return body;
+  }
+}
+
+std::string response_bytes(const MetricsConfig& config, const Sources& sources, std::string_view method,
+                           std::string_view accept, bool close) {
+  if (method != "GET" && method != "HEAD") {
+    std::string r = http::simple_response(405, "only GET and HEAD\n", close);
+    return r.insert(r.find("\r\n") + 2, "Allow: GET, HEAD\r\n");
+  }
+  Format format = negotiate(accept);
+  std::string body = render(config, sources, format);
+  std::string head = "HTTP/1.1 200 OK\r\nServer: squall\r\nDate: " + std::string(http::http_date()) +
+                     "\r\nContent-Type: " + std::string(content_type(format)) +
+                     "\r\nCache-Control: no-store\r\nContent-Length: " + std::to_string(body.size()) +
+                     (close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+  if (method == "HEAD") return head;
+  return head + body;
+}
+
+}  // namespace squall::metrics

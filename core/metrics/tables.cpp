@@ -1,0 +1,226 @@
+#include "metrics/tables.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace squall::metrics {
+
+double body_bucket(std::size_t i) { return i == 0 ? 0.0 : static_cast<double>(std::uint64_t{1} << (i - 1)); }
+
+std::size_t bucket_index(const double* bounds, std::size_t n, double value) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (value <= bounds[i]) return i;
+  return n;  // +Inf
+}
+
+std::size_t body_bucket_index(std::uint64_t bytes) {
+  if (bytes == 0) return 0;
+  // Smallest i >= 1 with bytes <= 2^(i-1).
+  std::size_t i = 1;
+  while (i < kBodyBucketCount && bytes > (std::uint64_t{1} << (i - 1))) ++i;
+  return i;  // kBodyBucketCount: +Inf
+}
+
+namespace {
+
+std::uint64_t fnv1a(const char* p, std::size_t n, std::uint64_t h = 1469598103934665603ull) {
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 1099511628211ull;
+  return h;
+}
+
+// The longest prefix of `s` of at most `max` bytes that ends on a UTF-8
+// character boundary and holds no NUL.
+std::string_view cut(std::string_view s, std::size_t max) {
+  if (auto nul = s.find('\0'); nul != std::string_view::npos) s = s.substr(0, nul);
+  if (s.size() <= max) return s;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+}  // namespace
+
+LabelKey::LabelKey(Kind kind, std::initializer_list<std::string_view> values) {
+  std::size_t left = values.size();
+  for (std::string_view v : values) {
+    // Share what is left fairly among the values still to come.
+    std::size_t room = (kLabelBytes - len) / left - 1;
+    v = cut(v, room);
+    std::memcpy(bytes + len, v.data(), v.size());
+    len += static_cast<std::uint32_t>(v.size());
+    bytes[len++] = '\0';
+    --left;
+  }
+  hash = fnv1a(bytes, len, 1469598103934665603ull ^ static_cast<std::uint64_t>(kind)) | 1;  // never 0
+}
+
+Series* find_or_claim(Series* slots, std::size_t n, std::size_t limit, std::uint64_t& used, Kind kind,
+                      const LabelKey& key) {
+  auto matches = [&](const Series& s) {
+    return s.hash == key.hash && s.kind == static_cast<std::uint32_t>(kind) && s.labels_len == key.len &&
+           std::memcmp(s.labels, key.bytes, key.len) == 0;
+  };
+  std::size_t start = key.hash % n;
+  for (std::size_t probe = 0; probe < n; ++probe) {
+    Series& s = slots[(start + probe) % n];
+    std::atomic_ref<std::uint32_t> state(s.state);
+    std::uint32_t st = state.load(std::memory_order_acquire);
+    if (st == 0) {
+      // Free: the end of this key's probe sequence. Claim it, unless full.
+      if (load(used) >= limit) return nullptr;
+      std::uint32_t expected = 0;
+      if (state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+        add(used);
+        s.kind = static_cast<std::uint32_t>(kind);
+        s.labels_len = key.len;
+        std::memcpy(s.labels, key.bytes, key.len);
+        s.hash = key.hash;
+        state.store(2, std::memory_order_release);
+        return &s;
+      }
+      st = expected;  // another thread claimed it meanwhile: see what it becomes
+    }
+    // Being claimed by another thread of this worker: wait for its key
+    // (a few stores). A writer that died here leaves it at 1: skip it then.
+    for (int spin = 0; st == 1 && spin < 100000; ++spin) st = state.load(std::memory_order_acquire);
+    if (st == 2 && matches(s)) return &s;
+  }
+  return nullptr;
+}
+
+Region* create_region() {
+  void* p = mmap(nullptr, sizeof(Region), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) std::abort();  // as SharedState::create: nothing sensible to run
+  return static_cast<Region*>(p);     // zero-filled: every table is empty
+}
+
+namespace {
+
+template <std::size_t N>
+void add_cells(std::uint64_t (&to)[N], const std::uint64_t (&from)[N]) {
+  for (std::size_t i = 0; i < N; ++i) add(to[i], load(from[i]));
+}
+
+void fold_server(ServerTable& to, const ServerTable& from) {
+  for (auto field : {&ServerTable::accepted, &ServerTable::handled, &ServerTable::requests,
+                     &ServerTable::bytes_received, &ServerTable::bytes_sent, &ServerTable::duration_sum_ns})
+    add(to.*field, load(from.*field));
+  add_cells(to.duration, from.duration);
+}
+
+void fold_django(DjangoTable& to, const DjangoTable& from) {
+  for (auto field : {&DjangoTable::requests_before, &DjangoTable::responses_before,
+                     &DjangoTable::unknown_latency_before, &DjangoTable::unknown_latency, &DjangoTable::streaming,
+                     &DjangoTable::latency_before_sum_ns, &DjangoTable::request_body_sum,
+                     &DjangoTable::response_body_sum, &DjangoTable::series_dropped})
+    add(to.*field, load(from.*field));
+  add_cells(to.latency_before, from.latency_before);
+  add_cells(to.request_body, from.request_body);
+  add_cells(to.response_body, from.response_body);
+}
+
+}  // namespace
+
+void fold(Region& region, std::size_t slot) {
+  if (slot >= kMaxWorkerTables) return;
+  WorkerTables& w = region.workers[slot];
+  fold_server(region.retired.server, w.server);
+  fold_django(region.retired.django, w.django);
+  for (Series& s : w.series.slots) {
+    if (std::atomic_ref<std::uint32_t>(s.state).load(std::memory_order_acquire) != 2) continue;
+    LabelKey key(static_cast<Kind>(s.kind), {});
+    std::memcpy(key.bytes, s.labels, s.labels_len);
+    key.len = s.labels_len;
+    key.hash = s.hash;
+    Series* to = series(region.retired_series, static_cast<Kind>(s.kind), key);
+    if (!to) {
+      add(region.retired.django.series_dropped);
+      continue;
+    }
+    add_cells(to->cells, s.cells);
+  }
+  std::memset(static_cast<void*>(&w), 0, sizeof w);
+}
+
+// ---- writers -------------------------------------------------------------------------
+
+namespace {
+void observe(std::uint64_t* cells, const double* bounds, std::size_t n, std::uint64_t& sum_ns, double seconds) {
+  add(cells[bucket_index(bounds, n, seconds)]);
+  add(sum_ns, to_ns(seconds));
+}
+}  // namespace
+
+void record_request(WorkerTables& t, const RequestRecord& r) {
+  LabelKey key(Kind::Request, {r.view, r.method, r.transport, r.status});
+  if (Series* s = series(t.series, Kind::Request, key)) {
+    add(s->cells[kReqCount]);
+    if (r.latency >= 0)
+      observe(s->cells + kReqLatency, kLatencyBuckets, std::size(kLatencyBuckets), s->cells[kReqLatencySum],
+              r.latency);
+  } else {
+    add(t.django.series_dropped);
+  }
+  if (r.latency < 0) add(t.django.unknown_latency);
+  add(t.django.request_body[body_bucket_index(r.request_bytes)]);
+  add(t.django.request_body_sum, r.request_bytes);
+  if (r.streaming) {
+    add(t.django.streaming);
+  } else {
+    add(t.django.response_body[body_bucket_index(r.response_bytes)]);
+    add(t.django.response_body_sum, r.response_bytes);
+  }
+}
+
+void record_before(WorkerTables& t) { add(t.django.requests_before); }
+
+void record_before_response(WorkerTables& t, double latency) {
+  add(t.django.responses_before);
+  if (latency < 0) add(t.django.unknown_latency_before);
+  else observe(t.django.latency_before, kLatencyBuckets, std::size(kLatencyBuckets), t.django.latency_before_sum_ns,
+               latency);
+}
+
+void record_exception(WorkerTables& t, std::string_view type, std::string_view view) {
+  LabelKey key(Kind::Exception, {type, view});
+  if (Series* s = series(t.series, Kind::Exception, key)) add(s->cells[0]);
+  else add(t.django.series_dropped);
+}
+
+void record_db_connection(WorkerTables& t, std::string_view alias, std::string_view vendor, bool ok) {
+  LabelKey key(Kind::Db, {alias, vendor});
+  if (Series* s = series(t.series, Kind::Db, key)) add(s->cells[ok ? kDbConnections : kDbConnectionErrors]);
+  else add(t.django.series_dropped);
+}
+
+void record_db_execute(WorkerTables& t, std::string_view alias, std::string_view vendor, bool many, double seconds,
+                       std::string_view error_type) {
+  LabelKey key(Kind::Db, {alias, vendor});
+  if (Series* s = series(t.series, Kind::Db, key)) {
+    add(s->cells[many ? kDbExecuteMany : kDbExecute]);
+    observe(s->cells + kDbDuration, kDbBuckets, std::size(kDbBuckets), s->cells[kDbDurationSum], seconds);
+  } else {
+    add(t.django.series_dropped);
+  }
+  if (error_type.empty()) return;
+  LabelKey ekey(Kind::DbError, {alias, vendor, error_type});
+  if (Series* s = series(t.series, Kind::DbError, ekey)) add(s->cells[0]);
+  else add(t.django.series_dropped);
+}
+
+void set_migrations(Region& region, std::string_view connection, std::uint64_t applied, std::uint64_t unapplied) {
+  LabelKey key(Kind::Migrations, {connection});
+  if (Series* s = series(region.pod, Kind::Migrations, key)) {
+    set(s->cells[0], applied);
+    set(s->cells[1], unapplied);
+  }
+}
+
+void observe_server_duration(ServerTable& t, double seconds) {
+  bump(t.duration[bucket_index(kServerBuckets, std::size(kServerBuckets), seconds)]);
+  bump(t.duration_sum_ns, to_ns(seconds));
+}
+
+}  // namespace squall::metrics

@@ -1,0 +1,185 @@
+#pragma once
+// Metrics in shared memory (issue 5): fixed-size tables, one set per worker
+// slot, written only by that worker (its I/O thread for the server families,
+// its Python threads for the Django families); the master reads and sums them
+// for /metrics and, when a worker exits, folds its counters into the pod's
+// `retired` tables (SharedState::retire), so pod totals never go backwards.
+//
+// Every cell is a plain integer accessed through std::atomic_ref: the region
+// is a zero-filled anonymous mapping (zero is a valid empty table, nothing is
+// constructed, pages a worker never touches cost nothing), no lock is ever
+// held across processes, and a worker that dies mid-write leaves at worst one
+// half-claimed series, which readers skip.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace squall::metrics {
+
+// ---- buckets ---------------------------------------------------------------------
+
+// django-prometheus' DEFAULT_LATENCY_BUCKETS (+Inf implied).
+inline constexpr double kLatencyBuckets[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
+                                             1.0,  2.5,   5.0,  7.5,   10.0, 25.0, 50.0, 75.0};
+inline constexpr std::size_t kLatencyCells = std::size(kLatencyBuckets) + 1;
+// prometheus_client's default buckets (django_db_query_duration_seconds).
+inline constexpr double kDbBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+                                        0.5,   0.75, 1.0,   2.5,  5.0,   7.5, 10.0};
+inline constexpr std::size_t kDbCells = std::size(kDbBuckets) + 1;
+// django-prometheus' PowersOf(2, 30): 0, 1, 2, 4, ... 2^29 (body sizes in bytes).
+inline constexpr std::size_t kBodyBucketCount = 31;
+inline constexpr std::size_t kBodyCells = kBodyBucketCount + 1;
+double body_bucket(std::size_t i);
+// squall_http_request_duration_seconds: finer at the low end (the engine's
+// own view of a request, from its complete head to its last byte queued).
+inline constexpr double kServerBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                            0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+inline constexpr std::size_t kServerCells = std::size(kServerBuckets) + 1;
+
+// Index of the bucket (cells are per bucket, not cumulative) for a value.
+std::size_t bucket_index(const double* bounds, std::size_t n, double value);
+std::size_t body_bucket_index(std::uint64_t bytes);
+
+// ---- cells -----------------------------------------------------------------------
+
+inline std::uint64_t load(const std::uint64_t& cell) {
+  return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(cell)).load(std::memory_order_relaxed);
+}
+// One writer thread (the I/O loop): no locked instruction needed.
+inline void bump(std::uint64_t& cell, std::uint64_t n = 1) {
+  std::atomic_ref<std::uint64_t> r(cell);
+  r.store(r.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+// Several writer threads (Python threads of one worker).
+inline void add(std::uint64_t& cell, std::uint64_t n = 1) {
+  std::atomic_ref<std::uint64_t>(cell).fetch_add(n, std::memory_order_relaxed);
+}
+inline void set(std::uint64_t& cell, std::uint64_t v) {
+  std::atomic_ref<std::uint64_t>(cell).store(v, std::memory_order_relaxed);
+}
+inline std::uint64_t to_ns(double seconds) { return seconds > 0 ? static_cast<std::uint64_t>(seconds * 1e9) : 0; }
+
+// ---- fixed tables ----------------------------------------------------------------
+
+// Written by a worker's I/O thread (counters) and every tick (gauges).
+struct ServerTable {
+  // counters
+  std::uint64_t accepted, handled, requests, bytes_received, bytes_sent;
+  std::uint64_t duration[kServerCells];
+  std::uint64_t duration_sum_ns;
+  // gauges (not folded: they describe a live worker)
+  std::uint64_t active, reading, writing, waiting;
+};
+
+// django-prometheus families without labels, written by the Python threads.
+struct DjangoTable {
+  std::uint64_t requests_before, responses_before, unknown_latency_before, unknown_latency, streaming;
+  std::uint64_t latency_before[kLatencyCells];
+  std::uint64_t latency_before_sum_ns;
+  std::uint64_t request_body[kBodyCells];
+  std::uint64_t request_body_sum;
+  std::uint64_t response_body[kBodyCells];
+  std::uint64_t response_body_sum;
+  std::uint64_t series_dropped;  // label sets refused: the table was full
+};
+
+// ---- labelled series ---------------------------------------------------------------
+
+enum class Kind : std::uint32_t {
+  Request = 1,  // view, method, transport, status: count, latency histogram
+  Exception,    // type, view: count
+  Db,           // alias, vendor: connections, errors, execute, execute_many, duration histogram
+  DbError,      // alias, vendor, type: count
+  Migrations,   // connection: applied, unapplied (gauges, pod-wide)
+};
+inline constexpr std::size_t kCells = 20;
+inline constexpr std::size_t kLabelBytes = 232;
+// Request cells
+inline constexpr std::size_t kReqCount = 0, kReqLatency = 1, kReqLatencySum = kReqLatency + kLatencyCells;
+// Db cells
+inline constexpr std::size_t kDbConnections = 0, kDbConnectionErrors = 1, kDbExecute = 2, kDbExecuteMany = 3,
+                             kDbDuration = 4, kDbDurationSum = kDbDuration + kDbCells;
+static_assert(kReqLatencySum < kCells && kDbDurationSum < kCells);
+
+struct Series {
+  std::uint32_t state;  // 0 free, 1 being claimed, 2 ready (atomic_ref)
+  std::uint32_t kind;
+  std::uint32_t labels_len;
+  std::uint32_t reserved;
+  std::uint64_t hash;
+  char labels[kLabelBytes];  // label values, each ending in '\0'
+  std::uint64_t cells[kCells];
+};
+
+// Label values packed for a Series: each value cut (at a UTF-8 boundary) so
+// that all fit, each followed by '\0' (values never contain one: cut there).
+struct LabelKey {
+  char bytes[kLabelBytes];
+  std::uint32_t len = 0;
+  std::uint64_t hash = 0;
+  LabelKey(Kind kind, std::initializer_list<std::string_view> values);
+};
+
+template <std::size_t N>
+struct SeriesTable {
+  static constexpr std::size_t kSlots = N;
+  static constexpr std::size_t kLimit = N - N / 8;  // distinct label sets accepted
+  std::uint64_t used;
+  Series slots[N];
+};
+
+// Finds or claims the series for `key`; nullptr when the table is full.
+Series* find_or_claim(Series* slots, std::size_t n, std::size_t limit, std::uint64_t& used, Kind kind,
+                      const LabelKey& key);
+template <std::size_t N>
+Series* series(SeriesTable<N>& t, Kind kind, const LabelKey& key) {
+  return find_or_claim(t.slots, N, t.kLimit, t.used, kind, key);
+}
+
+inline constexpr std::size_t kWorkerSeries = 1024;  // per worker: 896 label sets
+inline constexpr std::size_t kRetiredSeries = 4096;  // the pod's folded totals
+inline constexpr std::size_t kPodSeries = 64;        // pod-wide gauges (migrations)
+inline constexpr std::size_t kMaxWorkerTables = 128;
+
+struct WorkerTables {
+  ServerTable server;
+  DjangoTable django;
+  SeriesTable<kWorkerSeries> series;
+};
+
+struct Region {
+  WorkerTables retired;  // dead workers' counters (series in `retired_series`)
+  SeriesTable<kRetiredSeries> retired_series;
+  SeriesTable<kPodSeries> pod;
+  WorkerTables workers[kMaxWorkerTables];  // by worker slot (master::kMaxWorkers)
+};
+
+// A zeroed shared mapping (MAP_SHARED | MAP_ANONYMOUS); never unmapped.
+Region* create_region();
+// Master only: adds worker `slot`'s counters to the retired tables, then
+// zeroes the worker's tables for the next worker in that slot.
+void fold(Region& region, std::size_t slot);
+
+// Writers for the Python side (a worker's Python threads).
+struct RequestRecord {
+  std::string_view view, method, transport, status;
+  double latency = -1;  // s, < 0: unknown (answered before the after-middleware ran)
+  std::uint64_t request_bytes = 0, response_bytes = 0;
+  bool streaming = false;
+};
+void record_request(WorkerTables& t, const RequestRecord& r);
+void record_before(WorkerTables& t);
+void record_before_response(WorkerTables& t, double latency);  // < 0: unknown
+void record_exception(WorkerTables& t, std::string_view type, std::string_view view);
+void record_db_connection(WorkerTables& t, std::string_view alias, std::string_view vendor, bool ok);
+void record_db_execute(WorkerTables& t, std::string_view alias, std::string_view vendor, bool many, double seconds,
+                       std::string_view error_type);
+void set_migrations(Region& region, std::string_view connection, std::uint64_t applied, std::uint64_t unapplied);
+
+// The I/O thread of a worker.
+void observe_server_duration(ServerTable& t, double seconds);
+
+}  // namespace squall::metrics

@@ -1,0 +1,161 @@
+"""django-prometheus' metrics, kept in Squall's shared memory (docs/metrics.md).
+
+Put the two middlewares at the ends of MIDDLEWARE, as with django-prometheus::
+
+    MIDDLEWARE = [
+        "squall.metrics.PrometheusBeforeMiddleware",
+        # ... every other middleware ...
+        "squall.metrics.PrometheusAfterMiddleware",
+    ]
+
+Each request costs one call into the engine per middleware (no lock, no
+file, no Python object per series): the worker adds to its own table in
+shared memory and the master sums the tables for ``/metrics`` on the probe
+port. Outside a Squall worker (tests, runserver, the master) the calls do
+nothing.
+
+Database metrics (``django_db_*``) need no middleware: with ``"squall"`` in
+INSTALLED_APPS, every new connection gets an ``execute_wrapper``
+(:func:`install_db_instrumentation`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+from django.utils.deprecation import MiddlewareMixin
+
+from squall import _core
+
+logger = logging.getLogger("squall.metrics")
+
+UNNAMED_VIEW = "<unnamed view>"
+INVALID_METHOD = "<invalid method>"
+# django-prometheus' accepted methods; anything else is counted as <invalid method>.
+METHODS = frozenset("CONNECT DELETE GET HEAD OPTIONS PATCH POST PUT TRACE".split())
+
+_BEFORE = "_squall_metrics_before"
+_AFTER = "_squall_metrics_after"
+
+
+def view_name(request: Any) -> str:
+    """Django's resolved view name (never the raw path: bounded label values)."""
+    match = getattr(request, "resolver_match", None)
+    name = getattr(match, "view_name", None) if match is not None else None
+    return name or UNNAMED_VIEW
+
+
+def _content_length(request: Any) -> int:
+    # The declared length, not request.body: reading the body here would
+    # break streaming uploads and raise after request.read().
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+class PrometheusBeforeMiddleware(MiddlewareMixin):
+    """First in MIDDLEWARE: requests and latency including every middleware."""
+
+    def process_request(self, request: Any) -> None:
+        _core.metrics_before()
+        setattr(request, _BEFORE, perf_counter())
+
+    def process_response(self, request: Any, response: Any) -> Any:
+        started = getattr(request, _BEFORE, None)
+        _core.metrics_before_response(perf_counter() - started if started is not None else -1.0)
+        return response
+
+
+class PrometheusAfterMiddleware(MiddlewareMixin):
+    """Last in MIDDLEWARE: method, transport, view, status, latency, body sizes."""
+
+    def process_request(self, request: Any) -> None:
+        setattr(request, _AFTER, perf_counter())
+
+    def process_exception(self, request: Any, exception: BaseException) -> None:
+        _core.metrics_exception(type(exception).__name__, view_name(request))
+
+    def process_response(self, request: Any, response: Any) -> Any:
+        started = getattr(request, _AFTER, None)
+        method = request.method if request.method in METHODS else INVALID_METHOD
+        streaming = bool(getattr(response, "streaming", False))
+        _core.metrics_request(
+            view_name(request),
+            method,
+            "https" if request.is_secure() else "http",
+            str(response.status_code),
+            perf_counter() - started if started is not None else -1.0,
+            _content_length(request),
+            0 if streaming else len(response.content),
+            streaming,
+        )
+        return response
+
+
+# Squall's own names for the same classes.
+BeforeMiddleware = PrometheusBeforeMiddleware
+AfterMiddleware = PrometheusAfterMiddleware
+
+
+# ---- databases
+
+
+def _execute_wrapper(alias: str, vendor: str) -> Callable[..., Any]:
+    def wrapper(
+        execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any
+    ) -> Any:
+        started = perf_counter()
+        error = ""
+        try:
+            return execute(sql, params, many, context)
+        except Exception as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            _core.metrics_db_execute(alias, vendor, many, perf_counter() - started, error)
+
+    return wrapper
+
+
+def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
+    _core.metrics_db_connection(connection.alias, connection.vendor, True)
+    wrappers = connection.execute_wrappers
+    if not any(getattr(w, "_squall_metrics", False) for w in wrappers):
+        wrapper = _execute_wrapper(connection.alias, connection.vendor)
+        wrapper._squall_metrics = True  # type: ignore[attr-defined]
+        # First: it times the query as the database sees it, not other wrappers.
+        wrappers.insert(0, wrapper)
+
+
+def install_db_instrumentation() -> None:
+    """django_db_* for every connection opened from now on (idempotent)."""
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_on_connection_created, dispatch_uid="squall.metrics.db")
+
+
+# ---- migrations
+
+
+def publish_migrations(master: Any) -> None:
+    """django_migrations_(un)applied_total per database, computed once (by a worker
+    at start, off the request path); a database that does not answer is skipped."""
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    for alias in connections:
+        connection = connections[alias]
+        try:
+            executor = MigrationExecutor(connection)
+            targets = executor.loader.graph.leaf_nodes()
+            unapplied = len(executor.migration_plan(targets))
+            applied = len(executor.loader.applied_migrations)
+            master.set_migrations(alias, applied, unapplied)
+        except Exception as exc:  # a database that is down must not stop a worker
+            logger.debug("migrations of %s not counted: %s", alias, exc)
+        finally:
+            connection.close()

@@ -1,0 +1,173 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "master/shared_state.h"
+#include "metrics/exposition.h"
+#include "metrics/tables.h"
+
+using namespace squall;
+using namespace squall::metrics;
+
+namespace {
+
+std::string render_text(master::SharedState& state, Format format = Format::Text) {
+  MetricsConfig config;
+  config.info = {{"version", "1.2.3"}};
+  probe::ProbeConfig probes;
+  return render(config, {state, probes, -1}, format);
+}
+
+// The value of the first sample line starting with `prefix` (name{labels}).
+std::string value_of(const std::string& text, const std::string& prefix) {
+  auto at = text.find("\n" + prefix + " ");
+  if (at == std::string::npos) return "<none>";
+  auto start = at + prefix.size() + 2;
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+RequestRecord hello(double latency = 0.02) { return {"hello", "GET", "http", "200", latency, 0, 13, false}; }
+
+}  // namespace
+
+TEST(MetricsBuckets, MatchDjangoPrometheus) {
+  EXPECT_EQ(bucket_index(kLatencyBuckets, std::size(kLatencyBuckets), 0.01), 0u);  // le is inclusive
+  EXPECT_EQ(bucket_index(kLatencyBuckets, std::size(kLatencyBuckets), 0.011), 1u);
+  EXPECT_EQ(bucket_index(kLatencyBuckets, std::size(kLatencyBuckets), 100), std::size(kLatencyBuckets));
+  EXPECT_EQ(body_bucket_index(0), 0u);
+  EXPECT_EQ(body_bucket_index(1), 1u);
+  EXPECT_EQ(body_bucket_index(3), 3u);  // le 4
+  EXPECT_EQ(body_bucket(3), 4.0);
+  EXPECT_EQ(body_bucket_index(std::uint64_t{1} << 40), kBodyBucketCount);
+}
+
+TEST(MetricsTables, WorkersWriteTheMasterSumsAcrossFork) {
+  master::SharedState* state = master::SharedState::create();
+  for (int slot : {0, 1}) {
+    pid_t child = fork();
+    if (child == 0) {
+      state->workers[slot].pid.store(getpid());
+      for (int i = 0; i < 3; ++i) record_request(state->metrics->workers[slot], hello());
+      record_request(state->metrics->workers[slot], {"<unnamed view>", "GET", "http", "404", 0.001, 0, 9, false});
+      pause();  // alive until the parent has read
+      _exit(0);
+    }
+    while (state->workers[slot].pid.load() == 0) usleep(1000);
+  }
+  // Give the children a moment to record (they record before pausing).
+  for (int i = 0; i < 1000 && load(state->metrics->workers[1].series.used) < 2; ++i) usleep(1000);
+  std::string text = render_text(*state);
+  EXPECT_EQ(value_of(text, R"(django_http_requests_total_by_view_transport_method_total{view="hello",transport="http",method="GET"})"), "6");
+  EXPECT_EQ(value_of(text, R"(django_http_responses_total_by_status_total{status="404"})"), "2");
+  EXPECT_EQ(value_of(text, R"(django_http_requests_latency_seconds_by_view_method_bucket{view="hello",method="GET",le="0.025"})"), "6");
+  EXPECT_EQ(value_of(text, R"(django_http_requests_latency_seconds_by_view_method_bucket{view="hello",method="GET",le="0.01"})"), "0");
+  EXPECT_EQ(value_of(text, R"(squall_info{version="1.2.3"})"), "1");
+  for (int slot : {0, 1}) {
+    kill(state->workers[slot].pid.load(), SIGKILL);
+    waitpid(state->workers[slot].pid.load(), nullptr, 0);
+  }
+}
+
+TEST(MetricsTables, RetiringAWorkerKeepsEveryCounter) {
+  master::SharedState* state = master::SharedState::create();
+  state->workers[0].pid.store(100);
+  state->workers[1].pid.store(101);
+  record_request(state->metrics->workers[0], hello());
+  record_request(state->metrics->workers[1], hello());
+  record_db_execute(state->metrics->workers[1], "default", "sqlite", false, 0.002, "OperationalError");
+  bump(state->metrics->workers[1].server.requests, 5);
+  std::string before = render_text(*state);
+  state->retire(state->workers[1]);
+  EXPECT_EQ(load(state->metrics->workers[1].series.used), 0u);  // the slot is clean for the next worker
+  std::string after = render_text(*state);
+  for (const char* sample :
+       {R"(django_http_requests_total_by_method_total{method="GET"})", R"(squall_http_requests_total)",
+        R"(django_db_execute_total{alias="default",vendor="sqlite"})",
+        R"(django_db_errors_total{alias="default",vendor="sqlite",type="OperationalError"})",
+        R"(django_http_requests_latency_seconds_by_view_method_count{view="hello",method="GET"})"})
+    EXPECT_EQ(value_of(after, sample), value_of(before, sample)) << sample;
+  EXPECT_EQ(value_of(after, "django_http_requests_total_by_method_total{method=\"GET\"}"), "2");
+  // A new worker in the slot adds to the folded totals.
+  state->workers[1].pid.store(102);
+  record_request(state->metrics->workers[1], hello());
+  EXPECT_EQ(value_of(render_text(*state), "django_http_requests_total_by_method_total{method=\"GET\"}"), "3");
+}
+
+TEST(MetricsTables, TheCapOnLabelSetsIsCounted) {
+  master::SharedState* state = master::SharedState::create();
+  state->workers[0].pid.store(100);
+  WorkerTables& t = state->metrics->workers[0];
+  std::size_t limit = SeriesTable<kWorkerSeries>::kLimit;
+  for (std::size_t i = 0; i < limit + 10; ++i) {
+    std::string view = "view" + std::to_string(i);
+    record_request(t, {view, "GET", "http", "200", 0.01, 0, 0, false});
+  }
+  EXPECT_EQ(load(t.series.used), limit);
+  EXPECT_EQ(load(t.django.series_dropped), 10u);
+  // Known label sets still count once the table is full.
+  record_request(t, {"view0", "GET", "http", "200", 0.01, 0, 0, false});
+  std::string text = render_text(*state);
+  EXPECT_EQ(value_of(text, "squall_metrics_series_dropped_total"), "10");
+  EXPECT_EQ(value_of(text, R"(django_http_requests_total_by_view_transport_method_total{view="view0",transport="http",method="GET"})"), "2");
+}
+
+TEST(MetricsLabels, LongAndOddValuesAreCutAndEscaped) {
+  master::SharedState* state = master::SharedState::create();
+  state->workers[0].pid.store(100);
+  std::string long_view(500, 'v');
+  record_request(state->metrics->workers[0], {long_view, "GET", "http", "200", 0.01, 0, 0, false});
+  record_exception(state->metrics->workers[0], "Value\"Error\\\n", "x");
+  std::string text = render_text(*state);
+  EXPECT_NE(text.find(R"(django_http_exceptions_total_by_type_total{type="Value\"Error\\\n"} 1)"), std::string::npos);
+  EXPECT_EQ(text.find(long_view), std::string::npos);
+  EXPECT_NE(text.find(std::string(40, 'v')), std::string::npos);
+  LabelKey cut(Kind::Request, {std::string(300, 'a') + "\xc3\xa9", "GET"});
+  EXPECT_LE(cut.len, kLabelBytes);
+}
+
+TEST(MetricsExposition, NegotiatesOpenMetricsLikePrometheusAsks) {
+  EXPECT_EQ(negotiate(""), Format::Text);
+  EXPECT_EQ(negotiate("*/*"), Format::Text);
+  EXPECT_EQ(negotiate("text/plain;version=0.0.4"), Format::Text);
+  EXPECT_EQ(negotiate("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+                      "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+            Format::OpenMetrics);
+  EXPECT_EQ(negotiate("application/openmetrics-text"), Format::OpenMetrics);
+  EXPECT_EQ(negotiate("application/openmetrics-text;version=0.0.1"), Format::Text);  // only 1.0.0 is served
+  EXPECT_EQ(negotiate("application/openmetrics-text;q=0.2,text/plain"), Format::Text);
+}
+
+TEST(MetricsExposition, OpenMetricsCountersAndEof) {
+  master::SharedState* state = master::SharedState::create();
+  state->workers[0].pid.store(100);
+  record_request(state->metrics->workers[0], hello());
+  std::string om = render_text(*state, Format::OpenMetrics);
+  EXPECT_TRUE(om.ends_with("\n# EOF\n"));
+  EXPECT_NE(om.find("# TYPE django_http_requests_total_by_method counter\n"), std::string::npos);
+  EXPECT_NE(om.find("django_http_requests_total_by_method_total{method=\"GET\"} 1\n"), std::string::npos);
+  std::string text = render_text(*state);
+  EXPECT_NE(text.find("# TYPE django_http_requests_total_by_method_total counter\n"), std::string::npos);
+  EXPECT_EQ(text.find("# EOF"), std::string::npos);
+  EXPECT_NE(text.find("le=\"1.0\""), std::string::npos);  // canonical numbers
+  EXPECT_NE(text.find("le=\"+Inf\""), std::string::npos);
+}
+
+TEST(MetricsExposition, OnlyTheMetricsPathAndGetOrHead) {
+  MetricsConfig config;
+  EXPECT_TRUE(is_metrics_target("/metrics", config));
+  EXPECT_TRUE(is_metrics_target("/metrics/?x=1", config));
+  EXPECT_FALSE(is_metrics_target("/metricsx", config));
+  config.path = "";
+  EXPECT_FALSE(is_metrics_target("/metrics", config));
+  master::SharedState* state = master::SharedState::create();
+  probe::ProbeConfig probes;
+  MetricsConfig on;
+  std::string r = response_bytes(on, {*state, probes, -1}, "POST", "", true);
+  EXPECT_TRUE(r.starts_with("HTTP/1.1 405"));
+  EXPECT_NE(r.find("Allow: GET, HEAD\r\n"), std::string::npos);
+  std::string head = response_bytes(on, {*state, probes, -1}, "HEAD", "", true);
+  EXPECT_NE(head.find("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos);
+  EXPECT_TRUE(head.ends_with("\r\n\r\n"));
+}

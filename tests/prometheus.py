@@ -1,0 +1,145 @@
+"""A private Prometheus server (Debian package `prometheus`) for tests.
+
+`start_prometheus(base_dir, targets)` writes a config that scrapes `targets`
+("127.0.0.1:PORT", the Squall probe port) every `interval`, starts Prometheus
+on a free loopback port with its storage under base_dir, waits until its HTTP
+API answers (polling, never a fixed sleep) and returns an object whose
+`query()` runs an instant PromQL query. Stopped on exit of the `with` block.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from realservers import _poll, _terminate, free_port
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+class Prometheus:
+    def __init__(
+        self,
+        base_dir: Path,
+        targets: list[str],
+        interval: float = 0.5,
+        metrics_path: str = "/metrics",
+    ) -> None:
+        self.base_dir = base_dir
+        self.port = free_port()
+        self.log = base_dir / "prometheus.log"
+        config = {
+            "global": {
+                "scrape_interval": f"{int(interval * 1000)}ms",
+                "scrape_timeout": f"{int(interval * 1000)}ms",
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "squall",
+                    "metrics_path": metrics_path,
+                    "static_configs": [{"targets": targets}],
+                }
+            ],
+        }
+        self.config = base_dir / "prometheus.yml"
+        self.config.write_text(json.dumps(config))  # JSON is YAML
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={self.config}",
+                    f"--storage.tsdb.path={self.base_dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _poll(self._ready, "prometheus", 30.0, self.log)
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"prometheus exited: {self.log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = json.load(r)
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query's vector: [{"metric": {...}, "value": [t, "v"]}]."""
+        return list(self.api("query", query=promql)["result"])
+
+    def value(self, promql: str) -> float | None:
+        """The single value of a query, None while it has none."""
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+    def targets(self) -> list[dict[str, Any]]:
+        return list(self.api("targets")["activeTargets"])
+
+    def scrapes_after(self, moment: float, timeout: float = 15.0) -> None:
+        """Waits until every target was scraped (successfully) after `moment` (time.time())."""
+
+        def done() -> bool:
+            targets = self.targets()
+            return bool(targets) and all(
+                t["health"] == "up" and _rfc3339(t["lastScrape"]) > moment for t in targets
+            )
+
+        _poll(done, "a scrape of every target", timeout, self.log)
+
+    def stop(self) -> None:
+        _terminate(self.proc)
+        self.proc = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _rfc3339(text: str) -> float:
+    """Prometheus' lastScrape ("2026-11-21T11:49:10.123456789Z") as time.time()."""
+    from datetime import datetime
+
+    main, _, frac = text.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(main + "+00:00").timestamp()
+    return seconds + (float("0." + frac[:6]) if frac else 0.0)
+
+
+def start_prometheus(base_dir: Path, targets: list[str], interval: float = 0.5) -> Prometheus:
+    return Prometheus(base_dir, targets, interval).start()
+
+
+def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
+    """`promtool check metrics` on an exposition (stdin)."""
+    return subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
