@@ -521,3 +521,14 @@ def test_static_needs_django() -> None:
     done = squall_exit(["wsgi_apps:hello", "--static"], {})
     assert done.returncode == 2
     assert "--static and --media need Django settings" in done.stderr
+
+
+def test_files_get_an_access_log_line(server: ServerProcess) -> None:
+    assert fetch(server, "/static/css/app.css?v=access-log").status == 200
+    assert fetch(server, "/static/no-such-file.css").status == 404
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "no-such-file" not in server.log():
+        time.sleep(0.02)
+    log = server.log()
+    assert f'"GET /static/css/app.css?v=access-log HTTP/1.1" 200 {len(CSS)} ' in log
+    assert '"GET /static/no-such-file.css HTTP/1.1" 404 ' in log

@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 
 #include "http/response.h"
 #include "server/log.h"
@@ -209,6 +211,12 @@ void Connection::on_head(http::RequestHead&& head) {
     // --media (or no mount) falls through to the application.
     bool close = !head.keep_alive || ctx_.draining.load();
     if (auto r = ctx_.static_files->handle(head, close)) {
+      if (ctx_.config.access_log) {
+        // The status from "HTTP/1.1 200 OK"; the file is sent after this line is written.
+        int status = std::atoi(r->head.c_str() + std::min<std::size_t>(9, r->head.size()));
+        server::log_access(peer_.host, head, status, r->length,
+                           std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count());
+      }
       local_ = LocalResponse{std::move(r->head), {}, close};
       if (r->file.valid()) {
         local_->file.file = std::move(r->file);

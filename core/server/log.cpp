@@ -80,7 +80,11 @@ void log_event(std::string_view level, std::string_view logger, std::string_view
 }
 
 void log_access(const Exchange& ex, double duration_ms) {
-  const auto& h = ex.head;
+  log_access(ex.peer.host, ex.head, ex.status(), ex.body_bytes(), duration_ms);
+}
+
+void log_access(const std::string& peer, const http::RequestHead& h, int status, std::uint64_t bytes,
+                double duration_ms) {
   char version[16];
   std::snprintf(version, sizeof version, "HTTP/%d.%d", h.version_major, h.version_minor);
   char duration[32];
@@ -88,13 +92,13 @@ void log_access(const Exchange& ex, double duration_ms) {
   std::string line;
   if (g_format.load() == LogFormat::Json) {
     line = "{\"time\": \"" + timestamp() + "\", \"level\": \"info\", \"logger\": \"squall.access\", \"message\": \"" +
-           json_escape(h.method + " " + h.target) + "\", \"remote_addr\": \"" + json_escape(ex.peer.host) +
+           json_escape(h.method + " " + h.target) + "\", \"remote_addr\": \"" + json_escape(peer) +
            "\", \"method\": \"" + json_escape(h.method) + "\", \"path\": \"" + json_escape(h.target) +
-           "\", \"protocol\": \"" + version + "\", \"status\": " + std::to_string(ex.status()) +
-           ", \"bytes\": " + std::to_string(ex.body_bytes()) + ", \"duration_ms\": " + duration + "}\n";
+           "\", \"protocol\": \"" + version + "\", \"status\": " + std::to_string(status) +
+           ", \"bytes\": " + std::to_string(bytes) + ", \"duration_ms\": " + duration + "}\n";
   } else {
-    line = timestamp() + " INFO squall.access: " + ex.peer.host + " \"" + h.method + " " + h.target + " " + version +
-           "\" " + std::to_string(ex.status()) + " " + std::to_string(ex.body_bytes()) + " " + duration + "ms\n";
+    line = timestamp() + " INFO squall.access: " + peer + " \"" + h.method + " " + h.target + " " + version +
+           "\" " + std::to_string(status) + " " + std::to_string(bytes) + " " + duration + "ms\n";
   }
   emit(line);
 }

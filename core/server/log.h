@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/request.h"
 #include "server/config.h"
 
 namespace squall::server {
@@ -17,6 +18,9 @@ class Exchange;
 void set_log_format(LogFormat format);
 void log_event(std::string_view level, std::string_view logger, std::string_view message);
 void log_access(const Exchange& exchange, double duration_ms);
+// The same line for a response the I/O thread answered itself (static files).
+void log_access(const std::string& peer, const http::RequestHead& head, int status, std::uint64_t bytes,
+                double duration_ms);
 
 std::string json_escape(std::string_view s);
 
