@@ -15,6 +15,10 @@ class SquallConfig(AppConfig):
 
         register_checks()
         # django_db_* metrics: an execute_wrapper on every new connection.
-        from squall.metrics import install_db_instrumentation
-
+        try:
+            from squall.metrics import install_db_instrumentation
+        except ImportError:
+            # The engine is not built here (a source checkout, an image's build
+            # stage): management commands still run, with nothing to count into.
+            return
         install_db_instrumentation()
