@@ -129,3 +129,17 @@ def test_the_demo_readiness_runs_its_health_checks(demo: ServerProcess) -> None:
         "DatabaseBackend[default]": "working",
         "MigrationsBackend": "working",
     }
+
+
+def test_the_demo_counts_its_views_in_django_prometheus_families(demo: ServerProcess) -> None:
+    for _ in range(3):
+        get(demo, "/json")
+    metrics = requests.get(f"http://127.0.0.1:{demo.probe_port}/metrics", timeout=10).text
+    line = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("django_http_requests_total_by_view_transport_method_total{")
+        and 'view="json"' in line
+        and 'method="GET"' in line
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 3

@@ -1,11 +1,14 @@
-"""The demo project (examples/demo) with Squall's metrics middlewares, as a
-django-prometheus user would place them: first and last in MIDDLEWARE.
-The SQLite database is the file $DEMO_TEST_DB (tests/test_metrics.py)."""
+"""The demo project (examples/demo), whose MIDDLEWARE has Squall's metrics
+middlewares first and last, as a django-prometheus user places them. The
+SQLite database is the file $DEMO_TEST_DB (tests/test_metrics.py)."""
 
 import os
 
 from demo.settings import *  # noqa: F403
 from demo.settings import MIDDLEWARE
+
+assert MIDDLEWARE[0] == "squall.metrics.PrometheusBeforeMiddleware"
+assert MIDDLEWARE[-1] == "squall.metrics.PrometheusAfterMiddleware"
 
 DATABASES = {
     "default": {
@@ -13,9 +16,3 @@ DATABASES = {
         "NAME": os.environ["DEMO_TEST_DB"],
     }
 }
-
-MIDDLEWARE = [
-    "squall.metrics.PrometheusBeforeMiddleware",
-    *MIDDLEWARE,
-    "squall.metrics.PrometheusAfterMiddleware",
-]

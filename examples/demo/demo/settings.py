@@ -33,7 +33,9 @@ INSTALLED_APPS = [
     "components",
 ]
 
+# django-prometheus' families (docs/metrics.md): Before first, After last.
 MIDDLEWARE = [
+    "squall.metrics.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -41,6 +43,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "squall.metrics.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "demo.urls"
