@@ -195,3 +195,27 @@ def wait_for(server: ServerProcess, path: str, status: int, timeout: float = 10)
             last = exc
         time.sleep(0.02)
     raise AssertionError(f"{path} never answered {status}; last: {last!r}")
+
+
+# ---- the demo project
+
+
+def demo_env(
+    tmp: Path, settings_module: str, *, migrate: bool = True, **extra: str
+) -> dict[str, str]:
+    """Environment of the demo's manage.py: tests/apps importable, `settings_module`
+    (a tests/apps module on top of the demo's settings), the SQLite database
+    tmp/db.sqlite3 ($DEMO_TEST_DB), migrated unless `migrate` is false."""
+    pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
+    env = {
+        "PYTHONPATH": pythonpath,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DEMO_TEST_DB": str(tmp / "db.sqlite3"),
+        **extra,
+    }
+    if migrate:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=DEMO_DIR, env={**os.environ, **env}, check=True, capture_output=True,
+        )  # fmt: skip
+    return env

@@ -20,12 +20,10 @@ from __future__ import annotations
 import http.client
 import json
 import math
-import os
 import re
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import serverproc
 import yaml
-from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, run_server
+from serverproc import DEMO_DIR, ServerProcess, run_server
 
 from squall.options import Config, parse_config
 
@@ -661,24 +660,9 @@ class Client:
 
 @pytest.fixture(scope="module")
 def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The demo with test settings and a migrated temporary database (as in
-    tests/test_django_serve.py)."""
+    """The demo with test settings and a migrated temporary database."""
     tmp = tmp_path_factory.mktemp("deploy-demo")
-    pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
-    env = {
-        "PYTHONPATH": pythonpath,
-        "DJANGO_SETTINGS_MODULE": "demo_test_settings",
-        "DEMO_TEST_DB": str(tmp / "db.sqlite3"),
-        "DEMO_TEST_RECORD": str(tmp / "loads.txt"),
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=DEMO_DIR,
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
-    return env
+    return serverproc.demo_env(tmp, "demo_test_settings", DEMO_TEST_RECORD=str(tmp / "loads.txt"))
 
 
 def scaled(seconds: float) -> str:

@@ -8,8 +8,6 @@ fixture, and a WSGI module that records each time the application is loaded
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +15,9 @@ from pathlib import Path
 
 import pytest
 import requests
+import serverproc
 from polling import file_lines
-from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, probe, run_server, wait_for
+from serverproc import DEMO_DIR, ServerProcess, probe, run_server, wait_for
 
 SAMPLE_FILE = DEMO_DIR / "components" / "data" / "sample.txt"
 
@@ -27,21 +26,7 @@ SAMPLE_FILE = DEMO_DIR / "components" / "data" / "sample.txt"
 def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment of the demo's manage.py: test settings, a migrated temporary database."""
     tmp = tmp_path_factory.mktemp("demo")
-    pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
-    env = {
-        "PYTHONPATH": pythonpath,
-        "DJANGO_SETTINGS_MODULE": "demo_test_settings",
-        "DEMO_TEST_DB": str(tmp / "db.sqlite3"),
-        "DEMO_TEST_RECORD": str(tmp / "loads.txt"),
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=DEMO_DIR,
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
-    return env
+    return serverproc.demo_env(tmp, "demo_test_settings", DEMO_TEST_RECORD=str(tmp / "loads.txt"))
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,17 @@ import http.client
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+import serverproc
 from prometheus import promtool_check, start_prometheus
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
-from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, run_server, wait_for
+from serverproc import DEMO_DIR, ServerProcess, run_server, wait_for
 
 OM_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
@@ -35,21 +34,7 @@ OM_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 @pytest.fixture(scope="module")
 def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    tmp = tmp_path_factory.mktemp("metrics")
-    pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
-    env = {
-        "PYTHONPATH": pythonpath,
-        "DJANGO_SETTINGS_MODULE": "metrics_test_settings",
-        "DEMO_TEST_DB": str(tmp / "db.sqlite3"),
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=DEMO_DIR,
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
-    return env
+    return serverproc.demo_env(tmp_path_factory.mktemp("metrics"), "metrics_test_settings")
 
 
 def demo_server(env: dict[str, str], *options: str):  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
 #include "static/conditional.h"
+#include "http/request.h"
 
 #include "static/file_info.h"
 
@@ -13,14 +14,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 // 1*DIGIT, at most 19 of them (no overflow of uint64).
 bool parse_digits(std::string_view s, std::uint64_t& out) {
@@ -61,7 +54,7 @@ bool split_etag(std::string_view tag, std::string_view& opaque, bool& weak) {
 RangeParse parse_range(std::string_view value, std::uint64_t size, ByteRange& out) {
   value = trim(value);
   std::size_t eq = value.find('=');
-  if (eq == std::string_view::npos || !iequal(trim(value.substr(0, eq)), "bytes")) return RangeParse::Ignore;
+  if (eq == std::string_view::npos || !http::iequals(trim(value.substr(0, eq)), "bytes")) return RangeParse::Ignore;
   std::string_view spec = trim(value.substr(eq + 1));
   if (spec.find(',') != std::string_view::npos) return RangeParse::Ignore;
   std::size_t dash = spec.find('-');
@@ -151,7 +144,7 @@ bool accepts_encoding(std::string_view accept, std::string_view coding) {
     int q = 1000;
     if (semi != std::string_view::npos) {
       std::string_view params = trim(item.substr(semi + 1));
-      if (params.size() >= 2 && lower(params[0]) == 'q' && params[1] == '=') {
+      if (params.size() >= 2 && (params[0] == 'q' || params[0] == 'Q') && params[1] == '=') {
         std::string_view v = trim(params.substr(2));
         // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
         q = 0;
@@ -163,7 +156,7 @@ bool accepts_encoding(std::string_view accept, std::string_view coding) {
         }
       }
     }
-    if (iequal(name, coding)) named = q;
+    if (http::iequals(name, coding)) named = q;
     else if (name == "*") any = q;
     return false;
   });

@@ -1,4 +1,5 @@
 #include "static/file_info.h"
+#include "http/request.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -14,14 +15,6 @@
 namespace squall::static_files {
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 // What Django's mimetypes and nginx's mime.types agree on for web assets.
 constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
@@ -127,7 +120,7 @@ std::string_view content_type(std::string_view name) {
   if (dot != std::string_view::npos) {
     std::string_view ext = base.substr(dot + 1);
     for (const auto& [e, type] : kTypes)
-      if (iequal(e, ext)) return type;
+      if (http::iequals(e, ext)) return type;
   }
   return "application/octet-stream";
 }
