@@ -94,6 +94,8 @@ enum class Kind : std::uint32_t {
   Db,           // alias, vendor: connections, errors, execute, execute_many, duration histogram
   DbError,      // alias, vendor, type: count
   Migrations,   // connection: applied, unapplied (gauges, pod-wide)
+  Amqp,         // routing_key: received, acked, nacked, failed, handler duration histogram
+  AmqpConnection,  // no labels: reconnects, connection losses
 };
 inline constexpr std::size_t kCells = 20;
 inline constexpr std::size_t kLabelBytes = 232;
@@ -102,7 +104,13 @@ inline constexpr std::size_t kReqCount = 0, kReqLatency = 1, kReqLatencySum = kR
 // Db cells
 inline constexpr std::size_t kDbConnections = 0, kDbConnectionErrors = 1, kDbExecute = 2, kDbExecuteMany = 3,
                              kDbDuration = 4, kDbDurationSum = kDbDuration + kDbCells;
-static_assert(kReqLatencySum < kCells && kDbDurationSum < kCells);
+// Amqp cells (squall_amqp_*), the handler duration in kAmqpBuckets
+inline constexpr double kAmqpBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
+inline constexpr std::size_t kAmqpCells = std::size(kAmqpBuckets) + 1;
+inline constexpr std::size_t kAmqpReceived = 0, kAmqpAcked = 1, kAmqpNacked = 2, kAmqpFailed = 3, kAmqpDuration = 4,
+                             kAmqpDurationSum = kAmqpDuration + kAmqpCells;
+inline constexpr std::size_t kAmqpReconnects = 0, kAmqpConnectionLosses = 1;
+static_assert(kReqLatencySum < kCells && kDbDurationSum < kCells && kAmqpDurationSum < kCells);
 
 struct Series {
   std::uint32_t state;  // 0 free, 1 being claimed, 2 ready (atomic_ref)
