@@ -105,20 +105,6 @@ Properties copy_properties(const amqp_basic_properties_t& p) {
   return out;
 }
 
-metrics::Series* amqp_series(metrics::WorkerTables* t, std::string_view routing_key) {
-  if (!t) return nullptr;
-  metrics::LabelKey key(metrics::Kind::Amqp, {routing_key});
-  metrics::Series* s = metrics::series(t->series, metrics::Kind::Amqp, key);
-  if (!s) metrics::add(t->django.series_dropped);
-  return s;
-}
-
-void count_connection(metrics::WorkerTables* t, std::size_t cell) {
-  if (!t) return;
-  metrics::LabelKey key(metrics::Kind::AmqpConnection, {});
-  if (auto* s = metrics::series(t->series, metrics::Kind::AmqpConnection, key)) metrics::add(s->cells[cell]);
-}
-
 }  // namespace
 
 struct Consumer::Connection {
@@ -190,12 +176,7 @@ std::unique_ptr<Delivery> Consumer::next_delivery() {
 
 void Consumer::settle(std::uint64_t generation, std::uint64_t delivery_tag, Verdict verdict, bool failed,
                       double seconds, const std::string& routing_key) {
-  if (auto* s = amqp_series(tables_, routing_key)) {
-    if (failed) metrics::add(s->cells[metrics::kAmqpFailed]);
-    metrics::add(s->cells[metrics::kAmqpDuration +
-                          metrics::bucket_index(metrics::kAmqpBuckets, std::size(metrics::kAmqpBuckets), seconds)]);
-    metrics::add(s->cells[metrics::kAmqpDurationSum], metrics::to_ns(seconds));
-  }
+  if (tables_) metrics::observe_amqp_handler(*tables_, routing_key, seconds, failed);
   {
     std::lock_guard lock(mu_);
     verdicts_.push_back({generation, delivery_tag, verdict, routing_key});
@@ -355,8 +336,8 @@ void Consumer::send_verdicts() {
       log("error", std::string("basic.ack/nack failed: ") + amqp_error_string2(rc));
       return;  // the next read notices the broken connection
     }
-    if (auto* s = amqp_series(tables_, v.routing_key))
-      metrics::add(s->cells[v.verdict == Verdict::Ack ? metrics::kAmqpAcked : metrics::kAmqpNacked]);
+    if (tables_)
+      metrics::record_amqp(*tables_, v.routing_key, v.verdict == Verdict::Ack ? metrics::kAmqpAcked : metrics::kAmqpNacked);
   }
 }
 
@@ -378,7 +359,7 @@ bool Consumer::pump() {
       d->body = to_string(env.message.body);
       d->properties = copy_properties(env.message.properties);
       amqp_destroy_envelope(&env);
-      if (auto* s = amqp_series(tables_, d->routing_key)) metrics::add(s->cells[metrics::kAmqpReceived]);
+      if (tables_) metrics::record_amqp(*tables_, d->routing_key, metrics::kAmqpReceived);
       {
         std::lock_guard lock(mu_);
         pending_.push_back(std::move(d));
@@ -460,7 +441,7 @@ int Consumer::run() {
         std::snprintf(buf, sizeof buf, "reconnecting in %.0f s", delay);
         log("warning", buf);
         if (!wait_or_stop(delay)) break;
-        count_connection(tables_, metrics::kAmqpReconnects);
+        if (tables_) metrics::record_amqp_connection(*tables_, metrics::kAmqpReconnects);
       }
       first = false;
       if (!connect()) {
@@ -482,7 +463,7 @@ int Consumer::run() {
     send_verdicts();
     // Reading every tick also sends (and checks) heartbeats when they are due.
     if (!pump()) {
-      count_connection(tables_, metrics::kAmqpConnectionLosses);
+      if (tables_) metrics::record_amqp_connection(*tables_, metrics::kAmqpConnectionLosses);
       disconnect(false);
       drop_pending();
       delay = 0;  // it was consuming: retry at once (then 1, 2, ... s)

@@ -187,6 +187,12 @@ void record_db_execute(WorkerTables& t, std::string_view alias, std::string_view
                        std::string_view error_type);
 void set_migrations(Region& region, std::string_view connection, std::uint64_t applied, std::uint64_t unapplied);
 
+// An AMQP consumer (core/amqp): a counter cell (kAmqpReceived ...) by routing key,
+// the handler's duration, and the connection counters (kAmqpReconnects ...).
+void record_amqp(WorkerTables& t, std::string_view routing_key, std::size_t cell);
+void observe_amqp_handler(WorkerTables& t, std::string_view routing_key, double seconds, bool failed);
+void record_amqp_connection(WorkerTables& t, std::size_t cell);
+
 // The I/O thread of a worker.
 void observe_server_duration(ServerTable& t, double seconds);
 

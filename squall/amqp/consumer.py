@@ -138,13 +138,24 @@ def run_consumer(
     return int(status)
 
 
-def _close_old_connections() -> None:
+def _tidy_connections(failed: bool) -> None:
+    """Database connections after a message. A consumer is one long-lived
+    client: connections are kept from message to message (closing them after
+    each, as CONN_MAX_AGE = 0 does for requests, costs a quarter of the
+    throughput of a one-row handler on SQLite), closed after a handler raised
+    (the error may be a broken connection: the redelivery gets a new one), and
+    closed once older than a CONN_MAX_AGE > 0."""
     from squall.startup import django_configured
 
-    if django_configured():
-        from django.db import close_old_connections
+    if not django_configured():
+        return
+    from django.db import connections
 
-        close_old_connections()
+    for conn in connections.all(initialized_only=True):
+        if failed:
+            conn.close()
+        elif conn.settings_dict.get("CONN_MAX_AGE"):
+            conn.close_if_unusable_or_obsolete()
 
 
 def handle_messages(consumer: Any, handler: TopicHandler, requeue_failed: bool) -> None:
@@ -160,7 +171,6 @@ def handle_messages(consumer: Any, handler: TopicHandler, requeue_failed: bool) 
         deliver = Deliver(consumer_tag, tag, redelivered, exchange, routing_key)
         channel._begin(tag)
         failed = False
-        _close_old_connections()  # as Django does around a request (CONN_MAX_AGE)
         started = time.perf_counter()
         try:
             handler.on_message(channel, deliver, BasicProperties(**props), body)
@@ -173,7 +183,7 @@ def handle_messages(consumer: Any, handler: TopicHandler, requeue_failed: bool) 
         duration = time.perf_counter() - started
         verdict = channel._verdict or (failure_verdict if failed else "ack")
         try:
-            _close_old_connections()
+            _tidy_connections(failed)
         except Exception:
             logger.exception("closing database connections after a message")
         consumer.settle(generation, tag, verdict, failed, duration, routing_key)
