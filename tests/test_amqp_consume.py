@@ -323,3 +323,24 @@ def test_probes_follow_the_broker_and_a_restart_mid_stream_loses_nothing(
     # away is delivered again; the idempotent handler keeps one row for it.
     assert duplicates(database) <= 1
     assert queue_depth(rabbit, "q-r") == 0
+
+
+def test_a_handler_past_the_timeout_is_killed_and_its_message_redelivered(
+    rabbitmq: RabbitMQ, database: Path, tmp_path: Path
+) -> None:
+    declare(rabbitmq, "ex-stuck", "q-stuck", "orders.*")
+    with consumer(database, rabbitmq.port, "--queue", "q-stuck", "--timeout", "2") as c:
+        wait_for(lambda: c.status("/startup") == 200, "startup", 30)
+        publish(rabbitmq, "ex-stuck", [{"id": "stuck", "sleep": 600, "once": True}])
+        wait_for(lambda: (tmp_path / "started-stuck").exists(), "the handler started", 30)
+        assert c.status("/alive") == 200
+        # Past --timeout the master kills the consumer (SIGABRT: tracebacks in
+        # the log) and starts another; the message comes back, redelivered.
+        wait_for(lambda: c.rows("message") == 1, "the message handled by the new consumer", 60)
+        assert "request AMQP orders.created has run for" in c.log()
+        assert "Current thread" in c.log() or "Thread 0x" in c.log()  # faulthandler
+        with sqlite3.connect(database) as conn:
+            handled = conn.execute("SELECT redelivered FROM amqp_test_app_handled").fetchall()
+        assert handled == [(1,)]
+        assert c.metric("squall_worker_respawns_total") >= 1
+        assert c.status("/alive") == 200

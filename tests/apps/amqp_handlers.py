@@ -1,6 +1,7 @@
 """Handlers for the AMQP consumer tests (tests/test_amqp_consume.py).
 
-Each message is JSON: {"id": ..., "sleep": seconds, "fail": "once" | "always"}.
+Each message is JSON: {"id": ..., "sleep": seconds, "once": true (sleep only on
+the first delivery), "fail": "once" | "always"}.
 Before a slow handler sleeps it creates $AMQP_TEST_FLAG_DIR/started-ID, so a
 test knows the message is being handled.
 """
@@ -24,7 +25,7 @@ class RecordHandler(TopicHandler):
 
     def on_message(self, _unused_channel, basic_deliver, properties, body):
         data = json.loads(body)
-        if data.get("sleep"):
+        if data.get("sleep") and not (data.get("once") and basic_deliver.redelivered):
             flag_dir = os.environ.get("AMQP_TEST_FLAG_DIR")
             if flag_dir:
                 Path(flag_dir, f"started-{data['id']}").touch()
