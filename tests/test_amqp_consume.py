@@ -344,3 +344,18 @@ def test_a_handler_past_the_timeout_is_killed_and_its_message_redelivered(
         assert handled == [(1,)]
         assert c.metric("squall_worker_respawns_total") >= 1
         assert c.status("/alive") == 200
+
+
+def test_heartbeats_go_on_while_a_long_handler_runs(
+    rabbitmq: RabbitMQ, database: Path, tmp_path: Path
+) -> None:
+    # The broker drops a connection silent for two heartbeat intervals (2 x 1 s).
+    options = ("--queue", "q-long", "--exchange", "ex-long", "--heartbeat", "1")
+    with consumer(database, rabbitmq.port, *options) as c:
+        wait_for(lambda: c.status("/startup") == 200, "startup", 30)
+        publish(rabbitmq, "ex-long", [{"id": "long", "sleep": 6}, {"id": "next"}])
+        wait_for(lambda: c.rows("message") == 2, "both messages", 60)
+        assert c.metric("squall_amqp_connection_losses_total") == 0
+        assert c.metric("squall_amqp_messages_acked_total") == 2
+        assert c.rows("handled") == 2
+        assert "heartbeat 1 s" in c.log()
