@@ -26,6 +26,7 @@ from pathlib import Path
 import pika
 import pytest
 from polling import wait_for
+from prometheus import promtool_check
 from realservers import RabbitMQ, free_port, start_rabbitmq
 from serverproc import APPS_DIR, DEMO_DIR
 
@@ -191,6 +192,8 @@ def test_10000_messages_are_each_handled_exactly_once(rabbitmq: RabbitMQ, databa
         assert 'squall_amqp_connection_state{state="consuming"} 1' in body
         assert "squall_amqp_connected 1" in body
         assert "squall_amqp_reconnects_total 0" in body
+        check = promtool_check(body)
+        assert check.returncode == 0, check.stdout + check.stderr
         assert c.stop() == 0
     assert queue_depth(rabbitmq, "q-10k") == 0  # all acked, nothing left behind
     assert "channel and connection closed" in c.log()
@@ -281,6 +284,16 @@ def test_without_reconnect_a_missing_broker_stops_the_pod(database: Path) -> Non
     with consumer(database, free_port(), "--queue", "q") as c:
         assert c.proc.wait(timeout=30) != 0
     assert "not reconnecting (start with --reconnect to retry)" in c.log()
+
+
+def test_credentials_come_from_amqp_user_and_amqp_password(
+    rabbitmq: RabbitMQ, database: Path
+) -> None:
+    env = {"AMQP_USER": "nobody", "AMQP_PASSWORD": "wrong"}
+    with consumer(database, rabbitmq.port, "--queue", "q", **env) as c:
+        assert c.proc.wait(timeout=30) != 0
+        assert c.status("/startup") == 0  # the pod stopped: nothing listens
+    assert "login failed" in c.log()
 
 
 @pytest.fixture

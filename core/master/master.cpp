@@ -278,7 +278,7 @@ void Master::reap() {
     if (why != Why::Shutdown && why != Why::Scale) count(why);
     if (!planned && config_.exit_with_worker && !shutting_down_) {
       log("error", "the worker exited by itself: stopping (" + message + ")");
-      exit_status_ = WIFEXITED(status) && WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
+      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
       state_->retire(state_->workers[it->slot]);
       workers_.erase(it);
       begin_shutdown(true);
