@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Redis, RabbitMQ, Prometheus and its promtool), and kubectl for the deploy
 # kit's kustomization (Debian's kubernetes-client, unless one is installed).
 APT_PACKAGES := build-essential cmake ninja-build pkg-config python3-dev python3-venv \
-	node-llhttp libgtest-dev nlohmann-json3-dev libcurl4-openssl-dev wrk curl nginx \
+	node-llhttp libgtest-dev nlohmann-json3-dev libcurl4-openssl-dev librabbitmq-dev wrk curl nginx \
 	postgresql redis-server rabbitmq-server prometheus \
 	$(shell command -v kubectl >/dev/null || echo kubernetes-client)
 

@@ -44,7 +44,9 @@ class Master:
         max_requests_jitter, max_lifetime, max_memory, shutdown_delay; probes (a dict:
         startup, readiness, liveness paths, req_queue_len, check_interval — 0 without a
         checker); startup_process and checker (bools: fork those side processes);
-        webhook_urls (list) and webhook_version (str or None)."""
+        webhook_urls (list) and webhook_version (str or None); exit_with_worker (a
+        worker exiting by itself stops the pod) and amqp (the workers are consumers:
+        squall_amqp_* metrics), both for `manage.py consume`."""
 
     def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
         """Opens the listen socket the workers share; returns the bound port."""
@@ -117,3 +119,41 @@ def metrics_db_connection(alias: str, vendor: str, ok: bool) -> None: ...
 def metrics_db_execute(
     alias: str, vendor: str, many: bool, seconds: float, error_type: str
 ) -> None: ...
+
+class Consumer:
+    """The AMQP consumer of `manage.py consume` (core/amqp/consumer.h)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        """`config`: host, port, vhost, user, password, queue, exchange, routing_keys
+        (list), dead_letter_exchange, prefetch, heartbeat, connect_timeout, reconnect,
+        graceful_timeout, max_backoff."""
+
+    def attach(self, master: Master, slot: int) -> None:
+        """Report heartbeat, connection state and the running handler in `slot`."""
+
+    def handle_signals(self) -> None:
+        """Take SIGTERM (finish the current message, close cleanly), SIGINT, SIGQUIT."""
+
+    def run(self) -> int:
+        """The connection loop (GIL released) until shutdown; the exit status."""
+
+    def request_stop(self) -> None:
+        """Ask run() to stop, as SIGTERM does (thread-safe)."""
+
+    def next_delivery(
+        self,
+    ) -> tuple[int, int, bool, str, str, str, bytes, dict[str, Any]] | None:
+        """The next message (GIL released while waiting): (generation, delivery_tag,
+        redelivered, consumer_tag, exchange, routing_key, body, properties); None once
+        the consumer stops."""
+
+    def settle(
+        self,
+        generation: int,
+        delivery_tag: int,
+        verdict: str,
+        failed: bool,
+        seconds: float,
+        routing_key: str,
+    ) -> None:
+        """The handler's verdict, "ack", "requeue" or "reject", sent by run()'s loop."""

@@ -60,6 +60,7 @@ __all__ = [
     "Config",
     "Option",
     "OptionError",
+    "add_table_options",
     "available_cpus",
     "build_parser",
     "check_combinations",
@@ -944,8 +945,22 @@ def build_parser(prog: str, *, django: bool = False) -> SquallArgumentParser:
             help="the WSGI application: a module and an attribute (dotted path allowed) "
             "in it, 'application' when omitted; the current directory is on sys.path",
         )
-    groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
-    for opt in OPTIONS:
+    add_table_options(parser, OPTIONS)
+    if django:
+        dj = parser.add_argument_group("Django (applied by manage.py)")
+        dj.add_argument("--settings", metavar="MODULE", help="the settings module to use")
+        dj.add_argument("--pythonpath", metavar="DIR", help="a directory to add to sys.path")
+    return parser
+
+
+
+def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:
+    """Adds `options` (rows of the table) to `parser` in their groups, each value
+    left raw (``None`` when not given) for :func:`resolve_config`."""
+    groups: dict[str, Any] = {}
+    for opt in options:
+        if opt.group not in groups:
+            groups[opt.group] = parser.add_argument_group(GROUPS[opt.group])
         group = groups[opt.group]
         help_text = f"{opt.help} (default: {opt.show_default()}; {opt.variable})"
         help_text = help_text.replace("%", "%%")
@@ -974,11 +989,6 @@ def build_parser(prog: str, *, django: bool = False) -> SquallArgumentParser:
                     const="",
                     help=f"no {opt.flag[2:]} at all",
                 )
-    if django:
-        dj = parser.add_argument_group("Django (applied by manage.py)")
-        dj.add_argument("--settings", metavar="MODULE", help="the settings module to use")
-        dj.add_argument("--pythonpath", metavar="DIR", help="a directory to add to sys.path")
-    return parser
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ RunResult Master::run(const ForkFn& fork_fn) {
   self_ = getpid();
   state_->master_pid.store(self_);
   state_->master_started_ns.store(monotonic_ns());
+  state_->amqp.store(config_.amqp ? 1 : 0);
   target_ = std::max(1, std::min<int>(config_.workers, static_cast<int>(kMaxWorkers)));
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
   signals_ = std::make_unique<net::SignalPipe>(
@@ -275,6 +276,14 @@ void Master::reap() {
     if (planned) message += " (" + std::string(why_name(int(why))) + ")";
     log(planned ? "info" : "warning", message);
     if (why != Why::Shutdown && why != Why::Scale) count(why);
+    if (!planned && config_.exit_with_worker && !shutting_down_) {
+      log("error", "the worker exited by itself: stopping (" + message + ")");
+      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+      state_->retire(state_->workers[it->slot]);
+      workers_.erase(it);
+      begin_shutdown(true);
+      continue;
+    }
     if (why == Why::Crash) {
       // A worker dying right after it started is a crash loop: back off.
       if (now - it->started_ns < kCrashLoopWindow) {

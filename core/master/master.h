@@ -35,6 +35,8 @@ struct MasterConfig {
   double kill_grace = 3.0;          // s between SIGABRT and SIGKILL for a stuck worker
   bool startup_process = false;     // fork a startup process first; workers only after it exits 0
   bool checker = false;             // fork (and keep alive) the health-check process
+  bool exit_with_worker = false;    // a worker exiting by itself stops the pod with its status (consume without --reconnect)
+  bool amqp = false;                // the workers are AMQP consumers: /metrics adds squall_amqp_*
   probe::ProbeConfig probe;         // what the probes (and so the webhooks) check
   webhook::WebhookConfig webhooks;  // no URLs: no webhooks
   std::optional<metrics::MetricsConfig> metrics;  // /metrics on the probe port; none: --no-metrics

@@ -38,6 +38,7 @@ void WorkerSlot::reset() {
   started_ns.store(0);
   heartbeat_ns.store(0);
   ready.store(0);
+  amqp_state.store(0);
   requests.store(0);
   in_flight.store(0);
   queued.store(0);

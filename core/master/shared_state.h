@@ -45,6 +45,7 @@ struct alignas(64) WorkerSlot {
   std::atomic<std::uint32_t> queued{0};       // requests waiting for a Python thread
   std::atomic<std::uint32_t> busy_threads{0};
   std::atomic<std::uint32_t> threads{0};
+  std::atomic<std::uint32_t> amqp_state{0};   // a consumer (amqp::State): connecting, consuming, ...
   ThreadSlot thread_slots[kMaxThreads];
 
   void reset();
@@ -100,6 +101,7 @@ struct SharedState {
   std::atomic<std::int32_t> master_pid{0};
   std::atomic<std::uint64_t> respawns[kRespawnReasonCount] = {};  // by kRespawnReasons
   std::atomic<std::int64_t> master_started_ns{0};                // CLOCK_MONOTONIC
+  std::atomic<std::uint32_t> amqp{0};  // the workers are AMQP consumers (manage.py consume)
   // Metrics tables (core/metrics/tables.h), a mapping of their own; nullptr
   // with --no-metrics. retire() folds a dead worker's into the pod totals.
   metrics::Region* metrics = nullptr;

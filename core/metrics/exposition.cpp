@@ -377,7 +377,9 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
       case Kind::DbError:
         if (v.size() == 3) db_errors[{v[0], v[1], v[2]}] += cells[0];
         break;
-      case Kind::Migrations: break;
+      case Kind::Migrations:
+      case Kind::Amqp:
+      case Kind::AmqpConnection: break;
     }
   }
   const DjangoTable& dj = t.django;
@@ -547,6 +549,44 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   out.family("squall_metrics_series_dropped", Type::Counter,
              "Django observations dropped because their worker's label-set table was full.");
   out.counter({}, dj.series_dropped);
+
+  // -- the AMQP consumer (manage.py consume)
+  if (state.amqp.load(std::memory_order_relaxed)) {
+    std::vector<std::pair<std::string_view, const Cells*>> by_key;
+    Cells connection{};
+    for (const auto& [k, c] : t.series) {
+      if (k.kind == Kind::Amqp) by_key.emplace_back(split_labels(k.labels)[0], &c);
+      if (k.kind == Kind::AmqpConnection)
+        for (std::size_t i = 0; i < kCells; ++i) connection[i] += c[i];
+    }
+    auto amqp_family = [&](std::string_view name, std::string_view help, std::size_t cell) {
+      out.family(name, Type::Counter, help);
+      for (const auto& [key, c] : by_key) out.counter({{"routing_key", key}}, (*c)[cell]);
+    };
+    amqp_family("squall_amqp_messages_received", "Messages delivered by the broker, by routing key.", kAmqpReceived);
+    amqp_family("squall_amqp_messages_acked", "Messages acknowledged after their handler returned.", kAmqpAcked);
+    amqp_family("squall_amqp_messages_nacked", "Messages negatively acknowledged (requeued or dead-lettered).",
+                kAmqpNacked);
+    amqp_family("squall_amqp_messages_failed", "Messages whose handler raised an exception.", kAmqpFailed);
+    out.family("squall_amqp_handler_duration_seconds", Type::Histogram, "Time on_message ran, by routing key.");
+    for (const auto& [key, c] : by_key)
+      out.histogram({{"routing_key", key}}, c->data() + kAmqpDuration, kAmqpBuckets, std::size(kAmqpBuckets),
+                    (*c)[kAmqpDurationSum], 1e-9);
+    out.family("squall_amqp_reconnects", Type::Counter, "Reconnection attempts after the connection was lost or refused.");
+    out.counter({}, connection[kAmqpReconnects]);
+    out.family("squall_amqp_connection_losses", Type::Counter, "Connections lost while consuming.");
+    out.counter({}, connection[kAmqpConnectionLosses]);
+    std::uint64_t in_state[4] = {};
+    for (const auto& w : snap.workers) {
+      std::uint32_t s = state.workers[w.slot].amqp_state.load(std::memory_order_relaxed);
+      if (s < 4) ++in_state[s];
+    }
+    out.family("squall_amqp_connection_state", Type::Gauge, "Consumer processes by connection state.");
+    static const char* names[] = {"disconnected", "connecting", "consuming", "closing"};
+    for (std::size_t i = 0; i < 4; ++i) out.gauge({{"state", names[i]}}, in_state[i]);
+    out.family("squall_amqp_connected", Type::Gauge, "1 when the consumer is connected and consuming.");
+    out.gauge({}, std::uint64_t{in_state[2] > 0});
+  }
 
   // -- processes
   struct Proc {

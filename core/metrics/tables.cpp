@@ -223,4 +223,29 @@ void observe_server_duration(ServerTable& t, double seconds) {
   bump(t.duration_sum_ns, to_ns(seconds));
 }
 
+namespace {
+Series* amqp_series(WorkerTables& t, std::string_view routing_key) {
+  LabelKey key(Kind::Amqp, {routing_key});
+  Series* s = series(t.series, Kind::Amqp, key);
+  if (!s) add(t.django.series_dropped);
+  return s;
+}
+}  // namespace
+
+void record_amqp(WorkerTables& t, std::string_view routing_key, std::size_t cell) {
+  if (Series* s = amqp_series(t, routing_key)) add(s->cells[cell]);
+}
+
+void observe_amqp_handler(WorkerTables& t, std::string_view routing_key, double seconds, bool failed) {
+  Series* s = amqp_series(t, routing_key);
+  if (!s) return;
+  if (failed) add(s->cells[kAmqpFailed]);
+  observe(s->cells + kAmqpDuration, kAmqpBuckets, std::size(kAmqpBuckets), s->cells[kAmqpDurationSum], seconds);
+}
+
+void record_amqp_connection(WorkerTables& t, std::size_t cell) {
+  LabelKey key(Kind::AmqpConnection, {});
+  if (Series* s = series(t.series, Kind::AmqpConnection, key)) add(s->cells[cell]);
+}
+
 }  // namespace squall::metrics

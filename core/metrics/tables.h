@@ -94,6 +94,8 @@ enum class Kind : std::uint32_t {
   Db,           // alias, vendor: connections, errors, execute, execute_many, duration histogram
   DbError,      // alias, vendor, type: count
   Migrations,   // connection: applied, unapplied (gauges, pod-wide)
+  Amqp,         // routing_key: received, acked, nacked, failed, handler duration histogram
+  AmqpConnection,  // no labels: reconnects, connection losses
 };
 inline constexpr std::size_t kCells = 20;
 inline constexpr std::size_t kLabelBytes = 232;
@@ -102,7 +104,13 @@ inline constexpr std::size_t kReqCount = 0, kReqLatency = 1, kReqLatencySum = kR
 // Db cells
 inline constexpr std::size_t kDbConnections = 0, kDbConnectionErrors = 1, kDbExecute = 2, kDbExecuteMany = 3,
                              kDbDuration = 4, kDbDurationSum = kDbDuration + kDbCells;
-static_assert(kReqLatencySum < kCells && kDbDurationSum < kCells);
+// Amqp cells (squall_amqp_*), the handler duration in kAmqpBuckets
+inline constexpr double kAmqpBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
+inline constexpr std::size_t kAmqpCells = std::size(kAmqpBuckets) + 1;
+inline constexpr std::size_t kAmqpReceived = 0, kAmqpAcked = 1, kAmqpNacked = 2, kAmqpFailed = 3, kAmqpDuration = 4,
+                             kAmqpDurationSum = kAmqpDuration + kAmqpCells;
+inline constexpr std::size_t kAmqpReconnects = 0, kAmqpConnectionLosses = 1;
+static_assert(kReqLatencySum < kCells && kDbDurationSum < kCells && kAmqpDurationSum < kCells);
 
 struct Series {
   std::uint32_t state;  // 0 free, 1 being claimed, 2 ready (atomic_ref)
@@ -178,6 +186,12 @@ void record_db_connection(WorkerTables& t, std::string_view alias, std::string_v
 void record_db_execute(WorkerTables& t, std::string_view alias, std::string_view vendor, bool many, double seconds,
                        std::string_view error_type);
 void set_migrations(Region& region, std::string_view connection, std::uint64_t applied, std::uint64_t unapplied);
+
+// An AMQP consumer (core/amqp): a counter cell (kAmqpReceived ...) by routing key,
+// the handler's duration, and the connection counters (kAmqpReconnects ...).
+void record_amqp(WorkerTables& t, std::string_view routing_key, std::size_t cell);
+void observe_amqp_handler(WorkerTables& t, std::string_view routing_key, double seconds, bool failed);
+void record_amqp_connection(WorkerTables& t, std::size_t cell);
 
 // The I/O thread of a worker.
 void observe_server_duration(ServerTable& t, double seconds);

@@ -86,7 +86,9 @@ std::vector<Check> evaluate(Probe probe, const master::Snapshot& snap, const Pro
   for (const auto& w : snap.workers) {
     ready += w.ready;
     queued += w.queued;
-    if (w.heartbeat_age > config.heartbeat_timeout) ++stale;
+    // A loop that stopped heartbeating, or a request (an AMQP handler) past
+    // --timeout: the master is about to kill the worker.
+    if (w.heartbeat_age > config.heartbeat_timeout || w.oldest_request > config.heartbeat_timeout) ++stale;
   }
   switch (probe) {
     case Probe::Startup:
@@ -108,7 +110,7 @@ std::vector<Check> evaluate(Probe probe, const master::Snapshot& snap, const Pro
       // a stuck one is killed and replaced by the master, so only report one
       // that is stale beyond the timeout (supervision itself is broken then).
       checks.push_back({"master", true, ""});
-      checks.push_back({"workers", stale == 0, std::to_string(stale) + " worker(s) stopped heartbeating"});
+      checks.push_back({"workers", stale == 0, std::to_string(stale) + " worker(s) stopped heartbeating or run a request past --timeout"});
       break;
   }
   add_health_checks(checks, probe, snap, config);

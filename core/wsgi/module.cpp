@@ -9,7 +9,9 @@
 #include <memory>
 #include <string>
 
+#include "amqp/consumer.h"
 #include "master/master.h"
+#include "wsgi/amqp_delivery.h"
 #include "metrics/tables.h"
 #include "server/log.h"
 #include "server/server.h"
@@ -117,6 +119,8 @@ master::MasterConfig master_config_from(const nb::dict& d) {
   c.graceful_timeout = get<double>(d, "graceful_timeout", c.graceful_timeout);
   c.startup_process = get<bool>(d, "startup_process", false);
   c.checker = get<bool>(d, "checker", false);
+  c.exit_with_worker = get<bool>(d, "exit_with_worker", false);
+  c.amqp = get<bool>(d, "amqp", false);
   if (d.contains("probes")) c.probe = probe_config_from(nb::cast<nb::dict>(d["probes"]), c.timeout);
   c.webhooks.urls = get<std::vector<std::string>>(d, "webhook_urls", {});
   if (d.contains("webhook_version") && !d["webhook_version"].is_none())
@@ -251,6 +255,69 @@ class PyServer {
   server::Server server_;
 };
 
+// The AMQP consumer process (manage.py consume; core/amqp/consumer.h).
+class PyConsumer {
+ public:
+  explicit PyConsumer(nb::dict d) : consumer_(consumer_config_from(d)) {}
+
+  static amqp::ConsumerConfig consumer_config_from(const nb::dict& d) {
+    amqp::ConsumerConfig c;
+    c.host = get<std::string>(d, "host", c.host);
+    c.port = get<int>(d, "port", c.port);
+    c.vhost = get<std::string>(d, "vhost", c.vhost);
+    c.user = get<std::string>(d, "user", c.user);
+    c.password = get<std::string>(d, "password", c.password);
+    c.queue = get<std::string>(d, "queue", c.queue);
+    c.exchange = get<std::string>(d, "exchange", c.exchange);
+    c.routing_keys = get<std::vector<std::string>>(d, "routing_keys", {});
+    c.dead_letter_exchange = get<std::string>(d, "dead_letter_exchange", "");
+    c.prefetch = get<int>(d, "prefetch", c.prefetch);
+    c.heartbeat = get<int>(d, "heartbeat", c.heartbeat);
+    c.connect_timeout = get<double>(d, "connect_timeout", c.connect_timeout);
+    c.reconnect = get<bool>(d, "reconnect", c.reconnect);
+    c.graceful_timeout = get<double>(d, "graceful_timeout", c.graceful_timeout);
+    c.max_backoff = get<double>(d, "max_backoff", c.max_backoff);
+    if (c.prefetch < 1 || c.prefetch > 65535) throw nb::value_error("prefetch must be 1-65535");
+    return c;
+  }
+
+  void attach(const PyMaster& master, int slot) {
+    master::SharedState* state = master.state();
+    consumer_.attach(state, &state->workers[slot], state->metrics ? &state->metrics->workers[slot] : nullptr);
+    if (state->metrics) g_tables = &state->metrics->workers[slot];
+  }
+  void handle_signals() { consumer_.handle_signals(); }
+  int run() {
+    nb::gil_scoped_release release;
+    return consumer_.run();
+  }
+  void request_stop() { consumer_.request_stop(); }
+
+  // None once the consumer stops.
+  nb::object next_delivery() {
+    std::unique_ptr<amqp::Delivery> d;
+    {
+      nb::gil_scoped_release release;
+      d = consumer_.next_delivery();
+    }
+    if (!d) return nb::none();
+    return delivery_to_python(*d);
+  }
+
+  // verdict: "ack", "requeue" or "reject".
+  void settle(std::uint64_t generation, std::uint64_t tag, std::string_view verdict, bool failed, double seconds,
+              const std::string& routing_key) {
+    amqp::Verdict v = verdict == "ack"       ? amqp::Verdict::Ack
+                      : verdict == "requeue" ? amqp::Verdict::Requeue
+                      : verdict == "reject"  ? amqp::Verdict::Reject
+                                             : throw nb::value_error("verdict: ack, requeue or reject");
+    consumer_.settle(generation, tag, v, failed, seconds, routing_key);
+  }
+
+ private:
+  amqp::Consumer consumer_;
+};
+
 }  // namespace squall::wsgi
 
 // ---- the Django side's metrics (squall/metrics.py): one cheap call per event --------------
@@ -291,6 +358,7 @@ void metrics_db_execute(std::string_view alias, std::string_view vendor, bool ma
 
 using squall::wsgi::PyMaster;
 using squall::wsgi::PyServer;
+using squall::wsgi::PyConsumer;
 
 NB_MODULE(_core, m) {
   m.doc() = "Squall's C++ engine: HTTP/1.1 server and WSGI bridge";
@@ -300,6 +368,15 @@ NB_MODULE(_core, m) {
       .def("handle_signals", &PyServer::handle_signals)
       .def("run", &PyServer::run)
       .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1);
+  nb::class_<PyConsumer>(m, "Consumer")
+      .def(nb::init<nb::dict>(), "config"_a)
+      .def("attach", &PyConsumer::attach, "master"_a, "slot"_a)
+      .def("handle_signals", &PyConsumer::handle_signals)
+      .def("run", &PyConsumer::run)
+      .def("request_stop", &PyConsumer::request_stop)
+      .def("next_delivery", &PyConsumer::next_delivery)
+      .def("settle", &PyConsumer::settle, "generation"_a, "delivery_tag"_a, "verdict"_a, "failed"_a, "seconds"_a,
+           "routing_key"_a);
   nb::class_<PyMaster>(m, "Master")
       .def(nb::init<nb::dict>(), "config"_a)
       .def("listen", &PyMaster::listen, "host"_a, "port"_a, "backlog"_a = 1024, "reuse_port"_a = false)

@@ -171,3 +171,36 @@ TEST(MetricsExposition, OnlyTheMetricsPathAndGetOrHead) {
   EXPECT_NE(head.find("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos);
   EXPECT_TRUE(head.ends_with("\r\n\r\n"));
 }
+
+TEST(MetricsAmqp, ConsumerFamiliesOnlyForAConsumerAndKeptWhenItExits) {
+  master::SharedState* state = master::SharedState::create();
+  state->workers[0].pid.store(100);
+  WorkerTables& t = state->metrics->workers[0];
+  for (int i = 0; i < 3; ++i) record_amqp(t, "orders.created", kAmqpReceived);
+  record_amqp(t, "orders.created", kAmqpAcked);
+  record_amqp(t, "orders.created", kAmqpAcked);
+  record_amqp(t, "orders.created", kAmqpNacked);
+  observe_amqp_handler(t, "orders.created", 0.02, false);
+  observe_amqp_handler(t, "orders.created", 3.0, true);
+  record_amqp_connection(t, kAmqpReconnects);
+  EXPECT_EQ(render_text(*state).find("squall_amqp_"), std::string::npos);  // an HTTP pod has none
+
+  state->amqp.store(1);
+  state->workers[0].amqp_state.store(2);
+  std::string text = render_text(*state);
+  EXPECT_EQ(value_of(text, R"(squall_amqp_messages_received_total{routing_key="orders.created"})"), "3");
+  EXPECT_EQ(value_of(text, R"(squall_amqp_messages_acked_total{routing_key="orders.created"})"), "2");
+  EXPECT_EQ(value_of(text, R"(squall_amqp_messages_nacked_total{routing_key="orders.created"})"), "1");
+  EXPECT_EQ(value_of(text, R"(squall_amqp_messages_failed_total{routing_key="orders.created"})"), "1");
+  EXPECT_EQ(value_of(text, R"(squall_amqp_handler_duration_seconds_bucket{routing_key="orders.created",le="0.025"})"), "1");
+  EXPECT_EQ(value_of(text, R"(squall_amqp_handler_duration_seconds_count{routing_key="orders.created"})"), "2");
+  EXPECT_EQ(value_of(text, "squall_amqp_reconnects_total"), "1");
+  EXPECT_EQ(value_of(text, R"(squall_amqp_connection_state{state="consuming"})"), "1");
+  EXPECT_EQ(value_of(text, "squall_amqp_connected"), "1");
+
+  state->retire(state->workers[0]);  // the consumer exited: counters stay, the state goes
+  text = render_text(*state);
+  EXPECT_EQ(value_of(text, R"(squall_amqp_messages_acked_total{routing_key="orders.created"})"), "2");
+  EXPECT_EQ(value_of(text, "squall_amqp_reconnects_total"), "1");
+  EXPECT_EQ(value_of(text, "squall_amqp_connected"), "0");
+}

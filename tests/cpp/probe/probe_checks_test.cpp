@@ -127,6 +127,17 @@ TEST(ProbeChecks, WithoutACheckerResultsAreIgnored) {
   EXPECT_TRUE(passes(Probe::Readiness, snap, probe::ProbeConfig{}));
 }
 
+TEST(ProbeChecks, LivenessFailsForARequestOrHandlerPastTheTimeout) {
+  probe::ProbeConfig config;
+  config.heartbeat_timeout = 30;
+  auto snap = started_pod();
+  snap.workers[0].oldest_request = 29;
+  EXPECT_TRUE(passes(Probe::Liveness, snap, config));
+  snap.workers[0].oldest_request = 31;  // e.g. an AMQP on_message stuck: the master kills it now
+  EXPECT_FALSE(passes(Probe::Liveness, snap, config));
+  EXPECT_TRUE(passes(Probe::Readiness, snap, config));
+}
+
 TEST(ProbeWatch, StartupOnceThenOnlySettledChanges) {
   probe::ProbeWatch watch(100 * kMs);
   auto config = with_checker();

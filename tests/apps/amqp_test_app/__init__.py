@@ -1,0 +1,1 @@
+"""A Django app for the AMQP consumer tests: what the handlers write."""
