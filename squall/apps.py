@@ -15,10 +15,7 @@ class SquallConfig(AppConfig):
 
         register_checks()
         # django_db_* metrics: an execute_wrapper on every new connection.
-        try:
-            from squall.metrics import install_db_instrumentation
-        except ImportError:
-            # The engine is not built here (a source checkout, an image's build
-            # stage): management commands still run, with nothing to count into.
-            return
+        # (Without the engine built, e.g. in a source checkout, this does nothing.)
+        from squall.metrics import install_db_instrumentation
+
         install_db_instrumentation()

@@ -26,9 +26,16 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+from django.core.exceptions import MiddlewareNotUsed
 from django.utils.deprecation import MiddlewareMixin
 
-from squall import _core
+try:
+    from squall import _core
+except ImportError:
+    # The engine is not built here (a source checkout, an image's build stage,
+    # runserver from the tree): nothing to count into, so the middlewares
+    # remove themselves and no database wrapper is installed.
+    _core = None  # type: ignore[assignment]
 
 logger = logging.getLogger("squall.metrics")
 
@@ -57,7 +64,14 @@ def _content_length(request: Any) -> int:
         return 0
 
 
-class PrometheusBeforeMiddleware(MiddlewareMixin):
+class _EngineMiddleware(MiddlewareMixin):
+    def __init__(self, get_response: Any) -> None:
+        if _core is None:
+            raise MiddlewareNotUsed("squall metrics: the engine is not built")
+        super().__init__(get_response)
+
+
+class PrometheusBeforeMiddleware(_EngineMiddleware):
     """First in MIDDLEWARE: requests and latency including every middleware."""
 
     def process_request(self, request: Any) -> None:
@@ -70,7 +84,7 @@ class PrometheusBeforeMiddleware(MiddlewareMixin):
         return response
 
 
-class PrometheusAfterMiddleware(MiddlewareMixin):
+class PrometheusAfterMiddleware(_EngineMiddleware):
     """Last in MIDDLEWARE: method, transport, view, status, latency, body sizes."""
 
     def process_request(self, request: Any) -> None:
@@ -133,6 +147,8 @@ def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
 
 def install_db_instrumentation() -> None:
     """django_db_* for every connection opened from now on (idempotent)."""
+    if _core is None:
+        return
     from django.db.backends.signals import connection_created
 
     connection_created.connect(_on_connection_created, dispatch_uid="squall.metrics.db")

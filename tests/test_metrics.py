@@ -12,6 +12,9 @@ import http.client
 import os
 import re
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,3 +298,28 @@ def test_prometheus_sees_every_request_and_no_counter_goes_down(
             assert re.search(
                 r"squall_worker_respawns_total\{reason=\"reload\"\} 2", scrape(server)[2]
             )
+
+
+def test_without_the_engine_the_middlewares_step_aside() -> None:
+    """A source checkout without the compiled engine (runserver, an image's build
+    stage): Django still serves the demo, the metrics middlewares are not used."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["squall._core"] = None  # as if the engine were not built
+        import django
+        django.setup()
+        from django.test import Client
+        from django.test.utils import setup_test_environment
+        setup_test_environment()
+        response = Client().get("/json")
+        print(response.status_code, response.content.decode())
+        """
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo.settings"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(DEMO_DIR)) if p)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '200 {"message": "Hello, World!"}'
