@@ -16,7 +16,6 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from squall.options import Config
@@ -53,62 +52,21 @@ def checker_needed() -> bool:
     return bool(probe_subsets()) or any(_tagged_checks(t) for t in SYSTEM_CHECK_TAGS.values())
 
 
-class TimedCall:
-    """Runs a function in a thread and waits at most `timeout`; while a timed-out
-    call is still running, the next one is not started (one run in flight)."""
-
-    def __init__(self, name: str, fn: Callable[[], str]) -> None:
-        self.name, self.fn = name, fn
-        self.thread: threading.Thread | None = None
-        self.started = 0.0
-        self.outcome: str | None = None
-
-    def __call__(self, timeout: float) -> tuple[bool, str, float]:
-        if self.thread is not None and self.thread.is_alive():
-            return False, f"still running since {time.monotonic() - self.started:.0f} s", 0.0
-        self.outcome = None
-
-        def target() -> None:
-            try:
-                self.outcome = self.fn()
-            except Exception as exc:
-                self.outcome = f"{type(exc).__name__}: {exc}"
-
-        self.started = time.monotonic()
-        self.thread = threading.Thread(target=target, name=f"squall-check-{self.name}", daemon=True)
-        self.thread.start()
-        self.thread.join(timeout)
-        duration = time.monotonic() - self.started
-        if self.thread.is_alive():
-            return False, f"timed out after {timeout:g} s", duration
-        return self.outcome == "", self.outcome or "", duration
-
-
-def system_check_errors(tags: tuple[str, ...]) -> str:
-    """Django system checks with these tags (deployment checks included), as
-    Hurricane's probes ran them: errors fail, warnings do not. "" when fine."""
-    from django.core import checks
-    from django.db import connections
-
-    try:
-        messages = checks.run_checks(tags=list(tags), include_deployment_checks=True)
-    finally:
-        connections.close_all()  # this thread's connections
-    errors = [m for m in messages if m.is_serious() and not m.is_silenced()]
-    return "; ".join(str(m) for m in errors)
-
-
 class Checker:
     def __init__(self) -> None:
+        from squall.health.backends.system import SystemChecksBackend
+
+        # One backend per probe that has tagged system checks; the runner gives
+        # each a thread, a timeout and at most one run in flight, as for subsets.
         self.system_checks = {
-            probe: TimedCall(f"system-{probe}", lambda tags=tags: system_check_errors(tags))
+            probe: SystemChecksBackend(tags)
             for probe, tags in SYSTEM_CHECK_TAGS.items()
             if _tagged_checks(tags)
         }
         self.last_ok: dict[tuple[int, str], bool] = {}
 
     def run(self) -> list[Result]:
-        from squall.health.runner import run_subset
+        from squall.health.runner import run_backends, run_subset
 
         results: list[Result] = []
         for subset in probe_subsets():
@@ -121,9 +79,9 @@ class Checker:
                 results.append(
                     (bit, f"subset-{subset}", False, f"{type(exc).__name__}: {exc}", 0.0)
                 )
-        for probe, call in self.system_checks.items():
-            ok, reason, duration = call(SYSTEM_CHECK_TIMEOUT)
-            results.append((PROBE_BITS[probe], "system-checks", ok, reason, duration))
+        for probe, backend in self.system_checks.items():
+            for r in run_backends(f"system-{probe}", [backend], SYSTEM_CHECK_TIMEOUT):
+                results.append((PROBE_BITS[probe], r.name, r.ok, r.message, r.duration))
         self.log_changes(results)
         return results
 

@@ -118,6 +118,18 @@ def run_subset(name: str) -> list[CheckResult]:
     return [slot if isinstance(slot, CheckResult) else next(it) for slot in slots]
 
 
+def run_backends(
+    name: str, backends: list[BaseHealthCheckBackend], timeout: float
+) -> list[CheckResult]:
+    """Backends that are not SUBSETS entries (the checker's system checks), run
+    like a subset's: a thread and `timeout` each, at most one run in flight."""
+    jobs = [
+        _Job((name, index, type(backend).__qualname__, backend.identifier()), backend, timeout)
+        for index, backend in enumerate(backends)
+    ]
+    return _run_threaded(jobs, bool(get_settings()["WARNINGS_AS_ERRORS"]))
+
+
 def _from_backend(
     backend: BaseHealthCheckBackend, warnings_as_errors: bool, duration: float
 ) -> CheckResult:
