@@ -22,7 +22,7 @@ import platform
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 from squall.options import Config, exit_with_error
@@ -278,8 +278,7 @@ def serve(
     )  # fmt: skip
     role, slot, listen_fd, status = master.run()
     if role != "master":
-        # A process the master just forked: do its job, then leave without
-        # running the master's atexit handlers or unwinding its stack.
+        # A process the master just forked: do its job, then leave.
         if role == "worker":
             code = run_worker(app, load_app, config, master, slot, listen_fd, statics)
         elif role == "startup":
@@ -290,12 +289,18 @@ def serve(
             from squall.checker import run_checker
 
             code = run_checker(config, master)
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        exit_child(code)
     logger.info("Stopped" if status == 0 else "Stopped: startup failed")
     return int(status)
+
+
+def exit_child(code: int) -> NoReturn:
+    """Ends a process the master forked (worker, startup, checker, consumer)
+    without running the master's atexit handlers or unwinding its stack."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def start_migrations_gauges(master: Any) -> None:

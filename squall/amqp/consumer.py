@@ -9,7 +9,6 @@ from __future__ import annotations
 import faulthandler
 import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ def consume(handler_class: type[TopicHandler], options: AmqpOptions, config: Con
     """Runs the consumer until SIGTERM; returns the pod's exit status."""
     from squall import _core
     from squall.checker import checker_needed
-    from squall.server import engine_config
+    from squall.server import engine_config, exit_child
 
     checker = checker_needed()
     engine = engine_config(config, checker=checker) | {
@@ -96,10 +95,7 @@ def consume(handler_class: type[TopicHandler], options: AmqpOptions, config: Con
             from squall.checker import run_checker
 
             code = run_checker(config, master)
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        exit_child(code)
     logger.info("Stopped" if status == 0 else f"Stopped with status {status}")
     return int(status)
 
