@@ -28,7 +28,7 @@ import pytest
 from polling import wait_for
 from prometheus import promtool_check
 from realservers import RabbitMQ, free_port, start_rabbitmq
-from serverproc import APPS_DIR, DEMO_DIR
+from serverproc import APPS_DIR, DEMO_DIR, stop_process
 
 pytestmark = pytest.mark.skipif(
     not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists(), reason="needs rabbitmq-server"
@@ -72,14 +72,7 @@ class Consumer:
             return int(conn.execute(f"SELECT COUNT(*) FROM amqp_test_app_{table}").fetchone()[0])
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
 
 def django_env(db: Path, flag_dir: Path) -> dict[str, str]:
