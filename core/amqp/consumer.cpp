@@ -12,15 +12,15 @@
 #include <cstdio>
 #include <cstring>
 
-#include "metrics/tables.h"
-#include "server/log.h"
+#include "state/metrics_tables.h"
+#include "log/log.h"
 
 namespace squall::amqp {
 namespace {
 
 constexpr int kChannel = 1;
 
-void log(std::string_view level, const std::string& message) { server::log_event(level, "squall.amqp", message); }
+void log(std::string_view level, const std::string& message) { log::log_event(level, "squall.amqp", message); }
 
 std::string to_string(amqp_bytes_t b) { return b.bytes ? std::string(static_cast<const char*>(b.bytes), b.len) : ""; }
 
@@ -120,7 +120,7 @@ Consumer::Consumer(ConsumerConfig config) : config_(std::move(config)) {
 
 Consumer::~Consumer() = default;
 
-void Consumer::attach(master::SharedState* state, master::WorkerSlot* slot, metrics::WorkerTables* tables) {
+void Consumer::attach(state::SharedState* state, state::WorkerSlot* slot, metrics::WorkerTables* tables) {
   shared_ = state;
   slot_ = slot;
   tables_ = tables;
@@ -138,7 +138,7 @@ void Consumer::set_state(State s) {
 }
 
 void Consumer::heartbeat() {
-  if (slot_) slot_->heartbeat_ns.store(master::monotonic_ns(), std::memory_order_release);
+  if (slot_) slot_->heartbeat_ns.store(state::monotonic_ns(), std::memory_order_release);
 }
 
 void Consumer::request_stop() {
@@ -168,7 +168,7 @@ std::unique_ptr<Delivery> Consumer::next_delivery() {
   ++in_handler_;
   if (slot_) {
     // What the master names if this handler outlives --timeout.
-    slot_->thread_slots[0].begin("AMQP", d->routing_key, master::monotonic_ns());
+    slot_->thread_slots[0].begin("AMQP", d->routing_key, state::monotonic_ns());
     slot_->busy_threads.store(1, std::memory_order_relaxed);
   }
   return d;
@@ -408,10 +408,10 @@ bool Consumer::pump() {
 }
 
 bool Consumer::wait_or_stop(double seconds) {
-  std::int64_t until = master::monotonic_ns() + static_cast<std::int64_t>(seconds * 1e9);
+  std::int64_t until = state::monotonic_ns() + static_cast<std::int64_t>(seconds * 1e9);
   while (!stop_.load()) {
     heartbeat();
-    std::int64_t left = until - master::monotonic_ns();
+    std::int64_t left = until - state::monotonic_ns();
     if (left <= 0) return true;
     pollfd fds[2] = {{wake_.get(), POLLIN, 0}, {signals_ ? signals_->fd() : -1, POLLIN, 0}};
     ::poll(fds, 2, static_cast<int>(std::min<std::int64_t>(left / 1000000 + 1, 100)));
@@ -477,7 +477,7 @@ int Consumer::run() {
     // (a reply error shows up on the next read below)
   }
   drop_pending();
-  std::int64_t deadline = master::monotonic_ns() + static_cast<std::int64_t>(config_.graceful_timeout * 1e9);
+  std::int64_t deadline = state::monotonic_ns() + static_cast<std::int64_t>(config_.graceful_timeout * 1e9);
   for (;;) {
     heartbeat();
     std::size_t running;
@@ -494,7 +494,7 @@ int Consumer::run() {
       if (conn_) send_verdicts();
       break;
     }
-    if (master::monotonic_ns() > deadline) {
+    if (state::monotonic_ns() > deadline) {
       log("warning", "the handler did not finish within the graceful timeout; its message is redelivered");
       break;
     }

@@ -26,7 +26,7 @@
 #include <variant>
 #include <vector>
 
-#include "master/shared_state.h"
+#include "state/shared_state.h"
 #include "net/fd.h"
 #include "net/signal_pipe.h"
 
@@ -99,7 +99,7 @@ class Consumer {
   Consumer& operator=(const Consumer&) = delete;
 
   // Report heartbeat, readiness (consuming) and the running handler in `slot`.
-  void attach(master::SharedState* state, master::WorkerSlot* slot, metrics::WorkerTables* tables);
+  void attach(state::SharedState* state, state::WorkerSlot* slot, metrics::WorkerTables* tables);
   // Take SIGTERM (finish the current message, close cleanly), SIGINT and SIGQUIT.
   void handle_signals();
 
@@ -132,8 +132,8 @@ class Consumer {
   std::uint64_t generation_ = 0;
   std::unique_ptr<net::SignalPipe> signals_;
   net::UniqueFd wake_;  // eventfd: verdicts or a stop request are waiting
-  master::SharedState* shared_ = nullptr;
-  master::WorkerSlot* slot_ = nullptr;
+  state::SharedState* shared_ = nullptr;
+  state::WorkerSlot* slot_ = nullptr;
   metrics::WorkerTables* tables_ = nullptr;
 
   std::mutex mu_;

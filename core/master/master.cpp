@@ -14,7 +14,7 @@
 #include <fstream>
 #include <random>
 
-#include "server/log.h"
+#include "log/log.h"
 
 namespace squall::master {
 namespace {
@@ -27,7 +27,7 @@ constexpr std::int64_t kMaxBackoff = 10 * kSecond;
 
 std::int64_t ns(double seconds) { return static_cast<std::int64_t>(seconds * 1e9); }
 
-void log(std::string_view level, const std::string& message) { server::log_event(level, "squall.master", message); }
+void log(std::string_view level, const std::string& message) { log::log_event(level, "squall.master", message); }
 
 // Resident set size of a process, in MiB (/proc/PID/statm, field 2, in pages).
 std::uint64_t rss_mib(pid_t pid) {
@@ -54,7 +54,7 @@ std::string describe_status(int status) {
   return "stopped";
 }
 
-Master::Master(MasterConfig config, SharedState* state, net::UniqueFd listener)
+Master::Master(MasterConfig config, state::SharedState* state, net::UniqueFd listener)
     : config_(config), state_(state), listener_(std::move(listener)) {}
 
 Master::~Master() = default;
@@ -69,7 +69,7 @@ void Master::notify_changes(std::int64_t now) {
   if (!webhooks_) return;
   static const char* kind[] = {"startup", "readiness", "liveness"};
   static const char* info[] = {"Startup webhook", "Readiness webhook", "Liveness webhook"};
-  for (const auto& change : watch_.update(snapshot(*state_), config_.probe, now)) {
+  for (const auto& change : watch_.update(state::snapshot(*state_), config_.probe, now)) {
     int k = static_cast<int>(change.probe);
     webhooks_->send({kind[k], change.ok ? "succeeded" : "failed", info[k], change.failed});
   }
@@ -95,9 +95,9 @@ void Master::on_probe_event(int fd) {
 RunResult Master::run(const ForkFn& fork_fn) {
   self_ = getpid();
   state_->master_pid.store(self_);
-  state_->master_started_ns.store(monotonic_ns());
+  state_->master_started_ns.store(state::monotonic_ns());
   state_->amqp.store(config_.amqp ? 1 : 0);
-  target_ = std::max(1, std::min<int>(config_.workers, static_cast<int>(kMaxWorkers)));
+  target_ = std::max(1, std::min<int>(config_.workers, static_cast<int>(state::kMaxWorkers)));
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
   signals_ = std::make_unique<net::SignalPipe>(
       std::vector<int>{SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD});
@@ -106,7 +106,7 @@ RunResult Master::run(const ForkFn& fork_fn) {
   tick.it_interval.tv_nsec = kTickMillis * 1000000;
   tick.it_value = tick.it_interval;
   timerfd_settime(timer_.get(), 0, &tick, nullptr);
-  run_started_ns_ = monotonic_ns();
+  run_started_ns_ = state::monotonic_ns();
   if (!config_.webhooks.urls.empty()) webhooks_ = std::make_unique<webhook::WebhookClient>(config_.webhooks);
   std::vector<int> watched{signals_->fd(), timer_.get()};
   if (probe_) watched.push_back(probe_->listen_fd());
@@ -134,7 +134,7 @@ RunResult Master::run(const ForkFn& fork_fn) {
         webhooks_->on_ready();
       } else if (fd == timer_.get()) {
         if (probe_) probe_->close_stale();
-        notify_changes(monotonic_ns());
+        notify_changes(state::monotonic_ns());
         std::uint64_t expirations;
         ssize_t rc = ::read(timer_.get(), &expirations, sizeof expirations);
         (void)rc;
@@ -160,7 +160,7 @@ RunResult Master::run(const ForkFn& fork_fn) {
 // ---- spawning -----------------------------------------------------------------
 
 int Master::free_slot() const {
-  for (std::size_t i = 0; i < kMaxWorkers; ++i) {
+  for (std::size_t i = 0; i < state::kMaxWorkers; ++i) {
     if (state_->workers[i].pid.load() != 0) continue;
     bool taken = std::any_of(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.slot == int(i); });
     if (!taken) return static_cast<int>(i);
@@ -171,12 +171,12 @@ int Master::free_slot() const {
 bool Master::spawn(const ForkFn& fork_fn) {
   int slot = free_slot();
   if (slot < 0) {
-    log("error", "no free worker slot (at most " + std::to_string(kMaxWorkers) + " workers)");
+    log("error", "no free worker slot (at most " + std::to_string(state::kMaxWorkers) + " workers)");
     return true;
   }
-  WorkerSlot& ws = state_->workers[slot];
+  state::WorkerSlot& ws = state_->workers[slot];
   ws.reset();
-  std::int64_t now = monotonic_ns();
+  std::int64_t now = state::monotonic_ns();
   pid_t pid = fork_child(fork_fn, Role::Worker);
   if (pid < 0) {
     next_spawn_ns_ = now + kSecond;
@@ -247,7 +247,7 @@ void Master::on_signals() {
         for (auto& w : workers_) w.replace_on_reload = w.retiring == Why::None;
         break;
       case SIGTTIN:
-        if (shutting_down_ || target_ >= int(kMaxWorkers)) break;
+        if (shutting_down_ || target_ >= int(state::kMaxWorkers)) break;
         ++target_;
         log("info", "SIGTTIN: " + std::to_string(target_) + " workers");
         break;
@@ -265,10 +265,10 @@ void Master::reap() {
   int status = 0;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-    if (reap_side_process(pid, status, monotonic_ns())) continue;
+    if (reap_side_process(pid, status, state::monotonic_ns())) continue;
     auto it = std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == pid; });
     if (it == workers_.end()) continue;
-    std::int64_t now = monotonic_ns();
+    std::int64_t now = state::monotonic_ns();
     Why why = it->retiring;
     bool planned = why != Why::None;
     if (!planned) why = Why::Crash;
@@ -303,7 +303,7 @@ void Master::reap() {
 void Master::count(Why why) {
   // Shared too: /metrics may be answered by a worker (--probe-port = --port).
   int index = int(why) - int(Why::Crash);
-  if (index >= 0 && std::size_t(index) < kRespawnReasonCount) state_->respawns[index].fetch_add(1);
+  if (index >= 0 && std::size_t(index) < state::kRespawnReasonCount) state_->respawns[index].fetch_add(1);
   std::string name = why_name(int(why));
   for (auto& [reason, n] : respawns_)
     if (reason == name) {
@@ -321,14 +321,14 @@ void Master::stop(Worker& w, int sig, std::int64_t now) {
 
 void Master::retire(Worker& w, Why why, int sig) {
   w.retiring = why;
-  stop(w, sig, monotonic_ns());
+  stop(w, sig, state::monotonic_ns());
 }
 
 // SIGTERM: readiness fails now (shared `draining`); workers keep accepting for
 // the shutdown delay, because Kubernetes removes the pod from its endpoints
 // asynchronously; then they stop accepting and finish in-flight requests.
 void Master::begin_shutdown(bool fast) {
-  std::int64_t now = monotonic_ns();
+  std::int64_t now = state::monotonic_ns();
   if (shutting_down_ && (!fast || fast_)) return;
   state_->draining.store(1);
   if (fast) {
@@ -353,7 +353,7 @@ void Master::begin_shutdown(bool fast) {
 
 void Master::check_stuck(Worker& w, std::int64_t now) {
   if (w.retiring == Why::Timeout || w.retiring == Why::Shutdown) return;
-  const WorkerSlot& ws = state_->workers[w.slot];
+  const state::WorkerSlot& ws = state_->workers[w.slot];
   std::int64_t limit = ns(config_.timeout);
   std::int64_t heartbeat = ws.heartbeat_ns.load();
   std::string reason;
@@ -365,9 +365,9 @@ void Master::check_stuck(Worker& w, std::int64_t now) {
     std::snprintf(buf, sizeof buf, "I/O loop stopped heartbeating %.1f s ago", double(now - heartbeat) / 1e9);
     reason = buf;
   } else {
-    std::uint32_t threads = std::min<std::uint32_t>(ws.threads.load(), kMaxThreads);
+    std::uint32_t threads = std::min<std::uint32_t>(ws.threads.load(), state::kMaxThreads);
     for (std::uint32_t t = 0; t < threads && reason.empty(); ++t) {
-      const ThreadSlot& ts = ws.thread_slots[t];
+      const state::ThreadSlot& ts = ws.thread_slots[t];
       std::int64_t started = ts.request_started_ns.load(std::memory_order_acquire);
       if (started == 0 || now - started <= limit) continue;
       // seq is odd while the worker rewrites method/path: read them only
@@ -396,7 +396,7 @@ void Master::check_stuck(Worker& w, std::int64_t now) {
 }
 
 Master::Why Master::recycle_reason(const Worker& w, std::int64_t now) const {
-  const WorkerSlot& ws = state_->workers[w.slot];
+  const state::WorkerSlot& ws = state_->workers[w.slot];
   if (!ws.ready.load()) return Why::None;
   if (w.replace_on_reload) return Why::Reload;
   if (w.request_limit && ws.requests.load() >= w.request_limit) return Why::MaxRequests;
@@ -421,7 +421,7 @@ bool Master::start_replacement(Worker& old, Why why, const ForkFn& fork_fn) {
 
 void Master::supervise(const ForkFn& fork_fn) {
   reap();
-  std::int64_t now = monotonic_ns();
+  std::int64_t now = state::monotonic_ns();
   if (!run_side_processes(fork_fn, now)) return;  // in the child
   if (startup_ != Startup::NotNeeded && startup_ != Startup::Done) return;  // no workers yet
   if (!state_->started.load() && !shutting_down_ && serving_count() >= std::size_t(target_) &&

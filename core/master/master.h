@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "master/shared_state.h"
+#include "state/shared_state.h"
 #include "metrics/exposition.h"
 #include "net/fd.h"
 #include "net/signal_pipe.h"
@@ -61,7 +61,7 @@ struct RunResult {
 class Master {
  public:
   // Takes the listen socket; the workers inherit it across fork.
-  Master(MasterConfig config, SharedState* state, net::UniqueFd listener);
+  Master(MasterConfig config, state::SharedState* state, net::UniqueFd listener);
   ~Master();
 
 
@@ -108,7 +108,7 @@ class Master {
   std::size_t serving_count() const;  // workers not asked to stop
 
   MasterConfig config_;
-  SharedState* state_;
+  state::SharedState* state_;
   net::UniqueFd listener_;
   net::UniqueFd epoll_, timer_;
   std::unique_ptr<net::SignalPipe> signals_;

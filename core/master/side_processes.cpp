@@ -8,14 +8,14 @@
 #include <cstdio>
 
 #include "master/master.h"
-#include "server/log.h"
+#include "log/log.h"
 
 namespace squall::master {
 namespace {
 
 constexpr std::int64_t kSecond = 1000000000;
 
-void log(std::string_view level, const std::string& message) { server::log_event(level, "squall.master", message); }
+void log(std::string_view level, const std::string& message) { log::log_event(level, "squall.master", message); }
 
 }  // namespace
 

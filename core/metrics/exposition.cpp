@@ -16,8 +16,9 @@
 #include <map>
 #include <sstream>
 
+#include "http/request.h"
 #include "http/response.h"
-#include "metrics/tables.h"
+#include "state/metrics_tables.h"
 
 namespace squall::metrics {
 
@@ -323,8 +324,8 @@ ProcessStats process_stats(int pid) {
 // ---- the families ------------------------------------------------------------------
 
 std::string render_once(const MetricsConfig& config, const Sources& src, Format format) {
-  const master::SharedState& state = src.state;
-  master::Snapshot snap = master::snapshot(state);
+  const state::SharedState& state = src.state;
+  state::Snapshot snap = state::snapshot(state);
   Totals t;
   const Region* region = state.metrics;
   if (region) {
@@ -509,8 +510,8 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   out.family("squall_threads_busy", Type::Gauge, "Python threads running a request.");
   out.gauge({}, busy_threads);
   out.family("squall_worker_respawns", Type::Counter, "Workers replaced, by reason.");
-  for (std::size_t i = 0; i < master::kRespawnReasonCount; ++i)
-    out.counter({{"reason", master::kRespawnReasons[i]}}, state.respawns[i].load(std::memory_order_relaxed));
+  for (std::size_t i = 0; i < state::kRespawnReasonCount; ++i)
+    out.counter({{"reason", state::kRespawnReasons[i]}}, state.respawns[i].load(std::memory_order_relaxed));
   out.family("squall_requests_queued", Type::Gauge, "Requests waiting for a Python thread.");
   out.gauge({}, queued);
   out.family("squall_requests_in_flight", Type::Gauge, "Requests read and not yet answered.");
@@ -530,12 +531,9 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
     }
   }
   out.family("squall_probe_success", Type::Gauge, "1 when the probe passes, by probe.");
-  for (auto [name, p] : {std::pair{"startup", probe::Probe::Startup}, std::pair{"readiness", probe::Probe::Readiness},
-                         std::pair{"liveness", probe::Probe::Liveness}}) {
-    auto checks = probe::evaluate(p, snap, src.probes);
-    bool ok = std::all_of(checks.begin(), checks.end(), [](const probe::Check& c) { return c.ok; });
+  for (auto [name, ok] : {std::pair{"startup", src.probes.startup}, std::pair{"readiness", src.probes.readiness},
+                          std::pair{"liveness", src.probes.liveness}})
     out.gauge({{"probe", name}}, std::uint64_t{ok});
-  }
   out.family("squall_health_check_success", Type::Gauge, "1 when the health check passed in its latest run.");
   for (const auto& c : snap.checks) out.gauge({{"check", c.name}}, std::uint64_t{c.ok});
   out.family("squall_health_check_duration_seconds", Type::Gauge, "Duration of the health check's latest run.");

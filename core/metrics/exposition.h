@@ -9,8 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "master/shared_state.h"
-#include "probe/probe_server.h"
+#include "state/shared_state.h"
 
 namespace squall::metrics {
 
@@ -27,10 +26,17 @@ struct MetricsConfig {
   std::vector<std::pair<std::string, std::string>> info;
 };
 
+// Whether each probe passes (squall_probe_success), decided by the caller
+// with core/probe/policy.h: the exposition renders verdicts, it does not
+// evaluate probes (core/probe/ is above this layer).
+struct ProbeSuccess {
+  bool startup = false, readiness = false, liveness = false;
+};
+
 // What the exposition reads besides the tables.
 struct Sources {
-  const master::SharedState& state;
-  const probe::ProbeConfig& probes;
+  const state::SharedState& state;
+  ProbeSuccess probes;
   int listen_fd = -1;  // the app's listen socket, for its queue length; -1: unknown
 };
 

@@ -39,7 +39,7 @@ void ProbeWatch::step(Track& t, Probe probe, const std::vector<Check>& checks, s
   out.push_back({probe, ok, failures(checks)});
 }
 
-std::vector<ProbeChange> ProbeWatch::update(const master::Snapshot& snap, const ProbeConfig& config,
+std::vector<ProbeChange> ProbeWatch::update(const state::Snapshot& snap, const ProbeConfig& config,
                                             std::int64_t now_ns) {
   std::vector<ProbeChange> out;
   if (!started_) {

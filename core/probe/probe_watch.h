@@ -22,7 +22,7 @@ struct ProbeChange {
 class ProbeWatch {
  public:
   explicit ProbeWatch(std::int64_t settle_ns = 1'000'000'000) : settle_ns_(settle_ns) {}
-  std::vector<ProbeChange> update(const master::Snapshot& snap, const ProbeConfig& config, std::int64_t now_ns);
+  std::vector<ProbeChange> update(const state::Snapshot& snap, const ProbeConfig& config, std::int64_t now_ns);
 
  private:
   struct Track {

@@ -3,14 +3,13 @@
 #include <optional>
 
 #include "http/limits.h"
-#include "net/address.h"
+#include "log/log.h"
 #include "metrics/exposition.h"
-#include "probe/probe_server.h"
+#include "net/address.h"
+#include "probe/policy.h"
 #include "static/static_files.h"
 
 namespace squall::server {
-
-enum class LogFormat { Text, Json };
 
 // What the engine needs from squall.options.Config (see docs/options.md for
 // the defaults and their reasons).
@@ -22,7 +21,7 @@ struct ServerConfig {
   double graceful_timeout = 30.0;   // s, SIGTERM: in-flight requests get this long to finish
   net::AllowList forwarded_allow;   // peers whose X-Forwarded-* headers are honoured
   bool access_log = true;
-  LogFormat log_format = LogFormat::Text;
+  log::LogFormat log_format = log::LogFormat::Text;
   int threads = 1;                  // Python threads taking requests from the queue
   bool multiprocess = false;        // wsgi.multiprocess: more than one worker process
   // --probe-port equal to --port: probe paths are answered on the app port,

@@ -10,7 +10,8 @@
 #include <cstdlib>
 
 #include "http/response.h"
-#include "server/log.h"
+#include "log/log.h"
+#include "server/access_log.h"
 
 namespace squall::server {
 namespace {
@@ -194,7 +195,7 @@ void Connection::on_head(http::RequestHead&& head) {
     // --probe-port = --port: the I/O thread answers /metrics from shared memory too.
     bool close = !head.keep_alive || ctx_.draining.load();
     const http::Header* accept = head.find("accept");
-    local_ = LocalResponse{metrics::response_bytes(*metrics, {*ctx_.shared, *probes, ctx_.listen_fd}, head.method,
+    local_ = LocalResponse{metrics::response_bytes(*metrics, {*ctx_.shared, probe::probe_success(state::snapshot(*ctx_.shared), *probes), ctx_.listen_fd}, head.method,
                                                    accept ? std::string_view(accept->value) : std::string_view(),
                                                    close),
                            {}, close};
@@ -203,7 +204,7 @@ void Connection::on_head(http::RequestHead&& head) {
   if (probes && ctx_.shared && probe::is_probe_target(head.target, *probes)) {
     bool close = !head.keep_alive || ctx_.draining.load();
     local_ = LocalResponse{
-        probe::response_bytes(probe::answer(head.target, master::snapshot(*ctx_.shared), *probes), close), {}, close};
+        probe::response_bytes(probe::answer(head.target, state::snapshot(*ctx_.shared), *probes), close), {}, close};
     return;
   }
   if (ctx_.static_files) {
@@ -338,7 +339,7 @@ void Connection::fail(int status, std::string_view reason) {
     out_bytes_ = 0;
   }
   if (status >= 400 && status < 500 && status != 408) {
-    log_event("info", "squall.http", peer_.host + ": " + std::to_string(status) + " " + std::string(reason));
+    log::log_event("info", "squall.http", peer_.host + ": " + std::to_string(status) + " " + std::string(reason));
   }
   std::string body(reason);
   body += "\n";
@@ -366,7 +367,7 @@ void Connection::flush() {
       if (n == 0) {
         // The file shrank under us: the promised length can't be met; closing
         // is the only honest end of this response.
-        log_event("warning", "squall.http", "file truncated while being sent; closing the connection");
+        log::log_event("warning", "squall.http", "file truncated while being sent; closing the connection");
         close();
         return;
       }

@@ -4,7 +4,7 @@
 #include <memory>
 #include <vector>
 
-#include "metrics/tables.h"
+#include "state/metrics_tables.h"
 #include "server/config.h"
 #include "server/exchange.h"
 #include "server/request_queue.h"
@@ -30,7 +30,7 @@ struct ServerContext {
   // and a clock read per event is measurable at 100k requests/s.
   Clock::time_point now = Clock::now();
   std::vector<Connection*> closed;  // freed after the current event batch
-  const master::SharedState* shared = nullptr;  // in a worker: the pod's state (probes)
+  const state::SharedState* shared = nullptr;  // in a worker: the pod's state (probes)
   std::unique_ptr<static_files::StaticFiles> static_files;  // --static / --media
   int listen_fd = -1;  // the shared listen socket (squall_listen_queue_length)
   metrics::ServerTable* metrics = nullptr;      // in a worker: its server metrics (I/O thread only)

@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "server/connection.h"
-#include "server/log.h"
+#include "log/log.h"
 
 namespace squall::server {
 namespace {
@@ -44,7 +44,7 @@ Server::Server(ServerConfig config)
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
       timer_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)),
       control_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  set_log_format(config_.log_format);
+  log::set_log_format(config_.log_format);
   itimerspec tick{};
   tick.it_interval.tv_nsec = kTickMillis * 1000000;
   tick.it_value = tick.it_interval;
@@ -81,7 +81,7 @@ void Server::adopt_listener(net::UniqueFd fd) {
   watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
 }
 
-void Server::attach(master::SharedState* state, master::WorkerSlot* slot) {
+void Server::attach(state::SharedState* state, state::WorkerSlot* slot) {
   shared_ = state;
   ctx_.shared = state;
   slot_ = slot;
@@ -94,7 +94,7 @@ void Server::attach(master::SharedState* state, master::WorkerSlot* slot) {
 // to answer probes and metrics.
 void Server::publish_state() {
   if (!slot_) return;
-  slot_->heartbeat_ns.store(master::monotonic_ns(), std::memory_order_release);
+  slot_->heartbeat_ns.store(state::monotonic_ns(), std::memory_order_release);
   slot_->in_flight.store(static_cast<std::uint32_t>(ctx_.active_exchanges), std::memory_order_relaxed);
   slot_->queued.store(static_cast<std::uint32_t>(queue_.size()), std::memory_order_relaxed);
   if (ctx_.metrics) {
@@ -128,7 +128,7 @@ int Server::run() {
     int n = epoll_wait(epoll_.get(), events, 256, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
-      log_event("error", "squall", std::string("epoll_wait failed: ") + std::strerror(errno));
+      log::log_event("error", "squall", std::string("epoll_wait failed: ") + std::strerror(errno));
       return 1;
     }
     ctx_.now = Clock::now();
@@ -166,12 +166,12 @@ void Server::accept_all(std::size_t limit) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // Out of descriptors: stop accepting until the next tick instead of spinning.
-        log_event("warning", "squall", std::string("accept: ") + std::strerror(errno) + "; pausing accepts");
+        log::log_event("warning", "squall", std::string("accept: ") + std::strerror(errno) + "; pausing accepts");
         epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
         listener_paused_ = true;
         return;
       }
-      log_event("error", "squall", std::string("accept: ") + std::strerror(errno));
+      log::log_event("error", "squall", std::string("accept: ") + std::strerror(errno));
       return;
     }
     int one = 1;
@@ -191,10 +191,10 @@ void Server::on_signal() {
       // --shutdown-delay). A SIGTERM sent to the whole process group (timeout(1),
       // some supervisors) reaches the master too, which decides.
       if (master_pid_ > 0 && sig.sender != master_pid_ && sig.sender != 0) continue;
-      if (!draining_) log_event("info", "squall", who() + "SIGTERM: finishing in-flight requests, then exiting");
+      if (!draining_) log::log_event("info", "squall", who() + "SIGTERM: finishing in-flight requests, then exiting");
       begin_drain();
     } else if (sig.signo == SIGINT || sig.signo == SIGQUIT) {
-      log_event("info", "squall", who() + strsignal(sig.signo) + ": exiting now");
+      log::log_event("info", "squall", who() + strsignal(sig.signo) + ": exiting now");
       stopping_ = true;
     }
   }
@@ -243,7 +243,7 @@ void Server::on_tick() {
   if (draining_) {
     for (auto& [raw, conn] : connections_) conn->close_if_idle();
     if (now > drain_deadline_) {
-      log_event("warning", "squall",
+      log::log_event("warning", "squall",
                 std::to_string(ctx_.active_exchanges) + " request(s) still running at the graceful timeout");
       stopping_ = true;
     }

@@ -11,7 +11,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "master/shared_state.h"
+#include "state/shared_state.h"
 #include "net/fd.h"
 #include "net/listener.h"
 #include "net/signal_pipe.h"
@@ -34,8 +34,8 @@ class Server {
   void adopt_listener(net::UniqueFd fd);
   // Worker of a master: report heartbeat, load and readiness in `slot`, and
   // follow the pod-wide draining flag of `state`.
-  void attach(master::SharedState* state, master::WorkerSlot* slot);
-  master::WorkerSlot* slot() const { return slot_; }
+  void attach(state::SharedState* state, state::WorkerSlot* slot);
+  state::WorkerSlot* slot() const { return slot_; }
   int port() const { return port_; }
 
   // Takes SIGTERM (drain), SIGINT and SIGQUIT (stop now) for this loop.
@@ -72,8 +72,8 @@ class Server {
   bool stopping_ = false;
   Clock::time_point drain_deadline_{};
   std::atomic<int> stop_request_{0};  // 1 graceful, 2 fast
-  master::SharedState* shared_ = nullptr;
-  master::WorkerSlot* slot_ = nullptr;
+  state::SharedState* shared_ = nullptr;
+  state::WorkerSlot* slot_ = nullptr;
   pid_t master_pid_ = 0;
   void publish_state();
   std::string who() const;  // "worker PID: " in a worker, for log lines

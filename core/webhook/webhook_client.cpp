@@ -20,7 +20,7 @@
 #include <set>
 
 #include "net/fd.h"
-#include "server/log.h"
+#include "log/log.h"
 
 namespace squall::webhook {
 namespace {
@@ -69,7 +69,7 @@ std::string seconds_text(double s) {
 }
 
 void log(std::string_view level, const std::string& message) {
-  server::log_event(level, "squall.webhook", message);
+  log::log_event(level, "squall.webhook", message);
 }
 
 }  // namespace

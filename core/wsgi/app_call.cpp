@@ -10,7 +10,8 @@
 #include <string_view>
 
 #include "http/response.h"
-#include "server/log.h"
+#include "log/log.h"
+#include "server/access_log.h"
 #include "wsgi/environ.h"
 #include "wsgi/file_wrapper.h"
 #include "wsgi/input.h"
@@ -71,7 +72,7 @@ void report_error(const AppContext& ctx, const Exchange& ex, const char* what) {
     e.discard_as_unraisable("squall: logging an application error");
   } catch (std::exception& e) {
     // Logging must never take a Python thread down with it.
-    server::log_event("error", "squall.error", message + " (and logging it failed: " + e.what() + ")");
+    log::log_event("error", "squall.error", message + " (and logging it failed: " + e.what() + ")");
   }
 }
 
@@ -287,7 +288,7 @@ void handle_exchange(const AppContext& ctx, std::shared_ptr<Exchange> ex) {
     } catch (nb::builtin_exception& e) {
       ok = false;
       std::string message = std::string("Invalid response from the application: ") + e.what();
-      server::log_event("error", "squall.error", message + " (" + exchange.head.method + " " + exchange.head.target + ")");
+      log::log_event("error", "squall.error", message + " (" + exchange.head.method + " " + exchange.head.target + ")");
     }
     // PEP 3333: close() is called whatever happened, once.
     call_close(ctx, exchange, result);

@@ -12,8 +12,8 @@
 #include "amqp/consumer.h"
 #include "master/master.h"
 #include "wsgi/amqp_delivery.h"
-#include "metrics/tables.h"
-#include "server/log.h"
+#include "state/metrics_tables.h"
+#include "log/log.h"
 #include "server/server.h"
 #include "wsgi/app_call.h"
 
@@ -28,8 +28,8 @@ T get(const nb::dict& d, const char* key, T fallback) {
   return d.contains(key) ? nb::cast<T>(d[key]) : fallback;
 }
 
-server::LogFormat log_format_from(const nb::dict& d) {
-  return get<std::string>(d, "log_format", "text") == "json" ? server::LogFormat::Json : server::LogFormat::Text;
+log::LogFormat log_format_from(const nb::dict& d) {
+  return get<std::string>(d, "log_format", "text") == "json" ? log::LogFormat::Json : log::LogFormat::Text;
 }
 
 // Probe paths and limits: {"startup", "readiness", "liveness", "req_queue_len", "check_interval"}.
@@ -148,8 +148,8 @@ pid_t fork_with_python_hooks() {
 class PyMaster {
  public:
   explicit PyMaster(nb::dict config)
-      : config_(master_config_from(config)), state_(master::SharedState::create(config_.metrics.has_value())) {
-    server::set_log_format(log_format_from(config));
+      : config_(master_config_from(config)), state_(state::SharedState::create(config_.metrics.has_value())) {
+    log::set_log_format(log_format_from(config));
   }
 
   int listen(const std::string& host, int port, int backlog, bool reuse_port) {
@@ -175,7 +175,7 @@ class PyMaster {
 
   // The checker process, after each run: [(probe bits, name, ok, reason, seconds)].
   void publish_checks(const std::vector<std::tuple<int, std::string, bool, std::string, double>>& results) {
-    std::vector<master::CheckResult> out;
+    std::vector<state::CheckResult> out;
     for (const auto& [bits, name, ok, reason, duration] : results)
       out.push_back({static_cast<std::uint8_t>(bits), ok, name, reason, duration});
     state_->checks.publish(out);
@@ -189,11 +189,11 @@ class PyMaster {
     if (state_->metrics) metrics::set_migrations(*state_->metrics, connection, applied, unapplied);
   }
 
-  master::SharedState* state() const { return state_; }
+  state::SharedState* state() const { return state_; }
 
  private:
   master::MasterConfig config_;
-  master::SharedState* state_;
+  state::SharedState* state_;
   net::UniqueFd listener_;
   net::UniqueFd probe_listener_;
 };
@@ -219,9 +219,9 @@ class PyServer {
   // A Python thread's life: take requests from the queue and run the app.
   void serve_requests(nb::object app, nb::object log_error, int thread_index) {
     AppContext ctx{std::move(app), std::move(log_error), server_.config().access_log};
-    master::WorkerSlot* slot = server_.slot();
-    master::ThreadSlot* mine =
-        slot && thread_index >= 0 && std::size_t(thread_index) < master::kMaxThreads ? &slot->thread_slots[thread_index]
+    state::WorkerSlot* slot = server_.slot();
+    state::ThreadSlot* mine =
+        slot && thread_index >= 0 && std::size_t(thread_index) < state::kMaxThreads ? &slot->thread_slots[thread_index]
                                                                                        : nullptr;
     for (;;) {
       // Stay on the GIL while requests are waiting; release it only to sleep.
@@ -233,14 +233,14 @@ class PyServer {
       if (!ex) return;
       if (mine) {
         // What the master names if this request outlives --timeout.
-        mine->begin(ex->head.method, ex->head.target, master::monotonic_ns());
+        mine->begin(ex->head.method, ex->head.target, state::monotonic_ns());
         slot->busy_threads.fetch_add(1, std::memory_order_relaxed);
       }
       try {
         handle_exchange(ctx, ex);
       } catch (std::exception& e) {
         // A broken invariant in the bridge: fail this request, keep the thread.
-        server::log_event("error", "squall.error", std::string("internal error: ") + e.what());
+        log::log_event("error", "squall.error", std::string("internal error: ") + e.what());
         ex->abort();
       }
       if (mine) {
@@ -282,7 +282,7 @@ class PyConsumer {
   }
 
   void attach(const PyMaster& master, int slot) {
-    master::SharedState* state = master.state();
+    state::SharedState* state = master.state();
     consumer_.attach(state, &state->workers[slot], state->metrics ? &state->metrics->workers[slot] : nullptr);
     if (state->metrics) g_tables = &state->metrics->workers[slot];
   }

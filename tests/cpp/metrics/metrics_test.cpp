@@ -4,19 +4,19 @@
 
 #include <string>
 
-#include "master/shared_state.h"
+#include "state/shared_state.h"
 #include "metrics/exposition.h"
-#include "metrics/tables.h"
+#include "state/metrics_tables.h"
 
 using namespace squall;
 using namespace squall::metrics;
 
 namespace {
 
-std::string render_text(master::SharedState& state, Format format = Format::Text) {
+std::string render_text(state::SharedState& state, Format format = Format::Text) {
   MetricsConfig config;
   config.info = {{"version", "1.2.3"}};
-  probe::ProbeConfig probes;
+  ProbeSuccess probes;
   return render(config, {state, probes, -1}, format);
 }
 
@@ -44,7 +44,7 @@ TEST(MetricsBuckets, MatchDjangoPrometheus) {
 }
 
 TEST(MetricsTables, WorkersWriteTheMasterSumsAcrossFork) {
-  master::SharedState* state = master::SharedState::create();
+  state::SharedState* state = state::SharedState::create();
   for (int slot : {0, 1}) {
     pid_t child = fork();
     if (child == 0) {
@@ -71,7 +71,7 @@ TEST(MetricsTables, WorkersWriteTheMasterSumsAcrossFork) {
 }
 
 TEST(MetricsTables, RetiringAWorkerKeepsEveryCounter) {
-  master::SharedState* state = master::SharedState::create();
+  state::SharedState* state = state::SharedState::create();
   state->workers[0].pid.store(100);
   state->workers[1].pid.store(101);
   record_request(state->metrics->workers[0], hello());
@@ -96,7 +96,7 @@ TEST(MetricsTables, RetiringAWorkerKeepsEveryCounter) {
 }
 
 TEST(MetricsTables, TheCapOnLabelSetsIsCounted) {
-  master::SharedState* state = master::SharedState::create();
+  state::SharedState* state = state::SharedState::create();
   state->workers[0].pid.store(100);
   WorkerTables& t = state->metrics->workers[0];
   std::size_t limit = SeriesTable<kWorkerSeries>::kLimit;
@@ -114,7 +114,7 @@ TEST(MetricsTables, TheCapOnLabelSetsIsCounted) {
 }
 
 TEST(MetricsLabels, LongAndOddValuesAreCutAndEscaped) {
-  master::SharedState* state = master::SharedState::create();
+  state::SharedState* state = state::SharedState::create();
   state->workers[0].pid.store(100);
   std::string long_view(500, 'v');
   record_request(state->metrics->workers[0], {long_view, "GET", "http", "200", 0.01, 0, 0, false});
@@ -140,7 +140,7 @@ TEST(MetricsExposition, NegotiatesOpenMetricsLikePrometheusAsks) {
 }
 
 TEST(MetricsExposition, OpenMetricsCountersAndEof) {
-  master::SharedState* state = master::SharedState::create();
+  state::SharedState* state = state::SharedState::create();
   state->workers[0].pid.store(100);
   record_request(state->metrics->workers[0], hello());
   std::string om = render_text(*state, Format::OpenMetrics);
@@ -161,8 +161,8 @@ TEST(MetricsExposition, OnlyTheMetricsPathAndGetOrHead) {
   EXPECT_FALSE(is_metrics_target("/metricsx", config));
   config.path = "";
   EXPECT_FALSE(is_metrics_target("/metrics", config));
-  master::SharedState* state = master::SharedState::create();
-  probe::ProbeConfig probes;
+  state::SharedState* state = state::SharedState::create();
+  ProbeSuccess probes;
   MetricsConfig on;
   std::string r = response_bytes(on, {*state, probes, -1}, "POST", "", true);
   EXPECT_TRUE(r.starts_with("HTTP/1.1 405"));
@@ -173,7 +173,7 @@ TEST(MetricsExposition, OnlyTheMetricsPathAndGetOrHead) {
 }
 
 TEST(MetricsAmqp, ConsumerFamiliesOnlyForAConsumerAndKeptWhenItExits) {
-  master::SharedState* state = master::SharedState::create();
+  state::SharedState* state = state::SharedState::create();
   state->workers[0].pid.store(100);
   WorkerTables& t = state->metrics->workers[0];
   for (int i = 0; i < 3; ++i) record_amqp(t, "orders.created", kAmqpReceived);

@@ -4,22 +4,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "master/shared_state.h"
+#include "state/shared_state.h"
 #include "probe/probe_server.h"
 #include "probe/probe_watch.h"
 
 namespace squall {
 namespace {
 
-using master::CheckResult;
+using state::CheckResult;
 using probe::Probe;
 
 constexpr std::int64_t kMs = 1'000'000;
 
-master::Snapshot started_pod() {
-  master::Snapshot snap;
+state::Snapshot started_pod() {
+  state::Snapshot snap;
   snap.started = true;
-  master::WorkerSnapshot w;
+  state::WorkerSnapshot w;
   w.ready = true;
   snap.workers.push_back(w);
   return snap;
@@ -31,22 +31,22 @@ probe::ProbeConfig with_checker() {
   return config;
 }
 
-bool passes(Probe p, const master::Snapshot& snap, const probe::ProbeConfig& config) {
+bool passes(Probe p, const state::Snapshot& snap, const probe::ProbeConfig& config) {
   auto checks = probe::evaluate(p, snap, config);
   return std::all_of(checks.begin(), checks.end(), [](const probe::Check& c) { return c.ok; });
 }
 
 TEST(CheckTable, TheCheckerWritesTheMasterReadsAcrossFork) {
-  auto* state = master::SharedState::create();
+  auto* state = state::SharedState::create();
   pid_t pid = fork();
   if (pid == 0) {
-    state->checks.publish({{master::kReadinessBit, false, "DatabaseBackend[default]", "connection refused", 0.25},
-                           {master::kLivenessBit, true, "memory", "", 0.001}});
+    state->checks.publish({{state::kReadinessBit, false, "DatabaseBackend[default]", "connection refused", 0.25},
+                           {state::kLivenessBit, true, "memory", "", 0.001}});
     _exit(0);
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  auto snap = master::snapshot(*state);
+  auto snap = state::snapshot(*state);
   ASSERT_EQ(snap.checks.size(), 2u);
   EXPECT_EQ(snap.checks[0].name, "DatabaseBackend[default]");
   EXPECT_FALSE(snap.checks[0].ok);
@@ -58,8 +58,8 @@ TEST(CheckTable, TheCheckerWritesTheMasterReadsAcrossFork) {
 }
 
 TEST(CheckTable, AWriterThatDiedMidWriteIsRepairedByTheMaster) {
-  auto* state = master::SharedState::create();
-  state->checks.publish({{master::kReadinessBit, true, "a", "", 0}});
+  auto* state = state::SharedState::create();
+  state->checks.publish({{state::kReadinessBit, true, "a", "", 0}});
   state->checks.seq.fetch_add(1);  // as if the checker died while writing
   std::vector<CheckResult> out;
   std::int64_t finished = 0;
@@ -70,9 +70,9 @@ TEST(CheckTable, AWriterThatDiedMidWriteIsRepairedByTheMaster) {
 }
 
 TEST(CheckTable, LongNamesAndReasonsAreCut) {
-  auto* state = master::SharedState::create();
-  state->checks.publish({{master::kReadinessBit, false, std::string(500, 'n'), std::string(5000, 'r'), 0}});
-  auto snap = master::snapshot(*state);
+  auto* state = state::SharedState::create();
+  state->checks.publish({{state::kReadinessBit, false, std::string(500, 'n'), std::string(5000, 'r'), 0}});
+  auto snap = state::snapshot(*state);
   ASSERT_EQ(snap.checks.size(), 1u);
   EXPECT_EQ(snap.checks[0].name.size(), 61u);
   EXPECT_EQ(snap.checks[0].reason.size(), 191u);
@@ -81,7 +81,7 @@ TEST(CheckTable, LongNamesAndReasonsAreCut) {
 TEST(ProbeChecks, EachResultFeedsOnlyItsProbes) {
   auto snap = started_pod();
   snap.checks_age = 0.5;
-  snap.checks = {{master::kReadinessBit, false, "db", "connection refused", 0}, {master::kLivenessBit, true, "memory", "", 0}};
+  snap.checks = {{state::kReadinessBit, false, "db", "connection refused", 0}, {state::kLivenessBit, true, "memory", "", 0}};
   auto config = with_checker();
   EXPECT_TRUE(passes(Probe::Startup, snap, config));
   EXPECT_FALSE(passes(Probe::Readiness, snap, config));
@@ -113,7 +113,7 @@ TEST(ProbeChecks, StartupWaitsForTheFirstRunAndHurricanePathsSay400Meanwhile) {
 
 TEST(ProbeChecks, StaleResultsFailAsTheCheckerIsStuck) {
   auto snap = started_pod();
-  snap.checks = {{master::kLivenessBit, true, "memory", "", 0}};
+  snap.checks = {{state::kLivenessBit, true, "memory", "", 0}};
   auto config = with_checker();
   snap.checks_age = config.stale_after() - 1;
   EXPECT_TRUE(passes(Probe::Liveness, snap, config));
@@ -123,7 +123,7 @@ TEST(ProbeChecks, StaleResultsFailAsTheCheckerIsStuck) {
 
 TEST(ProbeChecks, WithoutACheckerResultsAreIgnored) {
   auto snap = started_pod();
-  snap.checks = {{master::kReadinessBit, false, "db", "down", 0}};
+  snap.checks = {{state::kReadinessBit, false, "db", "down", 0}};
   EXPECT_TRUE(passes(Probe::Readiness, snap, probe::ProbeConfig{}));
 }
 
@@ -149,7 +149,7 @@ TEST(ProbeWatch, StartupOnceThenOnlySettledChanges) {
   EXPECT_EQ(changes[0].probe, Probe::Startup);
   EXPECT_TRUE(watch.update(snap, config, 20 * kMs).empty());  // the baseline sends nothing
 
-  snap.checks = {{master::kReadinessBit, false, "db", "down", 0}};
+  snap.checks = {{state::kReadinessBit, false, "db", "down", 0}};
   EXPECT_TRUE(watch.update(snap, config, 30 * kMs).empty());  // not settled yet
   snap.checks[0].ok = true;
   EXPECT_TRUE(watch.update(snap, config, 60 * kMs).empty());  // a flap: nothing

@@ -1,10 +1,10 @@
-#include "master/shared_state.h"
+#include "state/shared_state.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-using namespace squall::master;
+using namespace squall::state;
 
 TEST(SharedState, WorkersWriteTheMasterReadsAcrossFork) {
   SharedState* state = SharedState::create();

@@ -1,4 +1,4 @@
-#include "metrics/tables.h"
+#include "state/metrics_tables.h"
 
 #include <sys/mman.h>
 

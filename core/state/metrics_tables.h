@@ -1,9 +1,14 @@
 #pragma once
-// Metrics in shared memory (issue 5): fixed-size tables, one set per worker
+// Metrics in shared memory: fixed-size tables, one set per worker
 // slot, written only by that worker (its I/O thread for the server families,
 // its Python threads for the Django families); the master reads and sums them
 // for /metrics and, when a worker exits, folds its counters into the pod's
 // `retired` tables (SharedState::retire), so pod totals never go backwards.
+//
+// This is the memory layout only, in core/state/ with the rest of the shared
+// memory (namespace squall::metrics, as the writers and the exposition name
+// it); the families, their names and help texts and the rendering are in
+// core/metrics/.
 //
 // Every cell is a plain integer accessed through std::atomic_ref: the region
 // is a zero-filled anonymous mapping (zero is a valid empty table, nothing is
@@ -162,7 +167,7 @@ struct Region {
   WorkerTables retired;  // dead workers' counters (series in `retired_series`)
   SeriesTable<kRetiredSeries> retired_series;
   SeriesTable<kPodSeries> pod;
-  WorkerTables workers[kMaxWorkerTables];  // by worker slot (master::kMaxWorkers)
+  WorkerTables workers[kMaxWorkerTables];  // by worker slot (state::kMaxWorkers)
 };
 
 // A zeroed shared mapping (MAP_SHARED | MAP_ANONYMOUS); never unmapped.

@@ -3,8 +3,8 @@
 // created before the first fork (no files, no per-pid growth). Workers write
 // only their own slot; the master reads every slot and writes the pod-wide
 // fields. Every field is a lock-free atomic, so a reader never waits on a
-// worker and a crashed worker can't leave a lock held. Probes and metrics
-// (issues 4 and 5) read it through snapshot().
+// worker and a crashed worker can't leave a lock held. The probes and the
+// metrics exposition read it through snapshot().
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -13,11 +13,9 @@
 #include <string_view>
 #include <vector>
 
-namespace squall::metrics {
-struct Region;
-}
+#include "state/metrics_tables.h"
 
-namespace squall::master {
+namespace squall::state {
 
 inline constexpr std::size_t kMaxWorkers = 128;
 inline constexpr std::size_t kMaxThreads = 256;
@@ -52,7 +50,7 @@ struct alignas(64) WorkerSlot {
 };
 
 // Health-check results, written by the checker process after each run and
-// read by the probes (issue 4). A seqlock: the writer makes `seq` odd, writes,
+// read by the probes (core/probe/policy.h). A seqlock: the writer makes `seq` odd, writes,
 // makes it even; a reader copies and retries while it changed. A checker
 // that dies mid-write leaves `seq` odd: the master repairs it (repair()).
 inline constexpr std::size_t kMaxChecks = 64;
@@ -102,8 +100,12 @@ struct SharedState {
   std::atomic<std::uint64_t> respawns[kRespawnReasonCount] = {};  // by kRespawnReasons
   std::atomic<std::int64_t> master_started_ns{0};                // CLOCK_MONOTONIC
   std::atomic<std::uint32_t> amqp{0};  // the workers are AMQP consumers (manage.py consume)
-  // Metrics tables (core/metrics/tables.h), a mapping of their own; nullptr
+  // Metrics tables (state/metrics_tables.h), a mapping of their own; nullptr
   // with --no-metrics. retire() folds a dead worker's into the pod totals.
+  // The tables live in this layer, beside the slots, and not in core/metrics/
+  // (which declares the families and renders them): folding a dead worker's
+  // counters must happen under the same fold_seq as its request count, so
+  // retire() calls metrics::fold itself, and state/ includes nothing above it.
   metrics::Region* metrics = nullptr;
   // The startup process's error (command output tail, traceback), read by the
   // master for the startup-failed webhook.
@@ -144,4 +146,4 @@ struct Snapshot {
 };
 Snapshot snapshot(const SharedState& state);
 
-}  // namespace squall::master
+}  // namespace squall::state

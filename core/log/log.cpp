@@ -1,4 +1,4 @@
-#include "server/log.h"
+#include "log/log.h"
 
 #include <unistd.h>
 
@@ -7,12 +7,10 @@
 #include <cstdio>
 #include <ctime>
 
-#include "server/exchange.h"
-
-namespace squall::server {
+namespace squall::log {
 namespace {
-
 std::atomic<LogFormat> g_format{LogFormat::Text};
+}  // namespace
 
 std::string timestamp() {
   auto now = std::chrono::system_clock::now();
@@ -26,13 +24,17 @@ std::string timestamp() {
   return buf;
 }
 
+namespace {
+
 std::string upper(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
   return out;
 }
 
-void emit(const std::string& line) {
+}  // namespace
+
+void write_line(const std::string& line) {
   std::size_t off = 0;
   while (off < line.size()) {
     ssize_t n = ::write(2, line.data() + off, line.size() - off);
@@ -41,9 +43,8 @@ void emit(const std::string& line) {
   }
 }
 
-}  // namespace
-
 void set_log_format(LogFormat format) { g_format.store(format); }
+LogFormat log_format() { return g_format.load(); }
 
 std::string json_escape(std::string_view s) {
   std::string out;
@@ -76,31 +77,7 @@ void log_event(std::string_view level, std::string_view logger, std::string_view
   } else {
     line = timestamp() + " " + upper(level) + " " + std::string(logger) + ": " + std::string(message) + "\n";
   }
-  emit(line);
+  write_line(line);
 }
 
-void log_access(const Exchange& ex, double duration_ms) {
-  log_access(ex.peer.host, ex.head, ex.status(), ex.body_bytes(), duration_ms);
-}
-
-void log_access(const std::string& peer, const http::RequestHead& h, int status, std::uint64_t bytes,
-                double duration_ms) {
-  char version[16];
-  std::snprintf(version, sizeof version, "HTTP/%d.%d", h.version_major, h.version_minor);
-  char duration[32];
-  std::snprintf(duration, sizeof duration, "%.3f", duration_ms);
-  std::string line;
-  if (g_format.load() == LogFormat::Json) {
-    line = "{\"time\": \"" + timestamp() + "\", \"level\": \"info\", \"logger\": \"squall.access\", \"message\": \"" +
-           json_escape(h.method + " " + h.target) + "\", \"remote_addr\": \"" + json_escape(peer) +
-           "\", \"method\": \"" + json_escape(h.method) + "\", \"path\": \"" + json_escape(h.target) +
-           "\", \"protocol\": \"" + version + "\", \"status\": " + std::to_string(status) +
-           ", \"bytes\": " + std::to_string(bytes) + ", \"duration_ms\": " + duration + "}\n";
-  } else {
-    line = timestamp() + " INFO squall.access: " + peer + " \"" + h.method + " " + h.target + " " + version +
-           "\" " + std::to_string(status) + " " + std::to_string(bytes) + " " + duration + "ms\n";
-  }
-  emit(line);
-}
-
-}  // namespace squall::server
+}  // namespace squall::log

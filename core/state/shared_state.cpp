@@ -1,6 +1,6 @@
-#include "master/shared_state.h"
+#include "state/shared_state.h"
 
-#include "metrics/tables.h"
+#include "state/metrics_tables.h"
 
 #include <sys/mman.h>
 #include <time.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <new>
 
-namespace squall::master {
+namespace squall::state {
 
 Snapshot detail_snapshot(const SharedState& state);
 
@@ -173,4 +173,4 @@ Snapshot detail_snapshot(const SharedState& state) {
   return snap;
 }
 
-}  // namespace squall::master
+}  // namespace squall::state
