@@ -5,6 +5,7 @@
 // byte position: after the head (limits, validation, then on_head), after the
 // last-chunk line (start of the trailer section) and after the message.
 #include "http/parser.h"
+#include "http/syntax.h"
 
 #include <cstring>
 
@@ -26,23 +27,6 @@ constexpr std::size_t kMaxChunkExtensionBytes = 4096;
 
 std::string larger_than(const char* what, std::uint64_t limit) {
   return std::string(what) + " larger than " + std::to_string(limit) + " bytes";
-}
-
-bool is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(c); });
-}
-
-// field-value octets: VCHAR, SP, HTAB, obs-text (RFC 9110 5.5).
-bool is_field_value(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char ch) {
-    auto c = static_cast<unsigned char>(ch);
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-  });
 }
 
 // request-target octets: visible US-ASCII only, no SP or CTL (RFC 9112 3.2).

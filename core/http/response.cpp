@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "http/request.h"
+
 namespace squall::http {
 
 std::string_view reason_phrase(int status) {
@@ -43,31 +45,6 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!ok) {
-      switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-          ok = true;
-          break;
-        default:
-          break;
-      }
-    }
-    if (!ok) return false;
-  }
-  return true;
-}
-
-bool is_field_value(std::string_view s) {
-  for (unsigned char c : s)
-    if (c == '\r' || c == '\n' || c == '\0' || (c < 0x20 && c != '\t') || c == 0x7f) return false;
-  return true;
-}
-
 std::string_view http_date() {
   thread_local std::time_t cached_second = 0;
   thread_local char buf[40];
@@ -82,25 +59,70 @@ std::string_view http_date() {
   return {buf, len};
 }
 
-std::string simple_response(int status, std::string_view body, bool close) {
+std::string serialize(const ResponseHead& h) {
   std::string out;
-  out.reserve(160 + body.size());
-  out += "HTTP/1.1 ";
-  out += std::to_string(status);
-  out += ' ';
-  out += reason_phrase(status);
-  out += "\r\nServer: ";
-  out += kServerName;
-  out += "\r\nDate: ";
-  out += http_date();
-  if (status >= 200) {
-    out += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
-    out += std::to_string(body.size());
+  out.reserve(192 + h.fields.size() * 48);
+  out += h.version_minor >= 1 ? "HTTP/1.1 " : "HTTP/1.0 ";
+  int status = h.status;
+  char code[4] = {char('0' + status / 100 % 10), char('0' + status / 10 % 10), char('0' + status % 10), ' '};
+  out.append(code, 4);
+  out += h.reason.empty() ? reason_phrase(status) : std::string_view(h.reason);
+  out += "\r\n";
+  bool has_date = false, has_server = false;
+  for (const auto& [name, value] : h.fields) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+    if (iequals(name, "date")) has_date = true;
+    else if (iequals(name, "server")) has_server = true;
   }
-  if (close) out += "\r\nConnection: close";
-  out += "\r\n\r\n";
-  if (status >= 200) out += body;
+  if (status < 200) {  // interim: the final response carries the rest
+    out += "\r\n";
+    return out;
+  }
+  if (!has_server) {
+    out += "Server: ";
+    out += kServerName;
+    out += "\r\n";
+  }
+  if (!has_date) {
+    out += "Date: ";
+    out += http_date();
+    out += "\r\n";
+  }
+  if (h.content_length) {
+    out += "Content-Length: ";
+    out += std::to_string(*h.content_length);
+    out += "\r\n";
+  } else if (h.chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+  if (!h.keep_alive) out += "Connection: close\r\n";
+  else if (h.version_minor == 0) out += "Connection: keep-alive\r\n";
+  out += "\r\n";
   return out;
+}
+
+ResponseHead text_head(int status, std::size_t body_size, int version_minor, bool keep_alive) {
+  ResponseHead h;
+  h.status = status;
+  h.version_minor = version_minor;
+  h.keep_alive = keep_alive;
+  h.add("Content-Type", "text/plain; charset=utf-8");
+  h.content_length = body_size;
+  return h;
+}
+
+std::string text_response(ResponseHead head, std::string_view body, bool head_only) {
+  head.content_length = body.size();
+  std::string out = serialize(head);
+  if (!head_only && !status_has_no_body(head.status)) out += body;
+  return out;
+}
+
+std::string simple_response(int status, std::string_view body, bool close) {
+  return text_response(text_head(status, body.size(), 1, !close), body);
 }
 
 }  // namespace squall::http

@@ -638,19 +638,25 @@ std::string render(const MetricsConfig& config, const Sources& src, Format forma
 }
 
 std::string response_bytes(const MetricsConfig& config, const Sources& sources, std::string_view method,
-                           std::string_view accept, bool close) {
-  if (method != "GET" && method != "HEAD") {
-    std::string r = http::simple_response(405, "only GET and HEAD\n", close);
-    return r.insert(r.find("\r\n") + 2, "Allow: GET, HEAD\r\n");
+                           std::string_view accept, bool close, int version_minor) {
+  bool head_only = method == "HEAD";
+  if (method != "GET" && !head_only) {
+    std::string_view body = "only GET and HEAD\n";
+    http::ResponseHead h = http::text_head(405, body.size(), version_minor, !close);
+    h.fields.insert(h.fields.begin(), {"Allow", "GET, HEAD"});
+    return http::text_response(std::move(h), body);
   }
   Format format = negotiate(accept);
   std::string body = render(config, sources, format);
-  std::string head = "HTTP/1.1 200 OK\r\nServer: squall\r\nDate: " + std::string(http::http_date()) +
-                     "\r\nContent-Type: " + std::string(content_type(format)) +
-                     "\r\nCache-Control: no-store\r\nContent-Length: " + std::to_string(body.size()) +
-                     (close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
-  if (method == "HEAD") return head;
-  return head + body;
+  http::ResponseHead h;
+  h.version_minor = version_minor;
+  h.keep_alive = !close;
+  h.add("Content-Type", content_type(format));
+  h.add("Cache-Control", "no-store");
+  h.content_length = body.size();
+  std::string out = http::serialize(h);
+  if (!head_only) out += body;
+  return out;
 }
 
 }  // namespace squall::metrics

@@ -47,6 +47,6 @@ std::string render(const MetricsConfig& config, const Sources& sources, Format f
 
 // The whole HTTP response to a GET (HEAD: no body) of the metrics path.
 std::string response_bytes(const MetricsConfig& config, const Sources& sources, std::string_view method,
-                           std::string_view accept, bool close);
+                           std::string_view accept, bool close, int version_minor = 1);
 
 }  // namespace squall::metrics

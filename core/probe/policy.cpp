@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "http/response.h"
 #include "log/log.h"
 
 namespace squall::probe {
@@ -129,26 +128,6 @@ bool is_probe_target(std::string_view target, const ProbeConfig& config) {
       return true;
   return path == strip_slash(config.startup_path) || path == strip_slash(config.readiness_path) ||
          path == strip_slash(config.liveness_path);
-}
-
-namespace {
-// The age of the results a probe answered from (the checker runs them every
-// --check-interval), so a reader can tell a fresh result from an old one.
-std::string checks_age_header(double age) {
-  if (age < 0) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "X-Health-Checks-Age: %.1f\r\n", age);
-  return buf;
-}
-}  // namespace
-
-std::string response_bytes(const Answer& a, bool close) {
-  return "HTTP/1.1 " + std::to_string(a.status) + " " + std::string(http::reason_phrase(a.status)) +
-         "\r\nServer: squall\r\nDate: " + std::string(http::http_date()) +
-         "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n"
-         "Cache-Control: no-store\r\n" + checks_age_header(a.checks_age) +
-         "Content-Length: " + std::to_string(a.body.size()) +
-         (close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n") + a.body;
 }
 
 namespace {

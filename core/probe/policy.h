@@ -50,8 +50,6 @@ struct Answer {
 bool is_probe_target(std::string_view target, const ProbeConfig& config);
 // The answer for a request target, or status 404 for a path that is no probe.
 Answer answer(std::string_view target, const state::Snapshot& snap, const ProbeConfig& config);
-// The whole HTTP response for an answer.
-std::string response_bytes(const Answer& answer, bool close);
 // Whether each probe passes, for squall_probe_success in /metrics.
 metrics::ProbeSuccess probe_success(const state::Snapshot& snap, const ProbeConfig& config);
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "http/response.h"
+#include "probe/routes.h"
 
 namespace squall::probe {
 namespace {
@@ -21,18 +22,14 @@ constexpr std::int64_t kMetricsConnectionNs = 10'000'000'000;
 struct ProbeServer::Connection : http::ParserHandler {
   net::UniqueFd fd;
   std::unique_ptr<http::Parser> parser;
-  std::string method, target, accept;
+  http::RequestHead head;
   bool complete = false;
   bool answered = false;
   std::string out;  // the response, from out_pos on still to send
   std::size_t out_pos = 0;
   std::int64_t opened_ns = 0;
   std::int64_t deadline_ns = kProbeConnectionNs;
-  void on_head(http::RequestHead&& head) override {
-    method = std::move(head.method);
-    target = std::move(head.target);
-    if (const http::Header* h = head.find("accept")) accept = h->value;
-  }
+  void on_head(http::RequestHead&& h) override { head = std::move(h); }
   void on_body(std::string_view) override {}
   void on_message_complete() override { complete = true; }
 };
@@ -81,13 +78,14 @@ void ProbeServer::on_event(int fd) {
     if (r.state == http::FeedResult::State::Error) {
       c.out = http::simple_response(r.error.status, r.error.reason + "\n", true);
     } else if (c.complete) {
-      if (metrics_ && metrics::is_metrics_target(c.target, *metrics_)) {
-        state::Snapshot snap = state::snapshot(*state_);
-        metrics::Sources sources{*state_, probe_success(snap, config_), app_listen_fd_};
-        c.out = metrics::response_bytes(*metrics_, sources, c.method, c.accept, true);
-        c.deadline_ns = kMetricsConnectionNs;
-      } else {
-        c.out = response_bytes(answer(c.target, state::snapshot(*state_), config_), true);
+      // One connection, one answer: always Connection: close.
+      Routes routes{state_, &config_, metrics_, app_listen_fd_, nullptr};
+      if (auto a = route(routes, c.head, true)) {
+        if (a->kind == LocalAnswer::Kind::Metrics) c.deadline_ns = kMetricsConnectionNs;
+        c.out = std::move(a->bytes);
+      } else {  // not a probe path: 404
+        c.out = response_bytes(answer(c.head.target, state::snapshot(*state_), config_), true,
+                               c.head.version_minor, c.head.method == "HEAD");
       }
     } else {
       continue;

@@ -12,6 +12,7 @@
 #include "metrics/exposition.h"
 #include "net/fd.h"
 #include "probe/policy.h"
+#include "probe/routes.h"
 #include "state/shared_state.h"
 
 namespace squall::probe {

@@ -56,8 +56,11 @@ void Connection::on_exchange_update(Exchange& ex) {
   Exchange::Taken taken = ex.take_output();
   if (taken.body_space_wanted) waiting_since_ = Clock::time_point{};
   // RFC 9110 10.1.1: the interim 100 goes out before any final response byte.
-  if (taken.continue_wanted && !continue_sent_ && !response_started_ && taken.segments.empty())
-    queue_bytes("HTTP/1.1 100 Continue\r\n\r\n");
+  if (taken.continue_wanted && !continue_sent_ && !response_started_ && taken.segments.empty()) {
+    http::ResponseHead interim;
+    interim.status = 100;  // only ever sent to HTTP/1.1 requests (the parser ignores Expect in 1.0)
+    queue_bytes(http::serialize(interim));
+  }
   continue_sent_ = continue_sent_ || taken.continue_wanted;  // asked once: never again
   for (auto& seg : taken.segments) {
     out_bytes_ += seg.is_file() ? seg.length : seg.bytes.size();
@@ -189,43 +192,22 @@ void Connection::on_peer_eof() {
 
 void Connection::on_head(http::RequestHead&& head) {
   if (ctx_.metrics) metrics::bump(ctx_.metrics->requests);
-  const auto& probes = ctx_.config.app_port_probes;
-  const auto& metrics = ctx_.config.app_port_metrics;
-  if (probes && metrics && ctx_.shared && metrics::is_metrics_target(head.target, *metrics)) {
-    // --probe-port = --port: the I/O thread answers /metrics from shared memory too.
-    bool close = !head.keep_alive || ctx_.draining.load();
-    const http::Header* accept = head.find("accept");
-    local_ = LocalResponse{metrics::response_bytes(*metrics, {*ctx_.shared, probe::probe_success(state::snapshot(*ctx_.shared), *probes), ctx_.listen_fd}, head.method,
-                                                   accept ? std::string_view(accept->value) : std::string_view(),
-                                                   close),
-                           {}, close};
-    return;
-  }
-  if (probes && ctx_.shared && probe::is_probe_target(head.target, *probes)) {
-    bool close = !head.keep_alive || ctx_.draining.load();
-    local_ = LocalResponse{
-        probe::response_bytes(probe::answer(head.target, state::snapshot(*ctx_.shared), *probes), close), {}, close};
-    return;
-  }
-  if (ctx_.static_files) {
-    // Static and media files: answered here, without the GIL; a miss under
-    // --media (or no mount) falls through to the application.
-    bool close = !head.keep_alive || ctx_.draining.load();
-    if (auto r = ctx_.static_files->handle(head, close)) {
-      if (ctx_.config.access_log) {
-        // The status from "HTTP/1.1 200 OK"; the file is sent after this line is written.
-        int status = std::atoi(r->head.c_str() + std::min<std::size_t>(9, r->head.size()));
-        server::log_access(peer_.host, head, status, r->length,
-                           std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count());
-      }
-      local_ = LocalResponse{std::move(r->head), {}, close};
-      if (r->file.valid()) {
-        local_->file.file = std::move(r->file);
-        local_->file.offset = r->offset;
-        local_->file.length = r->length;
-      }
-      return;
+  // Local routes: probes and /metrics (--probe-port = --port), static and
+  // media files, answered here from shared memory or the file system.
+  bool close = !head.keep_alive || ctx_.draining.load();
+  if (auto a = probe::route(ctx_.routes, head, close)) {
+    if (a->kind == probe::LocalAnswer::Kind::File && ctx_.config.access_log) {
+      // The file is sent after this line is written.
+      server::log_access(peer_.host, head, a->status, a->length,
+                         std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count());
     }
+    local_ = LocalResponse{std::move(a->bytes), {}, close};
+    if (a->file.valid()) {
+      local_->file.file = std::move(a->file);
+      local_->file.offset = a->offset;
+      local_->file.length = a->length;
+    }
+    return;
   }
   auto ex = std::make_shared<Exchange>(std::move(head), ctx_.wakeup);
   ex->peer = peer_;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "probe/routes.h"
 #include "state/metrics_tables.h"
 #include "server/config.h"
 #include "server/exchange.h"
@@ -20,6 +21,9 @@ struct ServerContext {
   ServerContext(const ServerConfig& c, RequestQueue& q, std::shared_ptr<Wakeup> w)
       : config(c), queue(q), wakeup(std::move(w)) {
     if (!c.statics.mounts.empty()) static_files = std::make_unique<static_files::StaticFiles>(c.statics);
+    routes.files = static_files.get();
+    if (c.app_port_probes) routes.probes = &*c.app_port_probes;
+    if (c.app_port_probes && c.app_port_metrics) routes.metrics = &*c.app_port_metrics;
   }
   const ServerConfig& config;
   RequestQueue& queue;
@@ -30,9 +34,10 @@ struct ServerContext {
   // and a clock read per event is measurable at 100k requests/s.
   Clock::time_point now = Clock::now();
   std::vector<Connection*> closed;  // freed after the current event batch
-  const state::SharedState* shared = nullptr;  // in a worker: the pod's state (probes)
   std::unique_ptr<static_files::StaticFiles> static_files;  // --static / --media
-  int listen_fd = -1;  // the shared listen socket (squall_listen_queue_length)
+  // What the I/O thread answers itself; routes.state (the pod's state, in a
+  // worker) and routes.listen_fd are set by Server::attach.
+  probe::Routes routes;
   metrics::ServerTable* metrics = nullptr;      // in a worker: its server metrics (I/O thread only)
 };
 

@@ -94,16 +94,11 @@ void Exchange::set_response(int status, std::string reason,
 void Exchange::send_head_locked(std::optional<std::uint64_t> known_length) {
   head_sent_ = true;
   no_body_ = head.method == "HEAD" || http::status_has_no_body(status_);
-  bool has_date = false, has_server = false;
   for (const auto& [name, value] : headers_) {
     if (http::iequals(name, "content-length")) {
       std::uint64_t n = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
       if (ec == std::errc() && p == value.data() + value.size()) declared_length_ = n;
-    } else if (http::iequals(name, "date")) {
-      has_date = true;
-    } else if (http::iequals(name, "server")) {
-      has_server = true;
     }
   }
   bool add_length = false;
@@ -125,41 +120,15 @@ void Exchange::send_head_locked(std::optional<std::uint64_t> known_length) {
                 // RFC 9110 10.1.1: the client may never send a body we did not ask for.
                 !(unread_body && head.expect_continue && !continue_wanted_);
 
-  std::string out;
-  out.reserve(256);
-  out += head.version_minor >= 1 ? "HTTP/1.1 " : "HTTP/1.0 ";
-  char code[4] = {char('0' + status_ / 100 % 10), char('0' + status_ / 10 % 10), char('0' + status_ % 10), ' '};
-  out.append(code, 4);
-  out += reason_;
-  out += "\r\n";
-  for (const auto& [name, value] : headers_) {
-    out += name;
-    out += ": ";
-    out += value;
-    out += "\r\n";
-  }
-  if (!has_server) {
-    out += "Server: ";
-    out += http::kServerName;
-    out += "\r\n";
-  }
-  if (!has_date) {
-    out += "Date: ";
-    out += http::http_date();
-    out += "\r\n";
-  }
-  if (add_length) {
-    out += "Content-Length: ";
-    out += std::to_string(*known_length);
-    out += "\r\n";
-  }
-  if (chunked_) out += "Transfer-Encoding: chunked\r\n";
-  if (!keep_alive_)
-    out += "Connection: close\r\n";
-  else if (head.version_minor == 0)
-    out += "Connection: keep-alive\r\n";
-  out += "\r\n";
-  enqueue_locked(out);
+  http::ResponseHead h;
+  h.status = status_;
+  h.reason = std::move(reason_);
+  h.version_minor = head.version_minor;
+  h.fields = std::move(headers_);  // not needed after the head
+  if (add_length) h.content_length = *known_length;
+  h.chunked = chunked_;
+  h.keep_alive = keep_alive_;
+  enqueue_locked(http::serialize(h));
 }
 
 void Exchange::enqueue_locked(std::string_view data) {
@@ -266,7 +235,9 @@ void Exchange::abort() {
   if (!head_sent_ && !gone_) {
     status_ = 500;
     head_sent_ = true;
-    enqueue_locked(http::simple_response(500, "Internal Server Error\n", true));
+    std::string_view body = "Internal Server Error\n";
+    enqueue_locked(http::text_response(http::text_head(500, body.size(), head.version_minor, false), body,
+                                       head.method == "HEAD"));
   }
   keep_alive_ = false;
   finished_ = true;

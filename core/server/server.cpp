@@ -76,14 +76,14 @@ bool Server::listen(const net::ListenOptions& options, std::string& error) {
 
 void Server::adopt_listener(net::UniqueFd fd) {
   listener_ = std::move(fd);
-  ctx_.listen_fd = listener_.get();
+  ctx_.routes.listen_fd = listener_.get();
   port_ = net::local_endpoint(listener_.get()).value_or(net::Endpoint{}).port;
   watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
 }
 
 void Server::attach(state::SharedState* state, state::WorkerSlot* slot) {
   shared_ = state;
-  ctx_.shared = state;
+  ctx_.routes.state = state;
   slot_ = slot;
   master_pid_ = getppid();
   slot_->threads.store(static_cast<std::uint32_t>(config_.threads));
@@ -228,7 +228,7 @@ void Server::begin_drain() {
     accept_all(SIZE_MAX);
     epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
     listener_.reset();
-    ctx_.listen_fd = -1;
+    ctx_.routes.listen_fd = -1;
   }
   for (auto& [raw, conn] : connections_) conn->close_if_idle();
 }

@@ -28,40 +28,28 @@ std::optional<std::string_view> header(const http::RequestHead& head, std::strin
   return std::string_view(h->value);
 }
 
-// RFC 9112 9.3: an HTTP/1.0 client keeps the connection only when told so.
-void status_line(std::string& out, int status, bool close, bool http10) {
-  out += http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  out += std::to_string(status);
-  out += ' ';
-  out += http::reason_phrase(status);
-  out += "\r\nDate: ";
-  out += http::http_date();
-  out += "\r\nServer: ";
-  out += http::kServerName;
-  out += "\r\n";
-  if (close) out += "Connection: close\r\n";
-  else if (http10) out += "Connection: keep-alive\r\n";
-}
-
-void field(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
+// A head of ours; the serializer adds Server, Date and Connection (an
+// HTTP/1.0 client is answered in HTTP/1.0, "keep-alive" when kept).
+http::ResponseHead new_head(int status, bool close, bool http10) {
+  http::ResponseHead h;
+  h.status = status;
+  h.version_minor = http10 ? 0 : 1;
+  h.keep_alive = !close;
+  return h;
 }
 
 // A response of ours without a file: a short text body (none for HEAD, but
 // the same Content-Length, RFC 9110 9.3.2).
-Response small(int status, std::string_view extra_fields, bool head_only, bool close, bool http10) {
+Response small(int status, std::vector<std::pair<std::string, std::string>> extra_fields, bool head_only, bool close,
+               bool http10) {
   std::string body(http::reason_phrase(status));
   body += '\n';
+  http::ResponseHead h = new_head(status, close, http10);
+  h.fields = std::move(extra_fields);
+  h.add("Content-Type", "text/plain; charset=utf-8");
   Response r;
-  status_line(r.head, status, close, http10);
-  r.head += extra_fields;
-  field(r.head, "Content-Type", "text/plain; charset=utf-8");
-  field(r.head, "Content-Length", std::to_string(body.size()));
-  r.head += "\r\n";
-  if (!head_only) r.head += body;
+  r.status = status;
+  r.head = http::text_response(std::move(h), body, head_only);
   return r;
 }
 
@@ -103,7 +91,7 @@ std::optional<Response> StaticFiles::handle(const http::RequestHead& head, bool 
     bool http10 = head.version_minor == 0;
     if (!head_only && head.method != "GET") {
       if (mount.fall_through) return std::nullopt;
-      return small(405, "Allow: GET, HEAD\r\n", false, close, http10);  // RFC 9110 15.5.6
+      return small(405, {{"Allow", "GET, HEAD"}}, false, close, http10);  // RFC 9110 15.5.6
     }
     if (path.verdict != PathVerdict::Ok) {
       if (mount.fall_through) return std::nullopt;
@@ -161,44 +149,45 @@ std::optional<Response> StaticFiles::handle(const http::RequestHead& head, bool 
 
     // Fields every representation of this resource carries (RFC 9110 15.4.5:
     // a 304 repeats the validators, Cache-Control and Vary of the 200).
-    std::string common;
-    field(common, "ETag", etag);
-    field(common, "Last-Modified", format_http_date(found.meta.mtime_sec));
+    std::vector<std::pair<std::string, std::string>> common;
+    common.emplace_back("ETag", etag);
+    common.emplace_back("Last-Modified", format_http_date(found.meta.mtime_sec));
     std::uint32_t max_age = mount.immutable_hashed && has_content_hash(found.relative) ? kYear : config_.max_age;
-    field(common, "Cache-Control",
-          max_age == kYear ? std::string("max-age=31536000, immutable") : "max-age=" + std::to_string(max_age));
-    if (vary) field(common, "Vary", "Accept-Encoding");
+    common.emplace_back("Cache-Control",
+                        max_age == kYear ? std::string("max-age=31536000, immutable") : "max-age=" + std::to_string(max_age));
+    if (vary) common.emplace_back("Vary", "Accept-Encoding");
 
     Response r;
+    http::ResponseHead h;
     switch (decision.outcome) {
       case Outcome::PreconditionFailed: return small(412, {}, head_only, close, http10);
       case Outcome::RangeNotSatisfiable:
         // RFC 9110 15.5.17: the current length, so the client can ask again.
-        return small(416, "Content-Range: bytes */" + std::to_string(found.meta.size) + "\r\n", head_only, close,
-                     http10);
+        return small(416, {{"Content-Range", "bytes */" + std::to_string(found.meta.size)}}, head_only, close, http10);
       case Outcome::NotModified:
-        status_line(r.head, 304, close, http10);
-        r.head += common;
-        r.head += "\r\n";
+        h = new_head(304, close, http10);
+        h.fields = std::move(common);
+        r.status = 304;
+        r.head = http::serialize(h);
         return r;
       case Outcome::Full:
         decision.range = {0, found.meta.size};
-        status_line(r.head, 200, close, http10);
+        h = new_head(200, close, http10);
         break;
       case Outcome::Partial:
-        status_line(r.head, 206, close, http10);
-        field(r.head, "Content-Range",
-              "bytes " + std::to_string(decision.range.first) + "-" +
-                  std::to_string(decision.range.first + decision.range.length - 1) + "/" +
-                  std::to_string(found.meta.size));
+        h = new_head(206, close, http10);
+        h.add("Content-Range", "bytes " + std::to_string(decision.range.first) + "-" +
+                                   std::to_string(decision.range.first + decision.range.length - 1) + "/" +
+                                   std::to_string(found.meta.size));
         break;
     }
-    field(r.head, "Content-Type", type);
-    if (!encoding.empty()) field(r.head, "Content-Encoding", encoding);
-    field(r.head, "Content-Length", std::to_string(decision.range.length));
-    field(r.head, "Accept-Ranges", "bytes");
-    r.head += common;
-    r.head += "\r\n";
+    h.add("Content-Type", type);
+    if (!encoding.empty()) h.add("Content-Encoding", encoding);
+    h.add("Accept-Ranges", "bytes");
+    for (auto& f : common) h.fields.push_back(std::move(f));
+    h.content_length = decision.range.length;
+    r.status = h.status;
+    r.head = http::serialize(h);
     if (!head_only && decision.range.length > 0) {
       r.file = std::move(found.fd);
       r.offset = static_cast<off_t>(decision.range.first);

@@ -34,7 +34,9 @@ struct Config {
 };
 
 struct Response {
-  std::string head;    // status line, fields, blank line (and a short error body)
+  int status = 200;
+  std::string head;    // status line, fields, blank line (and a short error body): http::serialize
+
   net::UniqueFd file;  // the body, when valid: `length` bytes from `offset`
   off_t offset = 0;
   std::size_t length = 0;
