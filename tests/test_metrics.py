@@ -12,6 +12,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -186,6 +187,30 @@ def test_server_families(demo: ServerProcess) -> None:
     }
     assert workers == {"master", "0", "1"}
     assert total(after, "squall_info", workers="2") == 1
+
+
+def test_refused_requests_are_counted_by_reason(demo: ServerProcess) -> None:
+    name = "squall_http_request_errors_total"
+    before = scrape(demo)[2]
+    for reason in ("missing_host", "ambiguous_framing", "head_timeout"):  # every reason, 0 included
+        assert (name, frozenset({("reason", reason)})) in samples(before)
+    for raw in (
+        b"GET / HTTP/1.1\r\n\r\n",  # no Host
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", demo.port), timeout=5) as c:
+            c.sendall(raw)
+            assert c.recv(4096).startswith(b"HTTP/1.1 400 ")
+    after = scrape(demo)[2]
+    assert total(after, name, reason="missing_host") - total(before, name, reason="missing_host") == 1
+    assert (
+        total(after, name, reason="length_and_transfer_encoding")
+        - total(before, name, reason="length_and_transfer_encoding")
+        == 1
+    )
+    assert total(after, name) - total(before, name) == 2
+    om = scrape(demo, OM_ACCEPT)[2]
+    assert 'squall_http_request_errors_total{reason="missing_host"}' in om
 
 
 def test_no_metrics_and_custom_path(demo_env: dict[str, str]) -> None:

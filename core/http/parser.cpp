@@ -149,7 +149,7 @@ class LlhttpParser final : public Parser {
   void set_connection_semantics();
   bool within_limits(std::uint64_t pos);
   bool scan_framing(const char* to);
-  bool reject(int status, std::string reason);
+  bool reject(RequestError id, std::string reason = {});
   ParseError llhttp_error(llhttp_errno_t err) const;
   FeedResult failed(std::size_t consumed) const { return {FeedResult::State::Error, consumed, error_}; }
   std::uint64_t pos(const char* p) const { return fed_before_ + static_cast<std::uint64_t>(p - buf_); }
@@ -161,7 +161,7 @@ class LlhttpParser final : public Parser {
     try {
       return (self.*M)(at, n);
     } catch (...) {
-      self.reject(500, "internal error while parsing");
+      self.reject(RequestError::Internal);
       return HPE_USER;
     }
   }
@@ -171,7 +171,7 @@ class LlhttpParser final : public Parser {
     try {
       return (self.*M)();
     } catch (...) {
-      self.reject(500, "internal error while parsing");
+      self.reject(RequestError::Internal);
       return HPE_USER;
     }
   }
@@ -231,7 +231,7 @@ FeedResult LlhttpParser::feed(std::string_view data) {
   try {
     return feed_unguarded(data);
   } catch (...) {  // a handler threw from on_head / on_message_complete
-    reject(500, "internal error while handling the request");
+    reject(RequestError::Internal, "internal error while handling the request");
     return failed(0);
   }
 }
@@ -250,7 +250,7 @@ FeedResult LlhttpParser::feed_unguarded(std::string_view data) {
     if (phase_ == Phase::Failed) return failed(consumed);  // one of our checks
     if (err != HPE_OK && err != HPE_PAUSED) {
       ParseError e = llhttp_error(err);
-      reject(e.status, std::move(e.reason));
+      reject(e.id, std::move(e.reason));
       return failed(consumed);
     }
     if (!scan_framing(stop)) return failed(consumed);
@@ -281,7 +281,7 @@ bool LlhttpParser::after_pause(const char* stop) {
       field_count_ = 0;
       return true;
     default:
-      return reject(500, "parser paused unexpectedly");
+      return reject(RequestError::Internal, "parser paused unexpectedly");
   }
 }
 
@@ -311,7 +311,7 @@ void LlhttpParser::resume() {
 
 bool LlhttpParser::scan_framing(const char* to) {
   const bool chunk_lines = phase_ == Phase::Body && chunked_;
-  if (const char* reason = lines_.scan(scan_pos_, to, chunk_lines)) return reject(400, reason);
+  if (const char* reason = lines_.scan(scan_pos_, to, chunk_lines)) return reject(RequestError::InvalidFraming, reason);
   scan_pos_ = to;
   return true;
 }
@@ -322,17 +322,17 @@ bool LlhttpParser::within_limits(std::uint64_t p) {
   switch (phase_) {
     case Phase::RequestLine:
       if (p > limits_.max_request_line) {
-        return reject(414, larger_than("request line", limits_.max_request_line));
+        return reject(RequestError::RequestLineTooLong, larger_than("request line", limits_.max_request_line));
       }
       [[fallthrough]];
     case Phase::Headers:
       if (p > limits_.max_header_bytes) {
-        return reject(431, larger_than("request head", limits_.max_header_bytes));
+        return reject(RequestError::HeadTooLarge, larger_than("request head", limits_.max_header_bytes));
       }
       return true;
     case Phase::Trailers:
       if (p - trailer_start_ > limits_.max_header_bytes) {
-        return reject(431, larger_than("trailer section", limits_.max_header_bytes));
+        return reject(RequestError::HeadTooLarge, larger_than("trailer section", limits_.max_header_bytes));
       }
       return true;
     default:
@@ -340,19 +340,37 @@ bool LlhttpParser::within_limits(std::uint64_t p) {
   }
 }
 
-bool LlhttpParser::reject(int status, std::string reason) {
+bool LlhttpParser::reject(RequestError id, std::string reason) {
   if (phase_ != Phase::Failed) {
-    error_ = ParseError{status, std::move(reason)};
+    const RequestErrorInfo& e = info(id);
+    error_ = ParseError{id, e.status, reason.empty() ? std::string(e.text) : std::move(reason)};
     phase_ = Phase::Failed;
   }
   return false;
 }
 
+// Only `id` and `reason` matter: reject() takes the status from the table.
 ParseError LlhttpParser::llhttp_error(llhttp_errno_t err) const {
-  if (err == HPE_CLOSED_CONNECTION) return {400, "data after the last request of the connection"};
-  if (err == HPE_PAUSED_UPGRADE) return {400, "protocol upgrade is not supported"};
+  if (err == HPE_CLOSED_CONNECTION) return {RequestError::DataAfterClose, 0, {}};
+  if (err == HPE_PAUSED_UPGRADE) return {RequestError::UpgradeUnsupported, 0, {}};
   const char* reason = llhttp_get_error_reason(&llhttp_);
-  return {400, std::string("malformed request: ") + (reason ? reason : llhttp_errno_name(err))};
+  std::string text = std::string("malformed request: ") + (reason ? reason : llhttp_errno_name(err));
+  RequestError id = RequestError::Malformed;
+  switch (err) {
+    case HPE_LF_EXPECTED:
+    case HPE_CR_EXPECTED:
+    case HPE_INVALID_CHUNK_SIZE: id = RequestError::InvalidFraming; break;
+    case HPE_INVALID_URL: id = RequestError::InvalidTarget; break;
+    case HPE_INVALID_VERSION: id = RequestError::UnsupportedVersion; break;
+    case HPE_INVALID_CONTENT_LENGTH: id = RequestError::InvalidContentLength; break;
+    case HPE_UNEXPECTED_CONTENT_LENGTH: id = RequestError::LengthAndTransferEncoding; break;
+    case HPE_INVALID_TRANSFER_ENCODING: id = RequestError::InvalidTransferEncoding; break;
+    case HPE_INVALID_HEADER_TOKEN:  // llhttp says which: "Invalid header value char" or "... token"
+      id = text.find("value") != std::string::npos ? RequestError::InvalidHeaderValue : RequestError::InvalidHeaderName;
+      break;
+    default: break;
+  }
+  return {id, 0, std::move(text)};
 }
 
 // ---- llhttp callbacks --------------------------------------------------------
@@ -369,7 +387,7 @@ int LlhttpParser::on_version_complete() {
   std::size_t line = std::strlen(llhttp_method_name(static_cast<llhttp_method_t>(llhttp_.method))) + 1 +
                      head_.target.size() + 1 + 8;
   if (line > limits_.max_request_line)
-    return verdict(reject(414, larger_than("request line", limits_.max_request_line)));
+    return verdict(reject(RequestError::RequestLineTooLong, larger_than("request line", limits_.max_request_line)));
   if (phase_ == Phase::RequestLine) phase_ = Phase::Headers;
   return 0;
 }
@@ -383,7 +401,7 @@ int LlhttpParser::on_header_field(const char* at, std::size_t n) {
 int LlhttpParser::on_header_field_complete() {
   // Limits: the number of fields in the head, and in the trailer section.
   if (++field_count_ > limits_.max_header_count) {
-    return verdict(reject(431, "more than " + std::to_string(limits_.max_header_count) + " header fields"));
+    return verdict(reject(RequestError::TooManyHeaders, "more than " + std::to_string(limits_.max_header_count) + " header fields"));
   }
   return 0;
 }
@@ -396,10 +414,10 @@ int LlhttpParser::on_header_value(const char* at, std::size_t n) {
 
 int LlhttpParser::on_header_value_complete() {
   // RFC 9110 5.1: a field name is a token (llhttp checks too; this also refuses an empty name).
-  if (!is_token(name_)) return verdict(reject(400, "invalid header field name"));
+  if (!is_token(name_)) return verdict(reject(RequestError::InvalidHeaderName));
   // RFC 9110 5.5: no NUL, CR, LF or other CTL in a field value (llhttp checks too).
   if (!is_field_value(value_)) {
-    return verdict(reject(400, "invalid character in header field '" + name_ + "'"));
+    return verdict(reject(RequestError::InvalidHeaderValue, "invalid character in header field '" + name_ + "'"));
   }
   // RFC 9110 5.5: leading and trailing OWS is not part of the value. Trailer fields are dropped.
   if (phase_ == Phase::Headers) head_.headers.push_back({std::move(name_), std::string(trim_ows(value_))});
@@ -424,7 +442,7 @@ int LlhttpParser::on_chunk_header() {
   const std::uint64_t size = llhttp_.content_length;
   // RFC 9110 15.5.14: refuse a chunk that would take the body past the limit (413).
   if (size > limits_.max_body_bytes - body_bytes_) {
-    return verdict(reject(413, larger_than("request body", limits_.max_body_bytes)));
+    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", limits_.max_body_bytes)));
   }
   if (size > 0) return 0;
   pause_ = Pause::LastChunk;  // RFC 9112 7.1: last-chunk, the trailer section follows
@@ -434,7 +452,7 @@ int LlhttpParser::on_chunk_header() {
 int LlhttpParser::on_chunk_extension(const char*, std::size_t n) {
   // RFC 9112 7.1.1: extensions are ignored, but their size must be bounded.
   chunk_ext_bytes_ += n;
-  if (chunk_ext_bytes_ > kMaxChunkExtensionBytes) return verdict(reject(400, "chunk extension too long"));
+  if (chunk_ext_bytes_ > kMaxChunkExtensionBytes) return verdict(reject(RequestError::ChunkExtensionTooLong));
   return 0;
 }
 
@@ -446,7 +464,7 @@ int LlhttpParser::on_body(const char* at, std::size_t n) {
   body_bytes_ += n;
   // RFC 9110 15.5.14: the body limit is counted as bytes arrive (413).
   if (body_bytes_ > limits_.max_body_bytes) {
-    return verdict(reject(413, larger_than("request body", limits_.max_body_bytes)));
+    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", limits_.max_body_bytes)));
   }
   handler_.on_body(std::string_view(at, n));
   return 0;
@@ -462,7 +480,7 @@ int LlhttpParser::on_message_complete() {
 bool LlhttpParser::validate_head() {
   if (!check_version_and_method()) return false;
   // RFC 9112 3.2: the request-target has no whitespace or CTL (llhttp checks too).
-  if (!is_target(head_.target)) return reject(400, "invalid request-target");
+  if (!is_target(head_.target)) return reject(RequestError::InvalidTarget);
   if (!check_host() || !check_content_length() || !check_transfer_encoding()) return false;
   if (!check_framing_agrees_with_llhttp()) return false;
   set_connection_semantics();
@@ -472,11 +490,11 @@ bool LlhttpParser::validate_head() {
 bool LlhttpParser::check_version_and_method() {
   // RFC 9112 2.3: this is an HTTP/1.x server; 0.9, 1.2+ and 2.0 are refused.
   if (head_.version_major != 1 || head_.version_minor > 1) {
-    return reject(400, "unsupported HTTP version " + std::to_string(head_.version_major) + "." +
+    return reject(RequestError::UnsupportedVersion, "unsupported HTTP version " + std::to_string(head_.version_major) + "." +
                            std::to_string(head_.version_minor));
   }
   // RFC 9110 9.3.6: CONNECT is for proxies; an origin server does not tunnel.
-  if (head_.method == "CONNECT") return reject(400, "CONNECT is not supported");
+  if (head_.method == "CONNECT") return reject(RequestError::ConnectUnsupported);
   return true;
 }
 
@@ -484,9 +502,9 @@ bool LlhttpParser::check_host() {
   const auto hosts = std::count_if(head_.headers.begin(), head_.headers.end(),
                                    [](const Header& h) { return iequals(h.name, "Host"); });
   // RFC 9112 3.2: more than one Host field is a 400.
-  if (hosts > 1) return reject(400, "more than one Host header");
+  if (hosts > 1) return reject(RequestError::MultipleHost);
   // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400 (an empty one is allowed).
-  if (hosts == 0 && head_.version_minor == 1) return reject(400, "missing Host header");
+  if (hosts == 0 && head_.version_minor == 1) return reject(RequestError::MissingHost);
   return true;
 }
 
@@ -502,11 +520,11 @@ bool LlhttpParser::check_content_length() {
       if (!v || (length && *length != *v)) ok = false;
       if (v) length = v;
     });
-    if (!ok || !any) return reject(400, "invalid or conflicting Content-Length");
+    if (!ok || !any) return reject(RequestError::InvalidContentLength);
   }
   // RFC 9110 15.5.14: a declared body above the limit is refused before it is read (413).
   if (length && *length > limits_.max_body_bytes) {
-    return reject(413, larger_than("request body", limits_.max_body_bytes));
+    return reject(RequestError::BodyTooLarge, larger_than("request body", limits_.max_body_bytes));
   }
   head_.content_length = length;
   return true;
@@ -522,15 +540,15 @@ bool LlhttpParser::check_transfer_encoding() {
   }
   if (!present) return true;
   // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request means faulty framing.
-  if (head_.version_minor == 0) return reject(400, "Transfer-Encoding in an HTTP/1.0 request");
+  if (head_.version_minor == 0) return reject(RequestError::TransferEncodingHttp10);
   // RFC 9112 6.1 / 6.3 (3): Content-Length with Transfer-Encoding is a smuggling vector (llhttp checks too).
-  if (head_.content_length) return reject(400, "both Content-Length and Transfer-Encoding");
+  if (head_.content_length) return reject(RequestError::LengthAndTransferEncoding);
   for (std::string_view c : codings) {
     // RFC 9112 6.1: a transfer coding we do not implement gets 501.
-    if (!iequals(c, "chunked")) return reject(501, "unsupported transfer coding '" + std::string(c) + "'");
+    if (!iequals(c, "chunked")) return reject(RequestError::UnsupportedTransferCoding, "unsupported transfer coding '" + std::string(c) + "'");
   }
   // RFC 9112 6.1 / 6.3 (4): chunked exactly once and as the final coding.
-  if (codings.size() != 1) return reject(400, "Transfer-Encoding must be exactly 'chunked'");
+  if (codings.size() != 1) return reject(RequestError::InvalidTransferEncoding);
   head_.chunked = true;
   return true;
 }
@@ -539,7 +557,7 @@ bool LlhttpParser::check_framing_agrees_with_llhttp() {
   // RFC 9112 6.3: the body length is decided once; llhttp must read it the same way.
   const bool llhttp_chunked = (llhttp_.flags & F_CHUNKED) != 0;
   const bool same_length = head_.chunked || head_.content_length.value_or(0) == llhttp_.content_length;
-  if (head_.chunked != llhttp_chunked || !same_length) return reject(400, "ambiguous message framing");
+  if (head_.chunked != llhttp_chunked || !same_length) return reject(RequestError::AmbiguousFraming);
   return true;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/errors.h"
 #include "http/limits.h"
 #include "http/request.h"
 
@@ -25,8 +26,9 @@ class ParserHandler {
 };
 
 struct ParseError {
-  int status = 400;    // 400, 413, 414, 431, 501
-  std::string reason;  // short, for the log and the response body
+  RequestError id = RequestError::Malformed;
+  int status = 400;    // info(id).status: 400, 413, 414, 431, 501
+  std::string reason;  // info(id).text or a more precise one, for the log and the response body
 };
 
 struct FeedResult {

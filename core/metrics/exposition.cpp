@@ -253,6 +253,7 @@ void add_server(ServerTable& to, const ServerTable& from, bool gauges) {
                  &ServerTable::bytes_sent, &ServerTable::duration_sum_ns})
     to.*f += load(from.*f);
   sum_into(to.duration, from.duration);
+  sum_into(to.request_errors, from.request_errors);
   if (gauges)
     for (auto f : {&ServerTable::active, &ServerTable::reading, &ServerTable::writing, &ServerTable::waiting})
       to.*f += load(from.*f);
@@ -490,6 +491,10 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   out.counter({}, sv.bytes_received);
   out.family("squall_http_sent_bytes", Type::Counter, "Bytes written to clients.");
   out.counter({}, sv.bytes_sent);
+  out.family("squall_http_request_errors", Type::Counter,
+             "Requests refused before reaching the application, by reason (docs/metrics.md).");
+  for (std::size_t i = 0; i < http::kRequestErrorCount; ++i)
+    out.counter({{"reason", http::kRequestErrors[i].id}}, sv.request_errors[i]);
 
   std::uint64_t busy_workers = 0, busy_threads = 0, threads = 0, queued = 0, in_flight = 0;
   for (const auto& w : snap.workers) {

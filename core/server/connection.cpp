@@ -133,7 +133,7 @@ bool Connection::parse_some() {
   if (was_idle && result.consumed > 0) head_started_ = ctx_.now;
   switch (result.state) {
     case http::FeedResult::State::Error:
-      fail(result.error.status, result.error.reason);
+      fail(result.error.id, result.error.reason);
       return true;
     case http::FeedResult::State::MessageComplete:
       paused_ = true;
@@ -305,7 +305,11 @@ void Connection::next_message() {
 
 // A request we refuse: a precise status, then close (never parse past it, so
 // nothing smuggled after it reaches the app).
-void Connection::fail(int status, std::string_view reason) {
+void Connection::fail(http::RequestError error, std::string_view reason) {
+  const http::RequestErrorInfo& e = http::info(error);
+  int status = e.status;
+  if (reason.empty()) reason = e.text;
+  if (ctx_.metrics) metrics::bump(ctx_.metrics->request_errors[static_cast<std::size_t>(error)]);
   paused_ = true;
   if (exchange_) {
     exchange_->end_body(true);
@@ -434,7 +438,7 @@ void Connection::check_timeouts(Clock::time_point now) {
   }
   if (!exchange_ && !paused_ && !parser_->idle() && head_started_ != Clock::time_point{} &&
       seconds_between(head_started_, now) > cfg.header_timeout) {
-    fail(408, "request head not received in time");
+    fail(http::RequestError::HeadTimeout);
     return;
   }
   if (!exchange_ && parser_->idle() && out_.empty() && !paused_ &&
@@ -448,7 +452,7 @@ void Connection::check_timeouts(Clock::time_point now) {
   if ((waiting_body || waiting_write) && waiting_since_ != Clock::time_point{} &&
       seconds_between(waiting_since_, now) > cfg.body_timeout) {
     if (waiting_body && !response_started_) {
-      fail(408, "request body not received in time");
+      fail(http::RequestError::BodyTimeout);
     } else {
       close();
     }

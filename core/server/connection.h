@@ -46,7 +46,7 @@ class Connection : public http::ParserHandler {
   bool want_read() const;
   void flush();
   void queue_bytes(std::string bytes);
-  void fail(int status, std::string_view reason);
+  void fail(http::RequestError error, std::string_view reason = {});  // counted by id in /metrics
   void exchange_finished();
   void next_message();
   void detach_exchange();

@@ -108,6 +108,7 @@ void fold_server(ServerTable& to, const ServerTable& from) {
                      &ServerTable::bytes_received, &ServerTable::bytes_sent, &ServerTable::duration_sum_ns})
     add(to.*field, load(from.*field));
   add_cells(to.duration, from.duration);
+  add_cells(to.request_errors, from.request_errors);
 }
 
 void fold_django(DjangoTable& to, const DjangoTable& from) {

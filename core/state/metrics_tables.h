@@ -22,6 +22,8 @@
 #include <string>
 #include <string_view>
 
+#include "http/errors.h"
+
 namespace squall::metrics {
 
 // ---- buckets ---------------------------------------------------------------------
@@ -75,6 +77,7 @@ struct ServerTable {
   std::uint64_t accepted, handled, requests, bytes_received, bytes_sent;
   std::uint64_t duration[kServerCells];
   std::uint64_t duration_sum_ns;
+  std::uint64_t request_errors[http::kRequestErrorCount];  // requests refused, by http::RequestError
   // gauges (not folded: they describe a live worker)
   std::uint64_t active, reading, writing, waiting;
 };

@@ -647,3 +647,38 @@ TEST(ParserContract, HandlerExceptionBecomesError) {
 
 }  // namespace
 }  // namespace squall::http
+
+namespace squall::http {
+
+// Every refusal names its reason from the one table (core/http/errors.h).
+TEST(ParserErrors, EachRefusalHasItsStableIdAndTheTablesStatus) {
+  struct Case {
+    std::string raw;
+    RequestError id;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"GET / HTTP/1.1\r\n\r\n", RequestError::MissingHost},
+           {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", RequestError::MultipleHost},
+           {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            RequestError::LengthAndTransferEncoding},
+           {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", RequestError::UnsupportedTransferCoding},
+           {"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", RequestError::InvalidHeaderValue},
+           {"GET / HTTP/1.1\r\nHost: a\r\nX y: z\r\n\r\n", RequestError::InvalidHeaderName},
+           {"GET / HTTP/9.1\r\nHost: a\r\n\r\n", RequestError::UnsupportedVersion},
+           {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", RequestError::InvalidContentLength},
+       }) {
+    SCOPED_TRACE(c.raw);
+    Outcome o = parse_all(c.raw);
+    ASSERT_EQ(o.last.state, State::Error);
+    EXPECT_EQ(o.last.error.id, c.id) << o.last.error.reason << " (" << info(o.last.error.id).id << ")";
+    EXPECT_EQ(o.last.error.status, info(c.id).status);
+  }
+  // Ids are unique, snake_case and never empty: they are metric label values.
+  for (std::size_t i = 0; i < kRequestErrorCount; ++i) {
+    EXPECT_FALSE(kRequestErrors[i].id.empty());
+    EXPECT_EQ(kRequestErrors[i].id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_"), std::string_view::npos);
+    for (std::size_t j = i + 1; j < kRequestErrorCount; ++j) EXPECT_NE(kRequestErrors[i].id, kRequestErrors[j].id);
+  }
+}
+
+}  // namespace squall::http

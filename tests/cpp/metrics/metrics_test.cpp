@@ -204,3 +204,17 @@ TEST(MetricsAmqp, ConsumerFamiliesOnlyForAConsumerAndKeptWhenItExits) {
   EXPECT_EQ(value_of(text, "squall_amqp_reconnects_total"), "1");
   EXPECT_EQ(value_of(text, "squall_amqp_connected"), "0");
 }
+
+TEST(MetricsServer, RefusedRequestsByReasonSurviveTheWorker) {
+  state::SharedState* state = state::SharedState::create();
+  state->workers[0].pid.store(100);
+  auto missing_host = static_cast<std::size_t>(squall::http::RequestError::MissingHost);
+  bump(state->metrics->workers[0].server.request_errors[missing_host], 2);
+  std::string text = render_text(*state);
+  EXPECT_NE(text.find("# TYPE squall_http_request_errors_total counter\n"), std::string::npos);
+  EXPECT_EQ(value_of(text, R"(squall_http_request_errors_total{reason="missing_host"})"), "2");
+  EXPECT_EQ(value_of(text, R"(squall_http_request_errors_total{reason="body_too_large"})"), "0");
+  state->retire(state->workers[0]);
+  std::string om = render_text(*state, Format::OpenMetrics);
+  EXPECT_EQ(value_of(om, R"(squall_http_request_errors_total{reason="missing_host"})"), "2");
+}
