@@ -89,7 +89,7 @@ struct Delivery {
 enum class Verdict { Ack, Requeue, Reject };  // Reject: nack without requeue (dead-lettered with a DLX)
 
 // The connection's life, in the worker slot (squall_amqp_connection_state).
-enum class State : std::uint32_t { Disconnected = 0, Connecting = 1, Consuming = 2, Closing = 3 };
+using State = state::AmqpState;  // declared with its metric label values in state/
 
 class Consumer {
  public:

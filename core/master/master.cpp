@@ -37,13 +37,25 @@ std::uint64_t rss_mib(pid_t pid) {
   return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) >> 20;
 }
 
-const char* why_name(int why) {
-  static const char* names[] = {"none", "crash", "timeout", "max_requests", "max_lifetime",
-                                "max_memory", "reload", "scale", "shutdown"};
-  return names[why];
+}  // namespace
+
+std::string_view role_name(Role role) {
+  static constexpr std::string_view names[] = {
+#define SQUALL_X(e, name) name,
+      SQUALL_ROLES(SQUALL_X)
+#undef SQUALL_X
+  };
+  return names[static_cast<std::size_t>(role)];
 }
 
-}  // namespace
+std::string_view Master::why_name(Why why) {
+  // count() indexes the respawn counters with why - Crash.
+  static_assert(int(Why::Crash) == 1 && int(Why::Scale) == 1 + int(state::kRespawnReasonCount));
+  if (why == Why::None) return "none";
+  if (why == Why::Scale) return "scale";
+  if (why == Why::Shutdown) return "shutdown";
+  return state::kRespawnReasons[int(why) - int(Why::Crash)];
+}
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -273,7 +285,7 @@ void Master::reap() {
     bool planned = why != Why::None;
     if (!planned) why = Why::Crash;
     std::string message = "worker " + std::to_string(pid) + " " + describe_status(status);
-    if (planned) message += " (" + std::string(why_name(int(why))) + ")";
+    if (planned) message += " (" + std::string(why_name(why)) + ")";
     log(planned ? "info" : "warning", message);
     if (why != Why::Shutdown && why != Why::Scale) count(why);
     if (!planned && config_.exit_with_worker && !shutting_down_) {
@@ -304,7 +316,7 @@ void Master::count(Why why) {
   // Shared too: /metrics may be answered by a worker (--probe-port = --port).
   int index = int(why) - int(Why::Crash);
   if (index >= 0 && std::size_t(index) < state::kRespawnReasonCount) state_->respawns[index].fetch_add(1);
-  std::string name = why_name(int(why));
+  std::string name(why_name(why));
   for (auto& [reason, n] : respawns_)
     if (reason == name) {
       ++n;
@@ -411,7 +423,7 @@ bool Master::start_replacement(Worker& old, Why why, const ForkFn& fork_fn) {
   pid_t old_pid = old.pid;
   old.retiring = why;
   old.signal_pending = true;
-  log("info", "recycling worker " + std::to_string(old_pid) + " (" + why_name(int(why)) + ")");
+  log("info", "recycling worker " + std::to_string(old_pid) + " (" + std::string(why_name(why)) + ")");
   std::size_t before = workers_.size();
   if (!spawn(fork_fn)) return false;  // in the child
   auto it = std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == old_pid; });

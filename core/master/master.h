@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "state/shared_state.h"
@@ -44,7 +45,18 @@ struct MasterConfig {
 
 // What a process is when run() returns: the master at the end, or a child
 // the master just forked, which must run its role and never return to run().
-enum class Role { Master, Worker, Startup, Checker };
+#define SQUALL_ROLES(X)  \
+  X(Master, "master")    \
+  X(Worker, "worker")    \
+  X(Startup, "startup")  \
+  X(Checker, "checker")
+enum class Role {
+#define SQUALL_X(e, name) e,
+  SQUALL_ROLES(SQUALL_X)
+#undef SQUALL_X
+};
+// "master", "worker", ...: what Master.run() tells Python (squall/_core.pyi).
+std::string_view role_name(Role role);
 
 using ForkFn = std::function<pid_t()>;
 
@@ -76,7 +88,17 @@ class Master {
   const std::vector<std::pair<std::string, std::uint64_t>>& respawns() const { return respawns_; }
 
  private:
-  enum class Why { None, Crash, Timeout, MaxRequests, MaxLifetime, MaxMemory, Reload, Scale, Shutdown };
+  // Why a worker stops: the respawn reasons (state::RespawnReason, counted),
+  // or a planned stop that replaces nobody.
+  enum class Why {
+    None,
+#define SQUALL_X(e, name) e,
+    SQUALL_RESPAWN_REASONS(SQUALL_X)
+#undef SQUALL_X
+    Scale,
+    Shutdown
+  };
+  static std::string_view why_name(Why why);
   struct Worker {
     int slot = -1;
     pid_t pid = 0;

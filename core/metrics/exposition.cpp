@@ -1,5 +1,7 @@
 #include "metrics/exposition.h"
 
+#include <cstdlib>
+
 #include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +19,7 @@
 #include <sstream>
 
 #include "http/request.h"
+#include "metrics/families.h"
 #include "http/response.h"
 #include "state/metrics_tables.h"
 
@@ -85,8 +88,6 @@ bool is_metrics_target(std::string_view target, const MetricsConfig& config) {
 
 namespace {
 
-enum class Type { Counter, Gauge, Histogram, Info, Unknown };
-
 std::string number(double v) {
   if (v == std::numeric_limits<double>::infinity()) return "+Inf";
   char buf[32];
@@ -112,14 +113,19 @@ void escape_label(std::string& out, std::string_view v) {
 }
 
 using Labels = std::vector<std::pair<std::string_view, std::string_view>>;
+using F = Family;
 
 class Writer {
  public:
   explicit Writer(Format f) : format_(f) { out_.reserve(64 * 1024); }
 
-  void family(std::string_view name, Type type, std::string_view help) {
+  void family(Family f) {
+    const FamilyInfo& fam = info(f);
+    std::string_view name = fam.name, help = fam.help;
+    Type type = fam.type;
     name_ = name;
     type_ = type;
+    labels_ = fam.labels;
     std::string_view type_name = type == Type::Counter     ? "counter"
                                  : type == Type::Gauge     ? "gauge"
                                  : type == Type::Histogram ? "histogram"
@@ -147,6 +153,9 @@ class Writer {
 
   void sample(std::string_view suffix, const Labels& labels, std::string_view value,
               std::pair<std::string_view, std::string_view> extra = {}) {
+#ifndef NDEBUG
+    check_labels(labels);
+#endif
     out_ += name_;
     out_ += suffix;
     if (!labels.empty() || !extra.first.empty()) {
@@ -177,6 +186,18 @@ class Writer {
   void counter(const Labels& labels, std::uint64_t v) { sample("_total", labels, integer(v)); }
   void counter(const Labels& labels, double v) { sample("_total", labels, number(v)); }
   void gauge(const Labels& labels, double v) { sample("", labels, number(v)); }
+
+  // The labels of a sample are the family's declared ones, in order
+  // (metrics/families.h): a mismatch is a bug in this file.
+  void check_labels(const Labels& labels) const {
+    if (labels_ == "*") return;
+    std::string names;
+    for (const auto& [k, v] : labels) {
+      if (!names.empty()) names += ',';
+      names += k;
+    }
+    if (names != labels_) std::abort();
+  }
   void gauge(const Labels& labels, std::uint64_t v) { sample("", labels, integer(v)); }
 
   // Cells are per bucket; the exposition is cumulative. `sum_scale`: 1e-9
@@ -202,6 +223,7 @@ class Writer {
   std::string out_;
   std::string_view name_;
   Type type_ = Type::Gauge;
+  std::string_view labels_;  // declared label names, comma-separated
 };
 
 // ---- reading the tables ---------------------------------------------------------------
@@ -386,70 +408,62 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   }
   const DjangoTable& dj = t.django;
 
-  out.family("django_http_requests_before_middlewares", Type::Counter,
-             "Total count of requests before middlewares run.");
+  out.family(F::DjangoHttpRequestsBeforeMiddlewares);
   out.counter({}, dj.requests_before);
-  out.family("django_http_responses_before_middlewares", Type::Counter,
-             "Total count of responses before middlewares run.");
+  out.family(F::DjangoHttpResponsesBeforeMiddlewares);
   out.counter({}, dj.responses_before);
-  out.family("django_http_requests_latency_including_middlewares_seconds", Type::Histogram,
-             "Histogram of requests processing time (including middleware processing time).");
+  out.family(F::DjangoHttpRequestsLatencyIncludingMiddlewaresSeconds);
   out.histogram({}, dj.latency_before, kLatencyBuckets, std::size(kLatencyBuckets), dj.latency_before_sum_ns, 1e-9);
-  out.family("django_http_requests_unknown_latency_including_middlewares", Type::Counter,
-             "Count of requests for which the latency was unknown (when computing "
-             "django_http_requests_latency_including_middlewares_seconds).");
+  out.family(F::DjangoHttpRequestsUnknownLatencyIncludingMiddlewares);
   out.counter({}, dj.unknown_latency_before);
-  out.family("django_http_requests_latency_seconds_by_view_method", Type::Histogram,
-             "Histogram of request processing time labelled by view.");
+  out.family(F::DjangoHttpRequestsLatencySecondsByViewMethod);
   for (const auto& [k, l] : latency)
     out.histogram({{"view", k[0]}, {"method", k[1]}}, l.data(), kLatencyBuckets, std::size(kLatencyBuckets),
                   l[kLatencyCells], 1e-9);
-  out.family("django_http_requests_unknown_latency", Type::Counter, "Count of requests for which the latency was unknown.");
+  out.family(F::DjangoHttpRequestsUnknownLatency);
   out.counter({}, dj.unknown_latency);
-  out.family("django_http_requests_total_by_method", Type::Counter, "Count of requests by method.");
+  out.family(F::DjangoHttpRequestsTotalByMethod);
   for (const auto& [m, n] : by_method) out.counter({{"method", m}}, n);
-  out.family("django_http_requests_total_by_transport", Type::Counter, "Count of requests by transport.");
+  out.family(F::DjangoHttpRequestsTotalByTransport);
   for (const auto& [m, n] : by_transport) out.counter({{"transport", m}}, n);
-  out.family("django_http_requests_total_by_view_transport_method", Type::Counter,
-             "Count of requests by view, transport, method.");
+  out.family(F::DjangoHttpRequestsTotalByViewTransportMethod);
   for (const auto& [k, n] : by_view_transport_method)
     out.counter({{"view", k[0]}, {"transport", k[1]}, {"method", k[2]}}, n);
-  out.family("django_http_requests_body_total_bytes", Type::Histogram, "Histogram of requests by body size.");
+  out.family(F::DjangoHttpRequestsBodyTotalBytes);
   {
     double bounds[kBodyBucketCount];
     for (std::size_t i = 0; i < kBodyBucketCount; ++i) bounds[i] = body_bucket(i);
     out.histogram({}, dj.request_body, bounds, kBodyBucketCount, dj.request_body_sum, 1);
-    out.family("django_http_responses_body_total_bytes", Type::Histogram, "Histogram of responses by body size.");
+    out.family(F::DjangoHttpResponsesBodyTotalBytes);
     out.histogram({}, dj.response_body, bounds, kBodyBucketCount, dj.response_body_sum, 1);
   }
-  out.family("django_http_responses_total_by_status", Type::Counter, "Count of responses by status.");
+  out.family(F::DjangoHttpResponsesTotalByStatus);
   for (const auto& [s, n] : by_status) out.counter({{"status", s}}, n);
-  out.family("django_http_responses_total_by_status_view_method", Type::Counter,
-             "Count of responses by status, view, method.");
+  out.family(F::DjangoHttpResponsesTotalByStatusViewMethod);
   for (const auto& [k, n] : by_status_view_method)
     out.counter({{"status", k[0]}, {"view", k[1]}, {"method", k[2]}}, n);
-  out.family("django_http_responses_streaming", Type::Counter, "Count of streaming responses.");
+  out.family(F::DjangoHttpResponsesStreaming);
   out.counter({}, dj.streaming);
-  out.family("django_http_exceptions_total_by_type", Type::Counter, "Count of exceptions by object type.");
+  out.family(F::DjangoHttpExceptionsTotalByType);
   for (const auto& [k, n] : exceptions_by_type) out.counter({{"type", k}}, n);
-  out.family("django_http_exceptions_total_by_view", Type::Counter, "Count of exceptions by view.");
+  out.family(F::DjangoHttpExceptionsTotalByView);
   for (const auto& [k, n] : exceptions_by_view) out.counter({{"view", k}}, n);
 
   // -- django-prometheus: databases and migrations
-  auto db_family = [&](std::string_view name, std::string_view help, std::size_t cell) {
-    out.family(name, Type::Counter, help);
+  auto db_family = [&](Family f, std::size_t cell) {
+    out.family(f);
     for (const auto& [k, c] : db) out.counter({{"alias", k[0]}, {"vendor", k[1]}}, (*c)[cell]);
   };
-  db_family("django_db_new_connections", "Counter of created connections by database and by vendor.", kDbConnections);
-  db_family("django_db_new_connection_errors", "Counter of connection failures by database and by vendor.",
+  db_family(F::DjangoDbNewConnections,  kDbConnections);
+  db_family(F::DjangoDbNewConnectionErrors, 
             kDbConnectionErrors);
-  db_family("django_db_execute", "Counter of executed statements by database and by vendor, including bulk executions.",
+  db_family(F::DjangoDbExecute, 
             kDbExecute);
-  db_family("django_db_execute_many", "Counter of executed statements in bulk operations by database and by vendor.",
+  db_family(F::DjangoDbExecuteMany, 
             kDbExecuteMany);
-  out.family("django_db_errors", Type::Counter, "Counter of execution errors by database, vendor and exception type.");
+  out.family(F::DjangoDbErrors);
   for (const auto& [k, n] : db_errors) out.counter({{"alias", k[0]}, {"vendor", k[1]}, {"type", k[2]}}, n);
-  out.family("django_db_query_duration_seconds", Type::Histogram, "Histogram of query duration by database and vendor.");
+  out.family(F::DjangoDbQueryDurationSeconds);
   for (const auto& [k, c] : db)
     out.histogram({{"alias", k[0]}, {"vendor", k[1]}}, c->data() + kDbDuration, kDbBuckets, std::size(kDbBuckets),
                   (*c)[kDbDurationSum], 1e-9);
@@ -460,39 +474,37 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
     // names, "untyped" in text 0.0.4 (promtool's linter refuses a gauge named
     // *_total, not an untyped one) and a gauge in OpenMetrics, as
     // prometheus_client writes them; Prometheus stores them alike.
-    out.family("django_migrations_unapplied_total", Type::Unknown, "Count of unapplied migrations by database connection.");
+    out.family(F::DjangoMigrationsUnappliedTotal);
     for (const auto& [k, c] : pod)
       if (k.kind == Kind::Migrations) out.gauge({{"connection", split_labels(k.labels)[0]}}, c[1]);
-    out.family("django_migrations_applied_total", Type::Unknown, "Count of applied migrations by database connection.");
+    out.family(F::DjangoMigrationsAppliedTotal);
     for (const auto& [k, c] : pod)
       if (k.kind == Kind::Migrations) out.gauge({{"connection", split_labels(k.labels)[0]}}, c[0]);
   }
 
   // -- the server (replacing the uwsgi and nginx exporters)
   const ServerTable& sv = t.server;
-  out.family("squall_connections_active", Type::Gauge, "Open client connections.");
+  out.family(F::SquallConnectionsActive);
   out.gauge({}, sv.active);
-  out.family("squall_connections_reading", Type::Gauge, "Connections reading a request head.");
+  out.family(F::SquallConnectionsReading);
   out.gauge({}, sv.reading);
-  out.family("squall_connections_writing", Type::Gauge, "Connections with a request in progress.");
+  out.family(F::SquallConnectionsWriting);
   out.gauge({}, sv.writing);
-  out.family("squall_connections_waiting", Type::Gauge, "Idle keep-alive connections.");
+  out.family(F::SquallConnectionsWaiting);
   out.gauge({}, sv.waiting);
-  out.family("squall_connections_accepted", Type::Counter, "Client connections accepted.");
+  out.family(F::SquallConnectionsAccepted);
   out.counter({}, sv.accepted);
-  out.family("squall_connections_handled", Type::Counter, "Client connections handled to their close.");
+  out.family(F::SquallConnectionsHandled);
   out.counter({}, sv.handled);
-  out.family("squall_http_requests", Type::Counter, "HTTP requests read by the workers.");
+  out.family(F::SquallHttpRequests);
   out.counter({}, sv.requests);
-  out.family("squall_http_request_duration_seconds", Type::Histogram,
-             "Time from a complete request head to the end of its response.");
+  out.family(F::SquallHttpRequestDurationSeconds);
   out.histogram({}, sv.duration, kServerBuckets, std::size(kServerBuckets), sv.duration_sum_ns, 1e-9);
-  out.family("squall_http_received_bytes", Type::Counter, "Bytes read from clients.");
+  out.family(F::SquallHttpReceivedBytes);
   out.counter({}, sv.bytes_received);
-  out.family("squall_http_sent_bytes", Type::Counter, "Bytes written to clients.");
+  out.family(F::SquallHttpSentBytes);
   out.counter({}, sv.bytes_sent);
-  out.family("squall_http_request_errors", Type::Counter,
-             "Requests refused before reaching the application, by reason (docs/metrics.md).");
+  out.family(F::SquallHttpRequestErrors);
   for (std::size_t i = 0; i < http::kRequestErrorCount; ++i)
     out.counter({{"reason", http::kRequestErrors[i].id}}, sv.request_errors[i]);
 
@@ -504,24 +516,24 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
     queued += w.queued;
     in_flight += w.in_flight;
   }
-  out.family("squall_workers", Type::Gauge, "Worker processes.");
+  out.family(F::SquallWorkers);
   out.gauge({}, static_cast<std::uint64_t>(snap.workers.size()));
-  out.family("squall_workers_busy", Type::Gauge, "Worker processes running at least one request.");
+  out.family(F::SquallWorkersBusy);
   out.gauge({}, busy_workers);
-  out.family("squall_workers_idle", Type::Gauge, "Worker processes running no request.");
+  out.family(F::SquallWorkersIdle);
   out.gauge({}, static_cast<std::uint64_t>(snap.workers.size()) - busy_workers);
-  out.family("squall_threads", Type::Gauge, "Python threads taking requests, over all workers.");
+  out.family(F::SquallThreads);
   out.gauge({}, threads);
-  out.family("squall_threads_busy", Type::Gauge, "Python threads running a request.");
+  out.family(F::SquallThreadsBusy);
   out.gauge({}, busy_threads);
-  out.family("squall_worker_respawns", Type::Counter, "Workers replaced, by reason.");
+  out.family(F::SquallWorkerRespawns);
   for (std::size_t i = 0; i < state::kRespawnReasonCount; ++i)
     out.counter({{"reason", state::kRespawnReasons[i]}}, state.respawns[i].load(std::memory_order_relaxed));
-  out.family("squall_requests_queued", Type::Gauge, "Requests waiting for a Python thread.");
+  out.family(F::SquallRequestsQueued);
   out.gauge({}, queued);
-  out.family("squall_requests_in_flight", Type::Gauge, "Requests read and not yet answered.");
+  out.family(F::SquallRequestsInFlight);
   out.gauge({}, in_flight);
-  out.family("squall_requests", Type::Counter, "Requests answered by the application, including exited workers.");
+  out.family(F::SquallRequests);
   out.counter({}, snap.requests_total);
   if (src.listen_fd >= 0) {
     tcp_info info{};
@@ -529,28 +541,27 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
     if (getsockopt(src.listen_fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_LISTEN) {
       // For a listening socket Linux reports the accept queue in tcpi_unacked
       // and its limit (the backlog) in tcpi_sacked.
-      out.family("squall_listen_queue_length", Type::Gauge, "Connections waiting in the listen socket's accept queue.");
+      out.family(F::SquallListenQueueLength);
       out.gauge({}, static_cast<std::uint64_t>(info.tcpi_unacked));
-      out.family("squall_listen_queue_max", Type::Gauge, "Limit of the listen socket's accept queue (backlog).");
+      out.family(F::SquallListenQueueMax);
       out.gauge({}, static_cast<std::uint64_t>(info.tcpi_sacked));
     }
   }
-  out.family("squall_probe_success", Type::Gauge, "1 when the probe passes, by probe.");
+  out.family(F::SquallProbeSuccess);
   for (auto [name, ok] : {std::pair{"startup", src.probes.startup}, std::pair{"readiness", src.probes.readiness},
                           std::pair{"liveness", src.probes.liveness}})
     out.gauge({{"probe", name}}, std::uint64_t{ok});
-  out.family("squall_health_check_success", Type::Gauge, "1 when the health check passed in its latest run.");
+  out.family(F::SquallHealthCheckSuccess);
   for (const auto& c : snap.checks) out.gauge({{"check", c.name}}, std::uint64_t{c.ok});
-  out.family("squall_health_check_duration_seconds", Type::Gauge, "Duration of the health check's latest run.");
+  out.family(F::SquallHealthCheckDurationSeconds);
   for (const auto& c : snap.checks) out.gauge({{"check", c.name}}, c.duration);
-  out.family("squall_health_check_age_seconds", Type::Gauge, "Time since the latest complete health-check run.");
+  out.family(F::SquallHealthCheckAgeSeconds);
   if (snap.checks_age >= 0) out.gauge({}, snap.checks_age);
-  out.family("squall_metrics_series", Type::Gauge, "Django label sets held by the live workers' tables.");
+  out.family(F::SquallMetricsSeries);
   out.gauge({}, t.series_used);
-  out.family("squall_metrics_series_limit", Type::Gauge, "Django label sets a worker's table accepts.");
+  out.family(F::SquallMetricsSeriesLimit);
   out.gauge({}, static_cast<std::uint64_t>(SeriesTable<kWorkerSeries>::kLimit));
-  out.family("squall_metrics_series_dropped", Type::Counter,
-             "Django observations dropped because their worker's label-set table was full.");
+  out.family(F::SquallMetricsSeriesDropped);
   out.counter({}, dj.series_dropped);
 
   // -- the AMQP consumer (manage.py consume)
@@ -562,33 +573,32 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
       if (k.kind == Kind::AmqpConnection)
         for (std::size_t i = 0; i < kCells; ++i) connection[i] += c[i];
     }
-    auto amqp_family = [&](std::string_view name, std::string_view help, std::size_t cell) {
-      out.family(name, Type::Counter, help);
+    auto amqp_family = [&](Family f, std::size_t cell) {
+      out.family(f);
       for (const auto& [key, c] : by_key) out.counter({{"routing_key", key}}, (*c)[cell]);
     };
-    amqp_family("squall_amqp_messages_received", "Messages delivered by the broker, by routing key.", kAmqpReceived);
-    amqp_family("squall_amqp_messages_acked", "Messages acknowledged after their handler returned.", kAmqpAcked);
-    amqp_family("squall_amqp_messages_nacked", "Messages negatively acknowledged (requeued or dead-lettered).",
+    amqp_family(F::SquallAmqpMessagesReceived,  kAmqpReceived);
+    amqp_family(F::SquallAmqpMessagesAcked,  kAmqpAcked);
+    amqp_family(F::SquallAmqpMessagesNacked, 
                 kAmqpNacked);
-    amqp_family("squall_amqp_messages_failed", "Messages whose handler raised an exception.", kAmqpFailed);
-    out.family("squall_amqp_handler_duration_seconds", Type::Histogram, "Time on_message ran, by routing key.");
+    amqp_family(F::SquallAmqpMessagesFailed,  kAmqpFailed);
+    out.family(F::SquallAmqpHandlerDurationSeconds);
     for (const auto& [key, c] : by_key)
       out.histogram({{"routing_key", key}}, c->data() + kAmqpDuration, kAmqpBuckets, std::size(kAmqpBuckets),
                     (*c)[kAmqpDurationSum], 1e-9);
-    out.family("squall_amqp_reconnects", Type::Counter, "Reconnection attempts after the connection was lost or refused.");
+    out.family(F::SquallAmqpReconnects);
     out.counter({}, connection[kAmqpReconnects]);
-    out.family("squall_amqp_connection_losses", Type::Counter, "Connections lost while consuming.");
+    out.family(F::SquallAmqpConnectionLosses);
     out.counter({}, connection[kAmqpConnectionLosses]);
-    std::uint64_t in_state[4] = {};
+    std::uint64_t in_state[state::kAmqpStateCount] = {};
     for (const auto& w : snap.workers) {
       std::uint32_t s = state.workers[w.slot].amqp_state.load(std::memory_order_relaxed);
-      if (s < 4) ++in_state[s];
+      if (s < state::kAmqpStateCount) ++in_state[s];
     }
-    out.family("squall_amqp_connection_state", Type::Gauge, "Consumer processes by connection state.");
-    static const char* names[] = {"disconnected", "connecting", "consuming", "closing"};
-    for (std::size_t i = 0; i < 4; ++i) out.gauge({{"state", names[i]}}, in_state[i]);
-    out.family("squall_amqp_connected", Type::Gauge, "1 when the consumer is connected and consuming.");
-    out.gauge({}, std::uint64_t{in_state[2] > 0});
+    out.family(F::SquallAmqpConnectionState);
+    for (std::size_t i = 0; i < state::kAmqpStateCount; ++i) out.gauge({{"state", state::kAmqpStates[i]}}, in_state[i]);
+    out.family(F::SquallAmqpConnected);
+    out.gauge({}, std::uint64_t{in_state[static_cast<std::size_t>(state::AmqpState::Consuming)] > 0});
   }
 
   // -- processes
@@ -602,8 +612,9 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   std::vector<std::pair<Proc, ProcessStats>> stats;
   for (const auto& p : procs)
     if (auto s = process_stats(p.pid); s.ok) stats.emplace_back(p, s);
-  auto proc_family = [&](std::string_view name, Type type, std::string_view help, auto value) {
-    out.family(name, type, help);
+  auto proc_family = [&](Family f, auto value) {
+    out.family(f);
+    Type type = info(f).type;
     for (const auto& [p, s] : stats) {
       std::string pid = std::to_string(p.pid);
       Labels l{{"worker", p.worker}, {"pid", pid}};
@@ -611,18 +622,18 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
       else out.gauge(l, value(s));
     }
   };
-  proc_family("squall_process_cpu_seconds", Type::Counter, "User and system CPU time of the process.",
+  proc_family(F::SquallProcessCpuSeconds, 
               [](const ProcessStats& s) { return s.cpu_seconds; });
-  proc_family("squall_process_resident_memory_bytes", Type::Gauge, "Resident memory of the process.",
+  proc_family(F::SquallProcessResidentMemoryBytes, 
               [](const ProcessStats& s) { return s.rss_bytes; });
-  proc_family("squall_process_open_fds", Type::Gauge, "Open file descriptors of the process.",
+  proc_family(F::SquallProcessOpenFds, 
               [](const ProcessStats& s) { return s.open_fds; });
-  proc_family("squall_process_start_time_seconds", Type::Gauge, "Start time of the process since the epoch.",
+  proc_family(F::SquallProcessStartTimeSeconds, 
               [](const ProcessStats& s) { return s.start_time; });
 
   // A gauge named *_info, the pre-OpenMetrics convention, in both formats:
   // promtool's linter (Prometheus 2.x) does not parse OpenMetrics' info type.
-  out.family("squall_info", Type::Gauge, "Squall's version and main options.");
+  out.family(F::SquallInfo);
   Labels info;
   for (const auto& [k, v] : config.info) info.emplace_back(k, v);
   out.sample("", info, "1");

@@ -43,7 +43,7 @@ struct alignas(64) WorkerSlot {
   std::atomic<std::uint32_t> queued{0};       // requests waiting for a Python thread
   std::atomic<std::uint32_t> busy_threads{0};
   std::atomic<std::uint32_t> threads{0};
-  std::atomic<std::uint32_t> amqp_state{0};   // a consumer (amqp::State): connecting, consuming, ...
+  std::atomic<std::uint32_t> amqp_state{0};   // a consumer (AmqpState): connecting, consuming, ...
   ThreadSlot thread_slots[kMaxThreads];
 
   void reset();
@@ -83,10 +83,46 @@ struct CheckTable {
   void repair();  // master, after the checker exited
 };
 
-// Why workers were replaced (squall_worker_respawns_total{reason}).
-inline constexpr const char* kRespawnReasons[] = {"crash", "timeout", "max_requests", "max_lifetime", "max_memory",
-                                                  "reload"};
+// Why workers were replaced (squall_worker_respawns_total{reason}): the
+// enumerators and their label values from this one list. The master's
+// reasons to stop a worker (master::Master::Why) include these.
+#define SQUALL_RESPAWN_REASONS(X) \
+  X(Crash, "crash")               \
+  X(Timeout, "timeout")           \
+  X(MaxRequests, "max_requests")  \
+  X(MaxLifetime, "max_lifetime")  \
+  X(MaxMemory, "max_memory")      \
+  X(Reload, "reload")
+enum class RespawnReason : std::uint8_t {
+#define SQUALL_X(e, name) e,
+  SQUALL_RESPAWN_REASONS(SQUALL_X)
+#undef SQUALL_X
+};
+inline constexpr std::string_view kRespawnReasons[] = {
+#define SQUALL_X(e, name) name,
+    SQUALL_RESPAWN_REASONS(SQUALL_X)
+#undef SQUALL_X
+};
 inline constexpr std::size_t kRespawnReasonCount = std::size(kRespawnReasons);
+
+// An AMQP consumer's connection (WorkerSlot::amqp_state,
+// squall_amqp_connection_state{state}), enumerators and label values together.
+#define SQUALL_AMQP_STATES(X)          \
+  X(Disconnected, "disconnected")      \
+  X(Connecting, "connecting")          \
+  X(Consuming, "consuming")            \
+  X(Closing, "closing")
+enum class AmqpState : std::uint32_t {
+#define SQUALL_X(e, name) e,
+  SQUALL_AMQP_STATES(SQUALL_X)
+#undef SQUALL_X
+};
+inline constexpr std::string_view kAmqpStates[] = {
+#define SQUALL_X(e, name) name,
+    SQUALL_AMQP_STATES(SQUALL_X)
+#undef SQUALL_X
+};
+inline constexpr std::size_t kAmqpStateCount = std::size(kAmqpStates);
 
 struct SharedState {
   std::atomic<std::uint32_t> draining{0};  // SIGTERM seen: readiness fails, Connection: close

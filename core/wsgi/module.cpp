@@ -169,8 +169,7 @@ class PyMaster {
       nb::gil_scoped_release release;
       r = m.run(fork_with_python_hooks);
     }
-    static const char* roles[] = {"master", "worker", "startup", "checker"};
-    return nb::make_tuple(roles[static_cast<int>(r.role)], r.slot, r.listen_fd, r.exit_status);
+    return nb::make_tuple(std::string(master::role_name(r.role)), r.slot, r.listen_fd, r.exit_status);
   }
 
   // The checker process, after each run: [(probe bits, name, ok, reason, seconds)].

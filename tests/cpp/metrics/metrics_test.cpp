@@ -6,6 +6,7 @@
 
 #include "state/shared_state.h"
 #include "metrics/exposition.h"
+#include "metrics/families.h"
 #include "state/metrics_tables.h"
 
 using namespace squall;
@@ -217,4 +218,18 @@ TEST(MetricsServer, RefusedRequestsByReasonSurviveTheWorker) {
   state->retire(state->workers[0]);
   std::string om = render_text(*state, Format::OpenMetrics);
   EXPECT_EQ(value_of(om, R"(squall_http_request_errors_total{reason="missing_host"})"), "2");
+}
+
+TEST(MetricsFamilies, DeclaredOnceAndEachRenderedFromTheTable) {
+  for (std::size_t i = 0; i < kFamilyCount; ++i)
+    for (std::size_t j = i + 1; j < kFamilyCount; ++j) EXPECT_NE(kFamilies[i].name, kFamilies[j].name);
+  state::SharedState* state = state::SharedState::create();
+  state->amqp.store(1);  // the consumer families too
+  std::string text = render_text(*state);
+  for (const FamilyInfo& f : kFamilies) {
+    if (f.name.starts_with("squall_listen_queue")) continue;  // only with a listen socket
+    std::string meta(f.name);
+    if (f.type == Type::Counter) meta += "_total";
+    EXPECT_NE(text.find("# HELP " + meta + " " + std::string(f.help) + "\n"), std::string::npos) << f.name;
+  }
 }
