@@ -313,16 +313,9 @@ void Master::reap() {
 }
 
 void Master::count(Why why) {
-  // Shared too: /metrics may be answered by a worker (--probe-port = --port).
+  // In shared memory: /metrics may be answered by a worker (--probe-port = --port).
   int index = int(why) - int(Why::Crash);
   if (index >= 0 && std::size_t(index) < state::kRespawnReasonCount) state_->respawns[index].fetch_add(1);
-  std::string name(why_name(why));
-  for (auto& [reason, n] : respawns_)
-    if (reason == name) {
-      ++n;
-      return;
-    }
-  respawns_.emplace_back(name, 1);
 }
 
 void Master::stop(Worker& w, int sig, std::int64_t now) {

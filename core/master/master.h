@@ -84,8 +84,6 @@ class Master {
   // Serve the Kubernetes probes (config.probe) on `listener` from this loop.
   void set_probe(net::UniqueFd listener);
 
-  // Exit reasons counted so far ("crash", "timeout", "max_requests", ...).
-  const std::vector<std::pair<std::string, std::uint64_t>>& respawns() const { return respawns_; }
 
  private:
   // Why a worker stops: the respawn reasons (state::RespawnReason, counted),
@@ -171,7 +169,6 @@ class Master {
   // respawn backoff after crashes in a loop
   int crash_streak_ = 0;
   std::int64_t next_spawn_ns_ = 0;
-  std::vector<std::pair<std::string, std::uint64_t>> respawns_;
 };
 
 }  // namespace squall::master

@@ -30,7 +30,6 @@ class ProbeServer {
   // | EPOLLRDHUP | EPOLLET (the caller's loop).
   std::vector<int> accept_all();
   void on_event(int fd);  // readable or writable
-  void on_readable(int fd) { on_event(fd); }
   void set_app_listen_fd(int fd) { app_listen_fd_ = fd; }  // -1 once the master closed it
   void close_stale();  // every tick: a probe connection lives at most 2 s (a metrics answer 10 s)
 

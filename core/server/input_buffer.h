@@ -16,7 +16,7 @@ class InputBuffer {
     begin_ += n;
     if (begin_ == end_) begin_ = end_ = 0;
   }
-  // Room for at least `n` more bytes at write_ptr().
+  // Room for at least `n` more bytes at the returned pointer (then commit()).
   char* prepare(std::size_t n) {
     if (capacity_ - end_ < n) {
       if (begin_ > 0) {

@@ -1,5 +1,5 @@
 // Health-check results in shared memory, the probes that read them, and the
-// changes the webhooks report (core/master/shared_state.h, core/probe/).
+// changes the webhooks report (core/state/shared_state.h, core/probe/).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
