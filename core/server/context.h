@@ -35,8 +35,8 @@ struct ServerContext {
   Clock::time_point now = Clock::now();
   std::vector<Connection*> closed;  // freed after the current event batch
   std::unique_ptr<static_files::StaticFiles> static_files;  // --static / --media
-  // What the I/O thread answers itself; routes.state (the pod's state, in a
-  // worker) and routes.listen_fd are set by Server::attach.
+  // What the I/O thread answers itself (probe/routes.h); routes.state (the pod's state, in a
+  // worker) is set by Server::attach, routes.listen_fd with the listen socket.
   probe::Routes routes;
   metrics::ServerTable* metrics = nullptr;      // in a worker: its server metrics (I/O thread only)
 };
