@@ -50,6 +50,13 @@ class StrictStruct {
     cls_.def(
         "__init__",
         [fields, check, name](T* self, nb::kwargs kwargs) {
+          // A misspelled name is reported as such, not as the field it misses.
+          for (auto [key, _] : kwargs) {
+            std::string k = nb::cast<std::string>(key);
+            bool known = false;
+            for (const Field& f : *fields) known = known || k == f.name;
+            if (!known) throw nb::type_error((name + "() got an unknown field '" + k + "'").c_str());
+          }
           T value{};
           std::string missing;
           for (const Field& f : *fields) {
@@ -66,12 +73,6 @@ class StrictStruct {
             }
           }
           if (!missing.empty()) throw nb::type_error((name + "() missing field(s): " + missing).c_str());
-          for (auto [key, _] : kwargs) {
-            std::string k = nb::cast<std::string>(key);
-            bool known = false;
-            for (const Field& f : *fields) known = known || k == f.name;
-            if (!known) throw nb::type_error((name + "() got an unknown field '" + k + "'").c_str());
-          }
           if (check) check(value);
           new (self) T(std::move(value));
         },
