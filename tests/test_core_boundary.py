@@ -55,14 +55,9 @@ def test_fields_read_back_as_attributes() -> None:
     )
 
 
-def test_values_the_engine_refuses_are_value_errors() -> None:
+def test_a_value_the_engine_refuses_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="static prefix must start and end with '/': 'static'"):
         _core.StaticMount(prefix="static", roots=[], fall_through=False, immutable_hashed=True)
-    config = Config(forwarded_allow_ips=("10.0.0.0/8", "not-an-ip"))
-    with pytest.raises(
-        ValueError, match="forwarded_allow_ips: not an IP address or network: 'not-an-ip'"
-    ):
-        server_config(config)
 
 
 def test_the_options_defaults_reach_the_engine() -> None:
