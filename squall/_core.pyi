@@ -1,22 +1,234 @@
-"""Type stubs for squall._core, the C++ engine (core/wsgi/module.cpp)."""
+"""Type stubs for squall._core, the C++ engine (core/python/module.cpp).
 
+Config objects take every field by keyword, none optional, and refuse an
+unknown one (TypeError naming it): the defaults live in squall/options.py.
+"""
+
+import enum
 from collections.abc import Callable, Iterator
 from typing import Any
+
+class LogFormat(enum.Enum):
+    """--log-format of the engine's own log lines."""
+
+    text = ...
+    json = ...
+
+def set_log_format(format: LogFormat) -> None:
+    """The process's log line format (the master's; a Server sets its own)."""
+
+class Role(enum.Enum):
+    """What a process is when Master.run() returns."""
+
+    master = ...
+    worker = ...
+    startup = ...
+    checker = ...
+
+class ProbeBit(enum.IntFlag):
+    """The probes a health-check result feeds; a HEALTH_CHECK subset of the
+    same name feeds that probe."""
+
+    startup = ...
+    readiness = ...
+    liveness = ...
+
+class Verdict(enum.Enum):
+    """A handler's verdict on an AMQP delivery (reject: dead-lettered with a DLX)."""
+
+    ack = ...
+    requeue = ...
+    reject = ...
+
+class Limits:
+    """Request size limits: past them 414, 431 or 413."""
+
+    max_request_line: int
+    max_header_bytes: int
+    max_header_count: int
+    max_body_size: int
+    def __init__(
+        self,
+        *,
+        max_request_line: int,
+        max_header_bytes: int,
+        max_header_count: int,
+        max_body_size: int,
+    ) -> None: ...
+
+class ProbeConfig:
+    """The probes' paths and limits; check_interval 0: no checker process."""
+
+    startup_path: str
+    readiness_path: str
+    liveness_path: str
+    req_queue_len: int
+    heartbeat_timeout: float
+    check_interval: float
+    def __init__(
+        self,
+        *,
+        startup_path: str,
+        readiness_path: str,
+        liveness_path: str,
+        req_queue_len: int,
+        heartbeat_timeout: float,
+        check_interval: float,
+    ) -> None: ...
+
+class MetricsConfig:
+    """/metrics: its path and squall_info's (name, value) labels."""
+
+    path: str
+    info: list[tuple[str, str]]
+    def __init__(self, *, path: str, info: list[tuple[str, str]]) -> None: ...
+
+class StaticRoot:
+    """A directory searched for a mount; `subprefix` ("" or "admin/"): only
+    names under it come from this root (a staticfiles finder's prefix)."""
+
+    subprefix: str
+    dir: str
+    def __init__(self, *, subprefix: str, dir: str) -> None: ...
+
+class StaticMount:
+    """A URL prefix ("/static/", both slashes: else ValueError) served from
+    `roots` in order; fall_through: a miss goes to the application (media);
+    immutable_hashed: content-hashed names are cached for a year (static)."""
+
+    prefix: str
+    roots: list[StaticRoot]
+    fall_through: bool
+    immutable_hashed: bool
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        roots: list[StaticRoot],
+        fall_through: bool,
+        immutable_hashed: bool,
+    ) -> None: ...
+
+class StaticFilesConfig:
+    """--static / --media (no mounts: off)."""
+
+    mounts: list[StaticMount]
+    max_age: int
+    follow_symlinks: bool
+    def __init__(
+        self, *, mounts: list[StaticMount], max_age: int, follow_symlinks: bool
+    ) -> None: ...
+
+class ServerConfig:
+    """A worker's HTTP server. forwarded_allow_ips: IPs, CIDR networks or "*"
+    (ValueError for a bad entry; constructor only). app_port_probes /
+    app_port_metrics: --probe-port equal to --port, the I/O threads answer
+    the probes (and /metrics) on the app port."""
+
+    limits: Limits
+    header_timeout: float
+    keepalive_timeout: float
+    body_timeout: float
+    graceful_timeout: float
+    access_log: bool
+    log_format: LogFormat
+    threads: int
+    multiprocess: bool
+    app_port_probes: ProbeConfig | None
+    app_port_metrics: MetricsConfig | None
+    statics: StaticFilesConfig
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        header_timeout: float,
+        keepalive_timeout: float,
+        body_timeout: float,
+        graceful_timeout: float,
+        forwarded_allow_ips: list[str],
+        access_log: bool,
+        log_format: LogFormat,
+        threads: int,
+        multiprocess: bool,
+        app_port_probes: ProbeConfig | None,
+        app_port_metrics: MetricsConfig | None,
+        statics: StaticFilesConfig,
+    ) -> None: ...
+
+class MasterConfig:
+    """The master: workers, supervision, probes, webhooks. startup_process and
+    checker fork those side processes; exit_with_worker (a worker exiting by
+    itself stops the pod) and amqp (the workers are consumers: squall_amqp_*
+    metrics) are for `manage.py consume`. webhook_urls / webhook_version:
+    constructor only."""
+
+    workers: int
+    timeout: float
+    max_requests: int
+    max_requests_jitter: int
+    max_lifetime: float
+    max_memory_mib: int
+    shutdown_delay: float
+    graceful_timeout: float
+    startup_process: bool
+    checker: bool
+    exit_with_worker: bool
+    amqp: bool
+    probe: ProbeConfig
+    metrics: MetricsConfig | None
+    def __init__(
+        self,
+        *,
+        workers: int,
+        timeout: float,
+        max_requests: int,
+        max_requests_jitter: int,
+        max_lifetime: float,
+        max_memory_mib: int,
+        shutdown_delay: float,
+        graceful_timeout: float,
+        startup_process: bool,
+        checker: bool,
+        exit_with_worker: bool,
+        amqp: bool,
+        probe: ProbeConfig,
+        webhook_urls: list[str],
+        webhook_version: str | None,
+        metrics: MetricsConfig | None,
+    ) -> None: ...
+
+class RunResult:
+    """What Master.run() returns: in the master when the pod stops (role
+    master, exit_status), or in a process it just forked (a worker gets its
+    shared-memory slot and the listen socket)."""
+
+    @property
+    def role(self) -> Role: ...
+    @property
+    def slot(self) -> int: ...
+    @property
+    def listen_fd(self) -> int: ...
+    @property
+    def exit_status(self) -> int: ...
+
+class CheckResult:
+    """One health check's latest result, published for the probes."""
+
+    @property
+    def probes(self) -> int:
+        """ProbeBit mask: the probes this result feeds."""
+    name: str
+    ok: bool
+    reason: str
+    duration: float
+    def __init__(
+        self, *, probes: ProbeBit, name: str, ok: bool, reason: str, duration: float
+    ) -> None: ...
 
 class Server:
     """A worker process's HTTP/1.1 server: an epoll I/O loop plus a request queue."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        """`config` keys: threads, workers, max_request_line, max_header_bytes,
-        max_header_count, max_body_size, header_timeout, keepalive_timeout, body_timeout,
-        graceful_timeout, forwarded_allow_ips (list of IPs/CIDRs, "*"), access_log,
-        log_format ("text"|"json"), timeout, app_port_probes (the listen_probe dict, when
-        the probes are served on the app port), statics (--static / --media, from
-        squall.server.static_mounts: {"mounts": [{"prefix": "/static/", "roots":
-        [(subprefix, directory)], "fall_through": bool, "immutable_hashed": bool}],
-        "max_age": int, "follow_symlinks": bool}). Raises ValueError for a bad
-        forwarded_allow_ips entry or a static prefix without its slashes."""
-
+    def __init__(self, config: ServerConfig) -> None: ...
     def run(self) -> int:
         """Runs the I/O loop in this thread (GIL released) until SIGTERM from the master
         (drain, then return) or SIGINT/SIGQUIT (after handle_signals()). Returns the exit status."""
@@ -39,29 +251,19 @@ class Server:
 class Master:
     """The master process: forks the workers and supervises them (core/master/)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        """`config`: the worker keys above plus workers, timeout, max_requests,
-        max_requests_jitter, max_lifetime, max_memory, shutdown_delay; probes (a dict:
-        startup, readiness, liveness paths, req_queue_len, check_interval — 0 without a
-        checker); startup_process and checker (bools: fork those side processes);
-        webhook_urls (list) and webhook_version (str or None); exit_with_worker (a
-        worker exiting by itself stops the pod) and amqp (the workers are consumers:
-        squall_amqp_* metrics), both for `manage.py consume`."""
-
+    def __init__(self, config: MasterConfig) -> None: ...
     def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
         """Opens the listen socket the workers share; returns the bound port."""
 
     def listen_probe(self, host: str, port: int) -> int:
         """Opens the probe port, answered by the master's loop; returns the bound port."""
 
-    def run(self) -> tuple[str, int, int, int]:
-        """Supervises until the pod stops: ("master", -1, -1, exit_status). In a process
-        the master just forked it returns ("worker", slot, listen_fd, 0), ("startup",
-        -1, -1, 0) or ("checker", -1, -1, 0) instead: run that role, then exit."""
+    def run(self) -> RunResult:
+        """Supervises until the pod stops (role master). In a process the master just
+        forked it returns that process's role instead: run it, then exit."""
 
-    def publish_checks(self, results: list[tuple[int, str, bool, str, float]]) -> None:
-        """The checker process: (probe bits 1 startup|2 readiness|4 liveness, name, ok,
-        reason, seconds) per check, into shared memory for the probes."""
+    def publish_checks(self, results: list[CheckResult]) -> None:
+        """The checker process: the latest results, into shared memory for the probes."""
 
     def set_migrations(self, connection: str, applied: int, unapplied: int) -> None:
         """django_migrations_(un)applied_total for a database (pod-wide gauges)."""
@@ -120,14 +322,66 @@ def metrics_db_execute(
     alias: str, vendor: str, many: bool, seconds: float, error_type: str
 ) -> None: ...
 
+class ConsumerConfig:
+    """The AMQP consumer of `manage.py consume`; prefetch 1-65535 (else ValueError)."""
+
+    host: str
+    port: int
+    vhost: str
+    user: str
+    password: str
+    queue: str
+    exchange: str
+    routing_keys: list[str]
+    dead_letter_exchange: str
+    prefetch: int
+    heartbeat: int
+    reconnect: bool
+    graceful_timeout: float
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        vhost: str,
+        user: str,
+        password: str,
+        queue: str,
+        exchange: str,
+        routing_keys: list[str],
+        dead_letter_exchange: str,
+        prefetch: int,
+        heartbeat: int,
+        reconnect: bool,
+        graceful_timeout: float,
+    ) -> None: ...
+
+class Delivery:
+    """One AMQP message. generation: the connection it came on (a verdict for an
+    older one is dropped: the broker requeued the message when it closed)."""
+
+    @property
+    def generation(self) -> int: ...
+    @property
+    def delivery_tag(self) -> int: ...
+    @property
+    def redelivered(self) -> bool: ...
+    @property
+    def consumer_tag(self) -> str: ...
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def routing_key(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def properties(self) -> dict[str, Any]:
+        """pika's BasicProperties names; None when unset."""
+
 class Consumer:
     """The AMQP consumer of `manage.py consume` (core/amqp/consumer.h)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        """`config`: host, port, vhost, user, password, queue, exchange, routing_keys
-        (list), dead_letter_exchange, prefetch, heartbeat, connect_timeout, reconnect,
-        graceful_timeout, max_backoff."""
-
+    def __init__(self, config: ConsumerConfig) -> None: ...
     def attach(self, master: Master, slot: int) -> None:
         """Report heartbeat, connection state and the running handler in `slot`."""
 
@@ -140,20 +394,16 @@ class Consumer:
     def request_stop(self) -> None:
         """Ask run() to stop, as SIGTERM does (thread-safe)."""
 
-    def next_delivery(
-        self,
-    ) -> tuple[int, int, bool, str, str, str, bytes, dict[str, Any]] | None:
-        """The next message (GIL released while waiting): (generation, delivery_tag,
-        redelivered, consumer_tag, exchange, routing_key, body, properties); None once
-        the consumer stops."""
+    def next_delivery(self) -> Delivery | None:
+        """The next message (GIL released while waiting); None once the consumer stops."""
 
     def settle(
         self,
         generation: int,
         delivery_tag: int,
-        verdict: str,
+        verdict: Verdict,
         failed: bool,
         seconds: float,
         routing_key: str,
     ) -> None:
-        """The handler's verdict, "ack", "requeue" or "reject", sent by run()'s loop."""
+        """The handler's verdict, sent by run()'s loop."""

@@ -18,16 +18,15 @@ import threading
 import time
 from typing import Any
 
+from squall._core import CheckResult, ProbeBit
 from squall.options import Config
 
 logger = logging.getLogger("squall.health")
 
-PROBE_BITS = {"startup": 1, "readiness": 2, "liveness": 4}  # core/master/shared_state.h ProbeBit
+# The probes are the members of ProbeBit, by name: a HEALTH_CHECK subset of
+# that name feeds that probe.
 SYSTEM_CHECK_TAGS = {"readiness": ("readiness",), "liveness": ("liveness", "hurricane")}
 SYSTEM_CHECK_TIMEOUT = 10.0
-
-# (probe bits, name, ok, reason, seconds): what Master.publish_checks() takes.
-Result = tuple[int, str, bool, str, float]
 
 
 def _tagged_checks(tags: tuple[str, ...]) -> bool:
@@ -40,7 +39,7 @@ def probe_subsets() -> list[str]:
     """The HEALTH_CHECK subsets that feed a probe."""
     from squall.health.runner import subset_names
 
-    return [name for name in subset_names() if name in PROBE_BITS]
+    return [name for name in subset_names() if name in ProbeBit.__members__]
 
 
 def checker_needed() -> bool:
@@ -65,35 +64,38 @@ class Checker:
         }
         self.last_ok: dict[tuple[int, str], bool] = {}
 
-    def run(self) -> list[Result]:
+    def run(self) -> list[CheckResult]:
         from squall.health.runner import run_backends, run_subset
 
-        results: list[Result] = []
+        results: list[CheckResult] = []
+
+        def add(probe: str, name: str, ok: bool, reason: str, duration: float) -> None:
+            results.append(CheckResult(
+                probes=ProbeBit[probe], name=name, ok=ok, reason=reason, duration=duration,
+            ))  # fmt: skip
+
         for subset in probe_subsets():
-            bit = PROBE_BITS[subset]
             try:
                 for r in run_subset(subset):
                     # A non-critical check's failure is logged, never fails the probe.
-                    results.append((bit, r.name, r.ok or not r.critical, r.message, r.duration))
+                    add(subset, r.name, r.ok or not r.critical, r.message, r.duration)
             except Exception as exc:  # a subset that cannot even be built
-                results.append(
-                    (bit, f"subset-{subset}", False, f"{type(exc).__name__}: {exc}", 0.0)
-                )
+                add(subset, f"subset-{subset}", False, f"{type(exc).__name__}: {exc}", 0.0)
         for probe, backend in self.system_checks.items():
             for r in run_backends(f"system-{probe}", [backend], SYSTEM_CHECK_TIMEOUT):
-                results.append((PROBE_BITS[probe], r.name, r.ok, r.message, r.duration))
+                add(probe, r.name, r.ok, r.message, r.duration)
         self.log_changes(results)
         return results
 
-    def log_changes(self, results: list[Result]) -> None:
-        for bit, name, ok, reason, _ in results:
-            probe = next(p for p, b in PROBE_BITS.items() if b == bit)
-            before = self.last_ok.get((bit, name))
-            if not ok and before is not False:
-                logger.warning("%s check %s failed: %s", probe, name, reason)
-            elif ok and before is False:
-                logger.info("%s check %s recovered", probe, name)
-            self.last_ok[(bit, name)] = ok
+    def log_changes(self, results: list[CheckResult]) -> None:
+        for r in results:
+            probe = ProbeBit(r.probes).name
+            before = self.last_ok.get((r.probes, r.name))
+            if not r.ok and before is not False:
+                logger.warning("%s check %s failed: %s", probe, r.name, r.reason)
+            elif r.ok and before is False:
+                logger.info("%s check %s recovered", probe, r.name)
+            self.last_ok[(r.probes, r.name)] = r.ok
 
 
 def run_checker(config: Config, master: Any) -> int:

@@ -22,10 +22,13 @@ import platform
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 from squall.options import Config, exit_with_error
+
+if TYPE_CHECKING:
+    from squall import _core
 
 logger = logging.getLogger("squall")
 error_logger = logging.getLogger("squall.error")
@@ -50,14 +53,18 @@ def probe_port(config: Config, bound_port: int) -> int | None:
     return config.probe_port if config.probe_port is not None else bound_port + 1
 
 
-def probe_paths(config: Config, checker: bool) -> dict[str, Any]:
-    return {
-        "startup": config.startup_probe,
-        "readiness": config.readiness_probe,
-        "liveness": config.liveness_probe,
-        "req_queue_len": config.req_queue_len,
-        "check_interval": float(config.check_interval) if checker else 0.0,
-    }
+def probe_config(config: Config, checker: bool) -> _core.ProbeConfig:
+    """The probes' paths and limits; `check_interval` 0 when no checker runs."""
+    from squall import _core
+
+    return _core.ProbeConfig(
+        startup_path=config.startup_probe,
+        readiness_path=config.readiness_probe,
+        liveness_path=config.liveness_probe,
+        req_queue_len=config.req_queue_len,
+        heartbeat_timeout=float(config.timeout),
+        check_interval=float(config.check_interval) if checker else 0.0,
+    )
 
 
 def webhook_version() -> str | None:
@@ -127,7 +134,7 @@ def finder_roots() -> list[tuple[str, str]]:
     return roots
 
 
-def static_mounts(config: Config) -> dict[str, Any] | None:
+def static_mounts(config: Config) -> _core.StaticFilesConfig | None:
     """The engine's "statics": URL prefixes and directories from Django's settings
     (STATIC_URL/STATIC_ROOT and, with DEBUG, the finders; MEDIA_URL/MEDIA_ROOT).
     None without --static and --media. Raises StaticSetupError."""
@@ -142,7 +149,17 @@ def static_mounts(config: Config) -> dict[str, Any] | None:
         )
     from django.conf import settings
 
-    mounts: list[dict[str, Any]] = []
+    from squall import _core
+
+    def mount(prefix: str, roots: list[tuple[str, str]], media: bool) -> _core.StaticMount:
+        return _core.StaticMount(
+            prefix=prefix,
+            roots=[_core.StaticRoot(subprefix=sub, dir=root) for sub, root in roots],
+            fall_through=media,  # a media miss goes to the application
+            immutable_hashed=not media,
+        )
+
+    mounts: list[_core.StaticMount] = []
     if config.static:
         prefix = _url_prefix(settings.STATIC_URL, "STATIC_URL")
         roots = [("", os.fspath(settings.STATIC_ROOT))] if settings.STATIC_ROOT else []
@@ -151,21 +168,18 @@ def static_mounts(config: Config) -> dict[str, Any] | None:
         if not roots:
             raise StaticSetupError("--static: settings.STATIC_ROOT is not set (and DEBUG is off)")
         if prefix is not None:
-            mounts.append(
-                {"prefix": prefix, "roots": roots, "fall_through": False, "immutable_hashed": True}
-            )
+            mounts.append(mount(prefix, roots, media=False))
     if config.media:
         prefix = _url_prefix(settings.MEDIA_URL, "MEDIA_URL")
         if not settings.MEDIA_ROOT:
             raise StaticSetupError("--media: settings.MEDIA_ROOT is not set")
         if prefix is not None:
-            root = os.fspath(settings.MEDIA_ROOT)
-            mounts.append({"prefix": prefix, "roots": [("", root)], "fall_through": True})
-    return {
-        "mounts": mounts,
-        "max_age": config.static_max_age,
-        "follow_symlinks": config.static_follow_symlinks,
-    }
+            mounts.append(mount(prefix, [("", os.fspath(settings.MEDIA_ROOT))], media=True))
+    return _core.StaticFilesConfig(
+        mounts=mounts,
+        max_age=config.static_max_age,
+        follow_symlinks=config.static_follow_symlinks,
+    )
 
 
 def metrics_info(config: Config) -> dict[str, str]:
@@ -184,48 +198,73 @@ def metrics_info(config: Config) -> dict[str, str]:
     }
 
 
-def engine_config(
-    config: Config, *, checker: bool = False, statics: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """What the C++ engine reads (worker and master), by field name."""
+def metrics_config(config: Config, **info: str) -> _core.MetricsConfig | None:
+    """/metrics, or None: --no-metrics, or no probe port (as in Hurricane,
+    --no-probe disables both). `info`: more squall_info labels."""
+    from squall import _core
+
+    if not (config.probe and config.metrics):
+        return None
+    labels = metrics_info(config) | info
+    return _core.MetricsConfig(path=config.metrics, info=list(labels.items()))
+
+
+def server_config(
+    config: Config, statics: _core.StaticFilesConfig | None = None
+) -> _core.ServerConfig:
+    """A worker's HTTP server."""
+    from squall import _core
+
+    app_port_probes = config.probe and config.probe_port == config.port
+    return _core.ServerConfig(
+        limits=_core.Limits(
+            max_request_line=config.max_request_line,
+            max_header_bytes=config.max_header_bytes,
+            max_header_count=config.max_header_count,
+            max_body_size=config.max_body_size,
+        ),
+        header_timeout=float(config.header_timeout),
+        keepalive_timeout=float(config.keepalive_timeout),
+        body_timeout=float(config.body_timeout),
+        graceful_timeout=float(config.graceful_timeout),
+        forwarded_allow_ips=list(config.forwarded_allow_ips),
+        access_log=config.access_log,
+        log_format=_core.LogFormat[config.log_format],
+        threads=config.threads,
+        multiprocess=config.workers > 1,
+        # --probe-port equal to --port: the workers' I/O threads answer the probes.
+        app_port_probes=probe_config(config, checker=False) if app_port_probes else None,
+        app_port_metrics=metrics_config(config) if app_port_probes else None,
+        statics=statics if statics is not None else _core.StaticFilesConfig(
+            mounts=[], max_age=config.static_max_age,
+            follow_symlinks=config.static_follow_symlinks,
+        ),
+    )  # fmt: skip
+
+
+def master_config(config: Config, *, checker: bool) -> _core.MasterConfig:
+    """The master: workers, supervision, the probe port, webhooks."""
+    from squall import _core
     from squall.startup import needs_startup_process
 
-    probes = probe_paths(config, checker)
-    extra: dict[str, Any] = {}
-    if statics is not None:
-        extra["statics"] = statics
-    if config.probe and config.probe_port == config.port:
-        extra["app_port_probes"] = probes
-    if config.probe and config.metrics:
-        # No probe port, no metrics (as in Hurricane: --no-probe disables both).
-        extra["metrics"] = {"path": config.metrics, "info": metrics_info(config)}
-    if config.webhook_url:
-        extra["webhook_urls"] = list(config.webhook_url)
-        extra["webhook_version"] = webhook_version()
-    return extra | {
-        "probes": probes,
-        "startup_process": needs_startup_process(config),
-        "checker": checker,
-        "threads": config.threads,
-        "workers": config.workers,
-        "max_request_line": config.max_request_line,
-        "max_header_bytes": config.max_header_bytes,
-        "max_header_count": config.max_header_count,
-        "max_body_size": config.max_body_size,
-        "header_timeout": float(config.header_timeout),
-        "keepalive_timeout": float(config.keepalive_timeout),
-        "body_timeout": float(config.body_timeout),
-        "graceful_timeout": float(config.graceful_timeout),
-        "forwarded_allow_ips": list(config.forwarded_allow_ips),
-        "access_log": config.access_log,
-        "log_format": config.log_format,
-        "timeout": float(config.timeout),
-        "max_requests": config.max_requests,
-        "max_requests_jitter": config.max_requests_jitter,
-        "max_lifetime": float(config.max_lifetime),
-        "max_memory": config.max_memory,
-        "shutdown_delay": float(config.shutdown_delay),
-    }
+    return _core.MasterConfig(
+        workers=config.workers,
+        timeout=float(config.timeout),
+        max_requests=config.max_requests,
+        max_requests_jitter=config.max_requests_jitter,
+        max_lifetime=float(config.max_lifetime),
+        max_memory_mib=config.max_memory,
+        shutdown_delay=float(config.shutdown_delay),
+        graceful_timeout=float(config.graceful_timeout),
+        startup_process=needs_startup_process(config),
+        checker=checker,
+        exit_with_worker=False,
+        amqp=False,
+        probe=probe_config(config, checker),
+        webhook_urls=list(config.webhook_url or []),
+        webhook_version=webhook_version() if config.webhook_url else None,
+        metrics=metrics_config(config),
+    )
 
 
 def serve(
@@ -251,11 +290,11 @@ def serve(
         statics = static_mounts(config)
     except StaticSetupError as exc:
         exit_with_error(str(exc))
-    for mount in (statics or {}).get("mounts", []):
-        where = ", ".join(root for _, root in mount["roots"])
-        logger.info("Serving %s from %s", mount["prefix"], where)
-    checker = checker_needed()
-    master = _core.Master(engine_config(config, checker=checker))
+    for mount in statics.mounts if statics is not None else []:
+        where = ", ".join(root.dir for root in mount.roots)
+        logger.info("Serving %s from %s", mount.prefix, where)
+    _core.set_log_format(_core.LogFormat[config.log_format])
+    master = _core.Master(master_config(config, checker=checker_needed()))
     try:
         port = master.listen(config.host, config.port, config.backlog, config.reuse_port)
     except RuntimeError as exc:
@@ -276,12 +315,13 @@ def serve(
         "Listening on http://%s:%d: %d worker(s) x %d thread(s), master pid %d",
         host, port, config.workers, config.threads, os.getpid(),
     )  # fmt: skip
-    role, slot, listen_fd, status = master.run()
-    if role != "master":
+    result = master.run()
+    role = result.role
+    if role is not _core.Role.master:
         # A process the master just forked: do its job, then leave.
-        if role == "worker":
-            code = run_worker(app, load_app, config, master, slot, listen_fd, statics)
-        elif role == "startup":
+        if role is _core.Role.worker:
+            code = run_worker(app, load_app, config, master, result.slot, result.listen_fd, statics)
+        elif role is _core.Role.startup:
             from squall.startup import run_startup
 
             code = run_startup(config, master)
@@ -290,8 +330,8 @@ def serve(
 
             code = run_checker(config, master)
         exit_child(code)
-    logger.info("Stopped" if status == 0 else "Stopped: startup failed")
-    return int(status)
+    logger.info("Stopped" if result.exit_status == 0 else "Stopped: startup failed")
+    return result.exit_status
 
 
 def exit_child(code: int) -> NoReturn:
@@ -328,7 +368,7 @@ def run_worker(
     master: Any,
     slot: int,
     listen_fd: int,
-    statics: dict[str, Any] | None = None,
+    statics: _core.StaticFilesConfig | None = None,
 ) -> int:
     """One worker process's life; returns its exit status."""
     from squall import _core
@@ -344,7 +384,7 @@ def run_worker(
         if app is None:
             assert load_app is not None
             app = load_app()
-        server = _core.Server(engine_config(config, statics=statics))
+        server = _core.Server(server_config(config, statics))
         server.attach(master, slot, listen_fd)
         server.handle_signals()
     except BaseException:

@@ -66,6 +66,8 @@ class Channel:
 
     def __init__(self) -> None:
         self._tag: int | None = None
+        # "ack", "requeue" or "reject": the name of a squall._core.Verdict (this
+        # module does not import the engine).
         self._verdict: str | None = None
 
     def _begin(self, delivery_tag: int) -> None:

@@ -12,10 +12,13 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from squall.amqp import BasicProperties, Channel, Deliver, TopicHandler
 from squall.options import Config
+
+if TYPE_CHECKING:
+    from squall import _core
 
 logger = logging.getLogger("squall.amqp")
 
@@ -38,41 +41,40 @@ class AmqpOptions:
 
 def consumer_config(
     options: AmqpOptions, routing_keys: list[str], config: Config
-) -> dict[str, Any]:
-    return {
-        "host": options.host,
-        "port": options.port,
-        "vhost": options.vhost,
-        "user": options.user if options.user is not None else "guest",
-        "password": options.password if options.password is not None else "guest",
-        "queue": options.queue,
-        "exchange": options.exchange,
-        "routing_keys": list(routing_keys),
-        "dead_letter_exchange": options.dead_letter_exchange,
-        "prefetch": options.prefetch,
-        "heartbeat": options.heartbeat,
-        "reconnect": options.reconnect,
-        "graceful_timeout": float(config.graceful_timeout),
-    }
+) -> _core.ConsumerConfig:
+    from squall import _core
+
+    return _core.ConsumerConfig(
+        host=options.host,
+        port=options.port,
+        vhost=options.vhost,
+        user=options.user if options.user is not None else "guest",
+        password=options.password if options.password is not None else "guest",
+        queue=options.queue,
+        exchange=options.exchange,
+        routing_keys=list(routing_keys),
+        dead_letter_exchange=options.dead_letter_exchange,
+        prefetch=options.prefetch,
+        heartbeat=options.heartbeat,
+        reconnect=options.reconnect,
+        graceful_timeout=float(config.graceful_timeout),
+    )
 
 
 def consume(handler_class: type[TopicHandler], options: AmqpOptions, config: Config) -> int:
     """Runs the consumer until SIGTERM; returns the pod's exit status."""
     from squall import _core
     from squall.checker import checker_needed
-    from squall.server import engine_config, exit_child
+    from squall.server import exit_child, master_config, metrics_config
 
-    checker = checker_needed()
-    engine = engine_config(config, checker=checker) | {
-        "workers": 1,
-        "threads": 1,
-        "shutdown_delay": 0.0,  # no endpoints to leave: stop consuming at once
-        "startup_process": False,
-        "exit_with_worker": not options.reconnect,
-        "amqp": True,
-    }
-    if "metrics" in engine:
-        engine["metrics"]["info"] |= {"mode": "consume", "prefetch": str(options.prefetch)}
+    engine = master_config(config, checker=checker_needed())
+    engine.workers = 1
+    engine.shutdown_delay = 0.0  # no endpoints to leave: stop consuming at once
+    engine.startup_process = False
+    engine.exit_with_worker = not options.reconnect
+    engine.amqp = True
+    engine.metrics = metrics_config(config, mode="consume", prefetch=str(options.prefetch))
+    _core.set_log_format(_core.LogFormat[config.log_format])
     master = _core.Master(engine)
     if config.probe:
         probe_port = config.probe_port if config.probe_port is not None else 8001
@@ -87,17 +89,18 @@ def consume(handler_class: type[TopicHandler], options: AmqpOptions, config: Con
     logger.info("Consuming from %s:%d%s (queue %r, exchange %r), master pid %d",
                 options.host, options.port, options.vhost, options.queue, options.exchange,
                 os.getpid())  # fmt: skip
-    role, slot, _fd, status = master.run()
-    if role != "master":
-        if role == "worker":
-            code = run_consumer(handler_class, options, config, master, slot)
+    result = master.run()
+    if result.role is not _core.Role.master:
+        if result.role is _core.Role.worker:
+            code = run_consumer(handler_class, options, config, master, result.slot)
         else:
             from squall.checker import run_checker
 
             code = run_checker(config, master)
         exit_child(code)
+    status = result.exit_status
     logger.info("Stopped" if status == 0 else f"Stopped with status {status}")
-    return int(status)
+    return status
 
 
 def run_consumer(
@@ -156,20 +159,26 @@ def _tidy_connections(failed: bool) -> None:
 
 def handle_messages(consumer: Any, handler: TopicHandler, requeue_failed: bool) -> None:
     """The Python thread: one on_message call per delivery, then its verdict."""
+    from squall._core import Verdict
+
     channel = handler._channel if isinstance(handler._channel, Channel) else Channel()
     handler._channel = channel
-    failure_verdict = "requeue" if requeue_failed else "reject"
+    failure_verdict = Verdict.requeue if requeue_failed else Verdict.reject
     while True:
-        item = consumer.next_delivery()
-        if item is None:
+        delivery = consumer.next_delivery()
+        if delivery is None:
             return
-        generation, tag, redelivered, consumer_tag, exchange, routing_key, body, props = item
-        deliver = Deliver(consumer_tag, tag, redelivered, exchange, routing_key)
+        tag, routing_key = delivery.delivery_tag, delivery.routing_key
+        deliver = Deliver(
+            delivery.consumer_tag, tag, delivery.redelivered, delivery.exchange, routing_key
+        )
         channel._begin(tag)
         failed = False
         started = time.perf_counter()
         try:
-            handler.on_message(channel, deliver, BasicProperties(**props), body)
+            handler.on_message(
+                channel, deliver, BasicProperties(**delivery.properties), delivery.body
+            )
         except Exception:
             failed = True
             outcome = "requeued" if requeue_failed else "rejected (dead-lettered)"
@@ -177,9 +186,12 @@ def handle_messages(consumer: Any, handler: TopicHandler, requeue_failed: bool) 
                 "on_message failed for delivery %d (routing key %r); %s", tag, routing_key, outcome
             )
         duration = time.perf_counter() - started
-        verdict = channel._verdict or (failure_verdict if failed else "ack")
+        if channel._verdict is not None:  # the handler settled it (a Verdict member's name)
+            verdict = Verdict[channel._verdict]
+        else:
+            verdict = failure_verdict if failed else Verdict.ack
         try:
             _tidy_connections(failed)
         except Exception:
             logger.exception("closing database connections after a message")
-        consumer.settle(generation, tag, verdict, failed, duration, routing_key)
+        consumer.settle(delivery.generation, tag, verdict, failed, duration, routing_key)

@@ -8,7 +8,7 @@ namespace squall::server {
 class Exchange;
 }
 
-namespace squall::wsgi {
+namespace squall::python {
 
 // Interned keys and constant values; call once at module import.
 void init_environ_constants();
@@ -17,4 +17,4 @@ void init_environ_constants();
 // wsgi.input object, `file_wrapper` the wsgi.file_wrapper type.
 PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* file_wrapper);
 
-}  // namespace squall::wsgi
+}  // namespace squall::python

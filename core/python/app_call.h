@@ -10,7 +10,7 @@
 
 #include "server/exchange.h"
 
-namespace squall::wsgi {
+namespace squall::python {
 
 // The start_response callable handed to the app, and its write() callable.
 class StartResponse {
@@ -41,4 +41,4 @@ void handle_exchange(const AppContext& ctx, std::shared_ptr<server::Exchange> ex
 // Module-level setup (interned strings, types).
 void init_app_call(nanobind::module_& m);
 
-}  // namespace squall::wsgi
+}  // namespace squall::python

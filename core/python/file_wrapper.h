@@ -4,7 +4,7 @@
 // anything else is iterated in blocks.
 #include <nanobind/nanobind.h>
 
-namespace squall::wsgi {
+namespace squall::python {
 
 class FileWrapper {
  public:
@@ -18,4 +18,4 @@ class FileWrapper {
   static void bind(nanobind::module_& m);
 };
 
-}  // namespace squall::wsgi
+}  // namespace squall::python

@@ -1,10 +1,10 @@
 // AMQP deliveries as Python values (squall/amqp: pika-like objects are built
 // from these in Python).
-#include "wsgi/amqp_delivery.h"
+#include "python/amqp_delivery.h"
 
 #include <nanobind/stl/string.h>
 
-namespace squall::wsgi {
+namespace squall::python {
 namespace {
 
 nb::object text_or_bytes(const std::string& s) {
@@ -47,8 +47,7 @@ nb::object to_python(const amqp::FieldValue& f) {
 
 }  // namespace
 
-nb::tuple delivery_to_python(const amqp::Delivery& d) {
-  const amqp::Properties& p = d.properties;
+nb::dict properties_to_python(const amqp::Properties& p) {
   nb::dict props;
   auto opt = [&](const char* name, const std::optional<std::string>& v) {
     props[name] = v ? nb::object(nb::str(v->c_str(), v->size())) : nb::none();
@@ -67,10 +66,7 @@ nb::tuple delivery_to_python(const amqp::Delivery& d) {
   props["priority"] = p.priority ? nb::object(nb::int_(*p.priority)) : nb::none();
   props["timestamp"] = p.timestamp ? nb::object(nb::int_(*p.timestamp)) : nb::none();
   props["headers"] = p.headers ? nb::object(table_to_python(*p.headers)) : nb::none();
-  return nb::make_tuple(d.generation, d.delivery_tag, d.redelivered, nb::str(d.consumer_tag.c_str(), d.consumer_tag.size()),
-                        nb::str(d.exchange.c_str(), d.exchange.size()),
-                        nb::str(d.routing_key.c_str(), d.routing_key.size()), nb::bytes(d.body.data(), d.body.size()),
-                        props);
+  return props;
 }
 
-}  // namespace squall::wsgi
+}  // namespace squall::python

@@ -8,7 +8,7 @@
 
 #include "server/exchange.h"
 
-namespace squall::wsgi {
+namespace squall::python {
 
 class Input {
  public:
@@ -31,4 +31,4 @@ class Input {
   bool eof_ = false;
 };
 
-}  // namespace squall::wsgi
+}  // namespace squall::python

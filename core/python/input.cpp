@@ -1,10 +1,10 @@
-#include "wsgi/input.h"
+#include "python/input.h"
 
 #include <nanobind/stl/string.h>
 
 namespace nb = nanobind;
 
-namespace squall::wsgi {
+namespace squall::python {
 
 namespace {
 constexpr std::size_t kReadSize = 64 * 1024;
@@ -94,4 +94,4 @@ void Input::bind(nb::module_& m) {
       .def("__next__", &Input::next);
 }
 
-}  // namespace squall::wsgi
+}  // namespace squall::python

@@ -1,4 +1,4 @@
-#include "wsgi/app_call.h"
+#include "python/app_call.h"
 
 #include <nanobind/stl/string.h>
 
@@ -12,14 +12,14 @@
 #include "http/response.h"
 #include "log/log.h"
 #include "server/access_log.h"
-#include "wsgi/environ.h"
-#include "wsgi/file_wrapper.h"
-#include "wsgi/input.h"
+#include "python/environ.h"
+#include "python/file_wrapper.h"
+#include "python/input.h"
 
 namespace nb = nanobind;
 using squall::server::Exchange;
 
-namespace squall::wsgi {
+namespace squall::python {
 namespace {
 
 nb::handle g_file_wrapper_type;
@@ -310,4 +310,4 @@ void init_app_call(nb::module_& m) {
   g_file_wrapper_type = m.attr("FileWrapper");
 }
 
-}  // namespace squall::wsgi
+}  // namespace squall::python

@@ -1,8 +1,8 @@
-#include "wsgi/file_wrapper.h"
+#include "python/file_wrapper.h"
 
 namespace nb = nanobind;
 
-namespace squall::wsgi {
+namespace squall::python {
 
 nb::object FileWrapper::next() {
   nb::object data = filelike.attr("read")(blksize);
@@ -24,4 +24,4 @@ void FileWrapper::bind(nb::module_& m) {
       .def("close", &FileWrapper::close);
 }
 
-}  // namespace squall::wsgi
+}  // namespace squall::python

@@ -1,4 +1,4 @@
-#include "wsgi/environ.h"
+#include "python/environ.h"
 
 #include <string>
 #include <string_view>
@@ -6,7 +6,7 @@
 
 #include "server/exchange.h"
 
-namespace squall::wsgi {
+namespace squall::python {
 namespace {
 
 struct Keys {
@@ -251,4 +251,4 @@ PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* f
   return env;
 }
 
-}  // namespace squall::wsgi
+}  // namespace squall::python

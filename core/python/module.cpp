@@ -1,0 +1,266 @@
+// squall._core: the engine as seen from Python (see squall/_core.pyi).
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
+#include <nanobind/stl/unique_ptr.h>
+#include <nanobind/stl/vector.h>
+
+#include <memory>
+#include <string>
+
+#include "amqp/consumer.h"
+#include "log/log.h"
+#include "master/master.h"
+#include "python/app_call.h"
+#include "python/config_types.h"
+#include "server/server.h"
+#include "state/metrics_tables.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace squall::python {
+namespace {
+
+// The worker's own metrics tables (set by Server.attach); null elsewhere, so
+// the Python side's calls are no-ops in the master, the checker, or with --no-metrics.
+metrics::WorkerTables* g_tables = nullptr;
+
+// Opens a listen socket into `fd`; returns the bound port. RuntimeError with a one-line reason.
+int listen_or_raise(const net::ListenOptions& options, net::UniqueFd& fd) {
+  std::string error;
+  fd = net::open_listener(options, error);
+  if (!fd.valid()) throw nb::builtin_exception(nb::exception_type::runtime_error, error.c_str());
+  return net::local_endpoint(fd.get()).value_or(net::Endpoint{}).port;
+}
+
+// fork(2) with CPython's own before/after hooks (what os.fork() does), run
+// with the GIL: the master has no other Python thread, so it is never waited for.
+pid_t fork_with_python_hooks() {
+  nb::gil_scoped_acquire gil;
+  PyOS_BeforeFork();
+  pid_t pid = fork();
+  int saved = errno;
+  if (pid == 0) PyOS_AfterFork_Child();
+  else PyOS_AfterFork_Parent();
+  errno = saved;
+  return pid;
+}
+
+}  // namespace
+
+// The master process (see core/master/master.h).
+class PyMaster {
+ public:
+  explicit PyMaster(master::MasterConfig config)
+      : config_(std::move(config)), state_(state::SharedState::create(config_.metrics.has_value())) {}
+
+  int listen(const std::string& host, int port, int backlog, bool reuse_port) {
+    return listen_or_raise({host, port, backlog, reuse_port}, listener_);
+  }
+
+  // The probe port (--probe-port); answered by the master's loop.
+  int listen_probe(const std::string& host, int port) { return listen_or_raise({host, port, 128, false}, probe_listener_); }
+
+  // Role::Master with the exit status when the pod stops; in a process the
+  // master just forked: its role (with a worker's slot and listen socket).
+  master::RunResult run() {
+    master::Master m(config_, state_, std::move(listener_));
+    if (probe_listener_.valid()) m.set_probe(std::move(probe_listener_));
+    master::RunResult r;
+    {
+      nb::gil_scoped_release release;
+      r = m.run(fork_with_python_hooks);
+    }
+    return r;
+  }
+
+  // The checker process, after each run.
+  void publish_checks(const std::vector<state::CheckResult>& results) { state_->checks.publish(results); }
+
+  // The startup process, before it exits non-zero: for the startup-failed webhook.
+  void set_startup_error(const std::string& text) { state_->set_startup_error(text); }
+
+  // django_migrations_(un)applied_total for a database connection (pod-wide gauges).
+  void set_migrations(std::string_view connection, std::uint64_t applied, std::uint64_t unapplied) {
+    if (state_->metrics) metrics::set_migrations(*state_->metrics, connection, applied, unapplied);
+  }
+
+  state::SharedState* state() const { return state_; }
+
+ private:
+  master::MasterConfig config_;
+  state::SharedState* state_;
+  net::UniqueFd listener_;
+  net::UniqueFd probe_listener_;
+};
+
+class PyServer {
+ public:
+  explicit PyServer(server::ServerConfig config) : server_(std::move(config)) {}
+
+  int run() {
+    nb::gil_scoped_release release;
+    return server_.run();
+  }
+
+  void handle_signals() { server_.handle_signals(); }
+
+  // In a worker process: serve on the master's socket, report in `slot`.
+  void attach(const PyMaster& master, int slot, int listen_fd) {
+    server_.adopt_listener(net::UniqueFd(listen_fd));
+    server_.attach(master.state(), &master.state()->workers[slot]);
+    if (master.state()->metrics) g_tables = &master.state()->metrics->workers[slot];
+  }
+
+  // A Python thread's life: take requests from the queue and run the app.
+  void serve_requests(nb::object app, nb::object log_error, int thread_index) {
+    AppContext ctx{std::move(app), std::move(log_error), server_.config().access_log};
+    state::WorkerSlot* slot = server_.slot();
+    state::ThreadSlot* mine =
+        slot && thread_index >= 0 && std::size_t(thread_index) < state::kMaxThreads ? &slot->thread_slots[thread_index]
+                                                                                       : nullptr;
+    for (;;) {
+      // Stay on the GIL while requests are waiting; release it only to sleep.
+      std::shared_ptr<server::Exchange> ex = server_.try_next_exchange();
+      if (!ex) {
+        nb::gil_scoped_release release;
+        ex = server_.next_exchange();
+      }
+      if (!ex) return;
+      if (mine) {
+        // What the master names if this request outlives --timeout.
+        mine->begin(ex->head.method, ex->head.target, state::monotonic_ns());
+        slot->busy_threads.fetch_add(1, std::memory_order_relaxed);
+      }
+      try {
+        handle_exchange(ctx, ex);
+      } catch (std::exception& e) {
+        // A broken invariant in the bridge: fail this request, keep the thread.
+        log::log_event("error", "squall.error", std::string("internal error: ") + e.what());
+        ex->abort();
+      }
+      if (mine) {
+        mine->end();
+        slot->busy_threads.fetch_sub(1, std::memory_order_relaxed);
+        slot->requests.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+
+ private:
+  server::Server server_;
+};
+
+// The AMQP consumer process (manage.py consume; core/amqp/consumer.h).
+class PyConsumer {
+ public:
+  explicit PyConsumer(amqp::ConsumerConfig config) : consumer_(std::move(config)) {}
+
+  void attach(const PyMaster& master, int slot) {
+    state::SharedState* state = master.state();
+    consumer_.attach(state, &state->workers[slot], state->metrics ? &state->metrics->workers[slot] : nullptr);
+    if (state->metrics) g_tables = &state->metrics->workers[slot];
+  }
+  void handle_signals() { consumer_.handle_signals(); }
+  int run() {
+    nb::gil_scoped_release release;
+    return consumer_.run();
+  }
+  void request_stop() { consumer_.request_stop(); }
+
+  // None once the consumer stops.
+  std::unique_ptr<amqp::Delivery> next_delivery() {
+    nb::gil_scoped_release release;
+    return consumer_.next_delivery();
+  }
+
+  void settle(std::uint64_t generation, std::uint64_t tag, amqp::Verdict verdict, bool failed, double seconds,
+              const std::string& routing_key) {
+    consumer_.settle(generation, tag, verdict, failed, seconds, routing_key);
+  }
+
+ private:
+  amqp::Consumer consumer_;
+};
+
+}  // namespace squall::python
+
+// ---- the Django side's metrics (squall/metrics.py): one cheap call per event --------------
+
+namespace squall::python {
+namespace {
+
+void metrics_request(std::string_view view, std::string_view method, std::string_view transport,
+                     std::string_view status, double latency, std::uint64_t request_bytes,
+                     std::uint64_t response_bytes, bool streaming) {
+  if (g_tables)
+    metrics::record_request(*g_tables, {view, method, transport, status, latency, request_bytes, response_bytes, streaming});
+}
+
+void metrics_before() {
+  if (g_tables) metrics::record_before(*g_tables);
+}
+
+void metrics_before_response(double latency) {
+  if (g_tables) metrics::record_before_response(*g_tables, latency);
+}
+
+void metrics_exception(std::string_view type, std::string_view view) {
+  if (g_tables) metrics::record_exception(*g_tables, type, view);
+}
+
+void metrics_db_connection(std::string_view alias, std::string_view vendor, bool ok) {
+  if (g_tables) metrics::record_db_connection(*g_tables, alias, vendor, ok);
+}
+
+void metrics_db_execute(std::string_view alias, std::string_view vendor, bool many, double seconds,
+                        std::string_view error_type) {
+  if (g_tables) metrics::record_db_execute(*g_tables, alias, vendor, many, seconds, error_type);
+}
+
+}  // namespace
+}  // namespace squall::python
+
+using squall::python::PyMaster;
+using squall::python::PyServer;
+using squall::python::PyConsumer;
+
+NB_MODULE(_core, m) {
+  m.doc() = "Squall's C++ engine: HTTP/1.1 server and WSGI bridge";
+  squall::python::bind_config_types(m);
+  m.def("set_log_format", &squall::log::set_log_format, "format"_a);
+  nb::class_<PyServer>(m, "Server")
+      .def(nb::init<squall::server::ServerConfig>(), "config"_a)
+      .def("attach", &PyServer::attach, "master"_a, "slot"_a, "listen_fd"_a)
+      .def("handle_signals", &PyServer::handle_signals)
+      .def("run", &PyServer::run)
+      .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1);
+  nb::class_<PyConsumer>(m, "Consumer")
+      .def(nb::init<squall::amqp::ConsumerConfig>(), "config"_a)
+      .def("attach", &PyConsumer::attach, "master"_a, "slot"_a)
+      .def("handle_signals", &PyConsumer::handle_signals)
+      .def("run", &PyConsumer::run)
+      .def("request_stop", &PyConsumer::request_stop)
+      .def("next_delivery", &PyConsumer::next_delivery)
+      .def("settle", &PyConsumer::settle, "generation"_a, "delivery_tag"_a, "verdict"_a, "failed"_a, "seconds"_a,
+           "routing_key"_a);
+  nb::class_<PyMaster>(m, "Master")
+      .def(nb::init<squall::master::MasterConfig>(), "config"_a)
+      .def("listen", &PyMaster::listen, "host"_a, "port"_a, "backlog"_a = 1024, "reuse_port"_a = false)
+      .def("listen_probe", &PyMaster::listen_probe, "host"_a, "port"_a)
+      .def("run", &PyMaster::run)
+      .def("publish_checks", &PyMaster::publish_checks, "results"_a)
+      .def("set_startup_error", &PyMaster::set_startup_error, "text"_a)
+      .def("set_migrations", &PyMaster::set_migrations, "connection"_a, "applied"_a, "unapplied"_a);
+  m.def("metrics_enabled", [] { return squall::python::g_tables != nullptr; });
+  m.def("metrics_request", &squall::python::metrics_request, "view"_a, "method"_a, "transport"_a, "status"_a,
+        "latency"_a, "request_bytes"_a, "response_bytes"_a, "streaming"_a);
+  m.def("metrics_before", &squall::python::metrics_before);
+  m.def("metrics_before_response", &squall::python::metrics_before_response, "latency"_a);
+  m.def("metrics_exception", &squall::python::metrics_exception, "type"_a, "view"_a);
+  m.def("metrics_db_connection", &squall::python::metrics_db_connection, "alias"_a, "vendor"_a, "ok"_a);
+  m.def("metrics_db_execute", &squall::python::metrics_db_execute, "alias"_a, "vendor"_a, "many"_a, "seconds"_a,
+        "error_type"_a);
+  squall::python::init_app_call(m);
+}
