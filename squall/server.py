@@ -1,10 +1,11 @@
 """Runs a WSGI application: a C++ master process and pre-forked workers.
 
 ``serve()`` opens the listen socket and hands control to the engine's master
-(``squall._core.Master``), which forks the workers and supervises them in C++
-(docs/architecture.md). Each worker returns here once, right after its fork,
-and runs :func:`run_worker`: the engine's epoll loop on the main thread (GIL
-released) and ``threads`` Python threads calling the application.
+(``squall._core.Master``, through squall.bootstrap, as ``consume`` does), which
+forks the workers and supervises them in C++ (docs/architecture.md). Each
+worker returns here once, right after its fork, and runs :func:`run_worker`:
+the engine's epoll loop on the main thread (GIL released) and ``threads``
+Python threads calling the application.
 
 Signals are taken by the engine's loops (sigaction handlers that wake an
 eventfd, core/net/signal_pipe.h): the master handles TERM, INT, QUIT, HUP,
@@ -19,10 +20,9 @@ import faulthandler
 import logging
 import os
 import platform
-import sys
 import threading
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 from squall.options import Config, exit_with_error
 from squall.staticfiles import StaticSetupError, static_mounts
@@ -39,15 +39,6 @@ def log_app_error(message: str, exc: BaseException | None) -> None:
         error_logger.error(message)
     else:
         error_logger.error(message, exc_info=(type(exc), exc, exc.__traceback__))
-
-
-def probe_port(config: Config, bound_port: int) -> int | None:
-    """The probe port, or None without probes: --probe-port, else the port the
-    application got + 1 (so --port 0 gets probes next to its free port). Equal
-    to the app port: probes are answered there by the workers' I/O threads."""
-    if not config.probe:
-        return None
-    return config.probe_port if config.probe_port is not None else bound_port + 1
 
 
 def probe_paths(config: Config, checker: bool) -> dict[str, Any]:
@@ -146,7 +137,7 @@ def serve(
     `app` is the preloaded application (loaded once, before fork), or None
     with `load_app`, which each worker then calls after its fork (--no-preload).
     """
-    from squall import _core
+    from squall.bootstrap import run_master, start_master, url_host
     from squall.checker import checker_needed
     from squall.startup import django_configured, needs_startup_process
 
@@ -162,52 +153,26 @@ def serve(
         where = ", ".join(root for _, root in mount["roots"])
         logger.info("Serving %s from %s", mount["prefix"], where)
     checker = checker_needed()
-    master = _core.Master(engine_config(config, checker=checker))
-    try:
-        port = master.listen(config.host, config.port, config.backlog, config.reuse_port)
-    except RuntimeError as exc:
-        logger.error("%s", exc)
+    started = start_master(engine_config(config, checker=checker), config, logger, app_port=True)
+    if started is None:
         return 1
-    probes = probe_port(config, port)
-    if probes is not None and probes != port:
-        try:
-            probes = master.listen_probe(config.host, probes)
-        except RuntimeError as exc:
-            logger.error("probe port: %s", exc)
-            return 1
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    if probes is not None:
-        extra = f"; metrics at {config.metrics}" if config.metrics else ""
-        logger.info("Probes on http://%s:%d (startup, readiness, liveness%s)", host, probes, extra)
+    master, port = started
     logger.info(
         "Listening on http://%s:%d: %d worker(s) x %d thread(s), master pid %d",
-        host, port, config.workers, config.threads, os.getpid(),
+        url_host(config.host), port, config.workers, config.threads, os.getpid(),
     )  # fmt: skip
-    role, slot, listen_fd, status = master.run()
-    if role != "master":
-        # A process the master just forked: do its job, then leave.
-        if role == "worker":
-            code = run_worker(app, load_app, config, master, slot, listen_fd, statics)
-        elif role == "startup":
-            from squall.startup import run_startup
 
-            code = run_startup(config, master)
-        else:
-            from squall.checker import run_checker
+    def worker(master: Any, slot: int, listen_fd: int) -> int:
+        return run_worker(app, load_app, config, master, slot, listen_fd, statics)
 
-            code = run_checker(config, master)
-        exit_child(code)
+    def startup(master: Any, _slot: int, _listen_fd: int) -> int:
+        from squall.startup import run_startup
+
+        return run_startup(config, master)
+
+    status = run_master(master, config, {"worker": worker, "startup": startup})
     logger.info("Stopped" if status == 0 else "Stopped: startup failed")
-    return int(status)
-
-
-def exit_child(code: int) -> NoReturn:
-    """Ends a process the master forked (worker, startup, checker, consumer)
-    without running the master's atexit handlers or unwinding its stack."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    return status
 
 
 def start_migrations_gauges(master: Any) -> None:

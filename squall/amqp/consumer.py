@@ -58,9 +58,9 @@ def consumer_config(
 
 def consume(handler_class: type[TopicHandler], options: AmqpOptions, config: Config) -> int:
     """Runs the consumer until SIGTERM; returns the pod's exit status."""
-    from squall import _core
+    from squall.bootstrap import run_master, start_master
     from squall.checker import checker_needed
-    from squall.server import engine_config, exit_child
+    from squall.server import engine_config
 
     checker = checker_needed()
     engine = engine_config(config, checker=checker) | {
@@ -73,31 +73,20 @@ def consume(handler_class: type[TopicHandler], options: AmqpOptions, config: Con
     }
     if "metrics" in engine:
         engine["metrics"]["info"] |= {"mode": "consume", "prefetch": str(options.prefetch)}
-    master = _core.Master(engine)
-    if config.probe:
-        probe_port = config.probe_port if config.probe_port is not None else 8001
-        try:
-            probe_port = master.listen_probe(config.host, probe_port)
-        except RuntimeError as exc:
-            logger.error("probe port: %s", exc)
-            return 1
-        extra = f"; metrics at {config.metrics}" if config.metrics else ""
-        logger.info("Probes on http://%s:%d (startup, readiness, liveness%s)",
-                    config.host, probe_port, extra)  # fmt: skip
+    started = start_master(engine, config, logger, app_port=False)
+    if started is None:
+        return 1
+    master, _ = started
     logger.info("Consuming from %s:%d%s (queue %r, exchange %r), master pid %d",
                 options.host, options.port, options.vhost, options.queue, options.exchange,
                 os.getpid())  # fmt: skip
-    role, slot, _fd, status = master.run()
-    if role != "master":
-        if role == "worker":
-            code = run_consumer(handler_class, options, config, master, slot)
-        else:
-            from squall.checker import run_checker
 
-            code = run_checker(config, master)
-        exit_child(code)
+    def consumer(master: Any, slot: int, _listen_fd: int) -> int:
+        return run_consumer(handler_class, options, config, master, slot)
+
+    status = run_master(master, config, {"worker": consumer})
     logger.info("Stopped" if status == 0 else f"Stopped with status {status}")
-    return int(status)
+    return status
 
 
 def run_consumer(
