@@ -11,29 +11,12 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from squall.amqp import BasicProperties, Channel, Deliver, TopicHandler
-from squall.options import Config
+from squall.options import AmqpOptions, Config
 
 logger = logging.getLogger("squall.amqp")
-
-
-@dataclass(frozen=True)
-class AmqpOptions:
-    host: str
-    port: int
-    vhost: str = "/"
-    user: str | None = None
-    password: str | None = None
-    queue: str = ""
-    exchange: str = ""
-    reconnect: bool = False
-    prefetch: int = 1
-    heartbeat: int = 30
-    dead_letter_exchange: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def consumer_config(
