@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import statistics
 import sys
 import tempfile
@@ -27,8 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-from run import (
+from harness import (
     BENCH_DIR,
+    BIN,
     HOST,
     REPO,
     Launch,
@@ -47,11 +47,12 @@ OM_ACCEPT = (
 
 
 def launch(port: int, probe_port: int, opts: Options) -> Launch:
-    argv = [sys.executable, "-m", "squall", "bench.metrics_app:app", "--host", HOST]
+    # The installed console script, no PYTHONPATH: the repository's ./squall (no
+    # compiled engine in it) must not shadow the installed package.
+    argv = [str(BIN / "squall"), "bench.metrics_app:app", "--host", HOST]
     argv += ["--port", str(port), "--probe-port", str(probe_port), "--no-access-log"]
     argv += ["--workers", str(opts.processes), "--threads", str(opts.threads)]
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
-    return Launch(argv, REPO, env)
+    return Launch(argv, REPO)
 
 
 def scrape(port: int) -> tuple[float, str]:
