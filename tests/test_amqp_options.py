@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
-from serverproc import APPS_DIR, DEMO_DIR
+from serverproc import APPS_DIR, DEMO_DIR, run_until_exit
 
 from squall.management.commands.consume import build_consume_parser
 from squall.options import resolve_amqp_options
@@ -42,10 +41,9 @@ def test_hurricane_options_and_the_table_s_probe_options_parse() -> None:
 
 def run_consume(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
-    return subprocess.run(
-        [sys.executable, "manage.py", "consume", *argv],
-        cwd=DEMO_DIR, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONPATH": pythonpath, "DJANGO_SETTINGS_MODULE": "amqp_settings",
+    return run_until_exit(
+        ["manage.py", "consume", *argv], cwd=DEMO_DIR,
+        env={"PYTHONPATH": pythonpath, "DJANGO_SETTINGS_MODULE": "amqp_settings",
              "AMQP_TEST_DB": "/nonexistent/db.sqlite3", **env},
     )  # fmt: skip
 
