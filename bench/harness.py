@@ -432,6 +432,19 @@ def measure(proc: subprocess.Popen[bytes], url: str, opts: Options) -> Measureme
 # --------------------------------------------------------------------------- report
 
 
+def require_wrk() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+
+
+def run_header(opts: Options) -> str:
+    """The first line a wrk benchmark prints: what every row shares."""
+    return (
+        f"# {opts.processes} process(es) × {opts.threads} thread(s); wrk -t{opts.wrk_threads} "
+        f"-c{opts.connections} -d{opts.duration_s}s after {opts.warmup_s} s warm-up"
+    )
+
+
 def fmt(value: float | None, digits: int) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from harness import (
     measure,
     prepare_demo_db,
     ratio,
+    require_wrk,
+    run_header,
     running_server,
     utc_stamp,
     wait_until_answering,
@@ -268,16 +269,11 @@ def parse_args(argv: Sequence[str]) -> tuple[Options, list[ServerSpec], list[Wor
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     opts, servers, workloads, output = parse_args(argv)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    require_wrk()
     log_dir = output.with_suffix("")  # bench/results/<stamp>/<server>-<workload>.log
     log_dir.mkdir(parents=True, exist_ok=True)
-    print(
-        f"# {opts.processes} process(es) × {opts.threads} thread(s); wrk -t{opts.wrk_threads} "
-        f"-c{opts.connections} -d{opts.duration_s}s after {opts.warmup_s} s warm-up; "
-        f"logs in {log_dir.relative_to(REPO) if log_dir.is_relative_to(REPO) else log_dir}",
-        flush=True,
-    )
+    shown_dir = log_dir.relative_to(REPO) if log_dir.is_relative_to(REPO) else log_dir
+    print(f"{run_header(opts)}; logs in {shown_dir}", flush=True)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="squall-bench-") as tmp:
         work_dir = Path(tmp)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -42,6 +41,8 @@ from harness import (
     log_tail,
     measure,
     ratio,
+    require_wrk,
+    run_header,
     running_server,
     utc_stamp,
     wait_until_answering,
@@ -214,14 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     files = [f for f in a.files.split(",") if f]
     if unknown := (set(servers) - set(SERVER_NAMES)) | (set(files) - set(FILES)):
         raise SystemExit(f"unknown: {', '.join(sorted(unknown))}")
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    require_wrk()
     output = a.output or RESULTS_DIR / f"static-{utc_stamp()}.json"
-    print(
-        f"# {opts.processes} process(es) × {opts.threads} thread(s); wrk -t2 "
-        f"-c{opts.connections} -d{opts.duration_s}s after {opts.warmup_s} s warm-up",
-        flush=True,
-    )
+    print(run_header(opts), flush=True)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="squall-bench-static-") as tmp:
         work = Path(tmp)
