@@ -5,7 +5,11 @@ The body of :class:`Config` *is* the option table: each field is declared with
 help text, unit and aliases. :data:`OPTIONS` is read from those fields, and the
 command-line parser, the Django settings and environment look-ups, the
 ``--help`` text, ``docs/options.md`` and :class:`Config` validation all derive
-from it. No option is listed twice.
+from it. No option is listed twice. ``manage.py consume``'s connection options
+are the body of :class:`AmqpOptions`, declared and resolved the same way
+(:data:`AMQP_OPTIONS`, :func:`resolve_amqp_options`) with Hurricane's names
+(``--amqp-host``, ``AMQP_HOST``): a row may name its flag and its setting /
+environment variable, have only one of them, and count an empty value as unset.
 
 Where a value comes from, highest precedence first:
 
