@@ -674,9 +674,11 @@ class Config:
     keepalive_timeout: float = option(
         75.0,
         SECONDS,
-        "An idle keep-alive connection is closed after this. Must exceed the idle "
-        "timeout of any load balancer or proxy in front (AWS ALB: 60 s), or it may "
-        "send a request on a connection Squall is closing.",
+        "An idle keep-alive connection is closed after this (a request that already "
+        "arrived is served first; the close is a half-close, never a reset). Must "
+        "exceed the idle timeout of any load balancer or proxy in front (AWS ALB: "
+        "60 s, nginx upstream keepalive_timeout: 60 s), or it may send a request on "
+        "a connection Squall is closing (a proxy retries only idempotent ones).",
         group="timeouts",
         unit="seconds",
     )
