@@ -489,6 +489,14 @@ SMUGGLING = {
     "http-0.9-no-version": "GET /\r\n\r\n",
     "http-0.9-version": "GET / HTTP/0.9\r\nHost: x\r\n\r\n",
     "missing-host": "GET / HTTP/1.1\r\nX-A: b\r\n\r\n",
+    # gunicorn's request corpus: a repeated singleton, fields forbidden in a
+    # trailer section (RFC 9110 6.5.1), asterisk-form off OPTIONS (RFC 9112 3.2.4).
+    "two-content-types": H + "Content-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n\r\n",
+    "trailer-content-length": TE + "\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n",
+    "trailer-transfer-encoding": TE + "\r\n5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "trailer-host": TE + "\r\n5\r\nhello\r\n0\r\nHost: y\r\n\r\n",
+    "trailer-content-type": TE + "\r\n5\r\nhello\r\n0\r\nContent-Type: a/b\r\n\r\n",
+    "asterisk-form-get": "GET * HTTP/1.1\r\nHost: x\r\n\r\n",
 }
 
 
@@ -505,6 +513,26 @@ def test_smuggling_vector_is_refused_and_nothing_after_it_is_served(
         assert r.headers.get("connection", "").lower() == "close"
         assert_closed(c)
     assert f"/smuggled/{name}" not in seen_paths(server)
+
+
+def test_raw_utf8_in_the_target_is_accepted_and_reaches_path_info_as_its_bytes(
+    server: ServerProcess,
+) -> None:
+    # obs-text in the request-target, as nginx, gunicorn and Django accept it:
+    # PATH_INFO holds the bytes decoded as latin-1 (PEP 3333), like %C3%A9 would.
+    raw = "/café/☃".encode()
+    for target in (raw, b"/caf%C3%A9/%E2%98%83"):
+        r = exchange(server, b"GET " + target + b"?q=\xc3\xbc HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert r.status == 200, r.body
+        assert r.body == raw.decode("latin-1").encode(), r.body  # the app answers PATH_INFO
+
+
+def test_asterisk_form_options_and_trailers_that_are_allowed(server: ServerProcess) -> None:
+    r = exchange(server, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (r.status, r.body) == (200, b"")  # PATH_INFO is empty: "*" names no path
+    with client(server) as c:
+        c.send(chunked_post("/echo") + b"5\r\nhello\r\n0\r\nX-Checksum: 1\r\nExpires: 0\r\n\r\n")
+        assert c.response().body == b"hello"
 
 
 # ---- 4. limits and timeouts ----------------------------------------------------------

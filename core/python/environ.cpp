@@ -143,6 +143,9 @@ PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* f
   }
   Py_INCREF(K.empty);
   set(env, K.script_name, K.empty);
+  // asterisk-form (OPTIONS *, RFC 9112 3.2.4) names no resource: an empty
+  // PATH_INFO (PEP 3333 allows it; a path must start with "/"); RAW_URI keeps "*".
+  if (target == "*") path = {};
   set(env, K.path_info, latin1(percent_decode(path)));
   set(env, K.query_string, latin1(query));
   set(env, K.raw_uri, latin1(h.target));
