@@ -144,6 +144,7 @@ class LlhttpParser final : public Parser {
   void resume() override;
   bool reading_head() const override { return phase_ == Phase::RequestLine || phase_ == Phase::Headers; }
   bool idle() const override { return phase_ == Phase::Idle; }
+  void limit_body(std::uint64_t max_bytes) override { body_limit_ = std::min(body_limit_, max_bytes); }
 
  private:
   enum class Phase { Idle, RequestLine, Headers, Body, Trailers, Complete, Failed };
@@ -223,6 +224,7 @@ class LlhttpParser final : public Parser {
   std::size_t field_count_ = 0;
   std::uint64_t trailer_start_ = 0;
   std::uint64_t body_bytes_ = 0;
+  std::uint64_t body_limit_ = limits_.max_body_bytes;  // this message's (limit_body)
   std::size_t chunk_ext_bytes_ = 0;
 
   // obs-text in the request line (feed_unguarded): llhttp reads `masked_`,
@@ -335,7 +337,10 @@ bool LlhttpParser::deliver_head(const char* stop) {
   if (!within_limits(pos(stop))) return false;  // exact size of the whole head
   phase_ = Phase::Body;
   chunked_ = head_.chunked;
+  const std::uint64_t declared = head_.content_length.value_or(0);
   handler_.on_head(std::move(head_));
+  // RFC 9110 15.5.14: the handler may have lowered the limit for this request (limit_body).
+  if (declared > body_limit_) return reject(RequestError::BodyTooLarge, larger_than("request body", body_limit_));
   return true;
 }
 
@@ -352,6 +357,7 @@ void LlhttpParser::resume() {
   field_count_ = 0;
   trailer_start_ = 0;
   body_bytes_ = 0;
+  body_limit_ = limits_.max_body_bytes;
   chunk_ext_bytes_ = 0;
 }
 
@@ -491,8 +497,8 @@ int LlhttpParser::on_chunk_header() {
   chunk_ext_bytes_ = 0;
   const std::uint64_t size = llhttp_.content_length;
   // RFC 9110 15.5.14: refuse a chunk that would take the body past the limit (413).
-  if (size > limits_.max_body_bytes - body_bytes_) {
-    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", limits_.max_body_bytes)));
+  if (size > body_limit_ - body_bytes_) {
+    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", body_limit_)));
   }
   if (size > 0) return 0;
   pause_ = Pause::LastChunk;  // RFC 9112 7.1: last-chunk, the trailer section follows
@@ -513,8 +519,8 @@ int LlhttpParser::on_body(const char* at, std::size_t n) {
   scan_pos_ = at + n;
   body_bytes_ += n;
   // RFC 9110 15.5.14: the body limit is counted as bytes arrive (413).
-  if (body_bytes_ > limits_.max_body_bytes) {
-    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", limits_.max_body_bytes)));
+  if (body_bytes_ > body_limit_) {
+    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", body_limit_)));
   }
   handler_.on_body(std::string_view(at, n));
   return 0;

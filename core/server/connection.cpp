@@ -200,6 +200,8 @@ void Connection::on_head(http::RequestHead&& head) {
   // media files, answered here from shared memory or the file system.
   bool close = !head.keep_alive || ctx_.draining.load();
   if (auto a = probe::route(ctx_.routes, head, close)) {
+    // A probe's or /metrics' body is read and dropped, up to a small bound.
+    if (a->kind != probe::LocalAnswer::Kind::File) parser_->limit_body(probe::kMaxProbeBodyBytes);
     if (a->kind == probe::LocalAnswer::Kind::File && ctx_.config.access_log) {
       // The file is sent after this line is written.
       server::log_access(peer_.host, head, a->status, a->length,
@@ -315,6 +317,7 @@ void Connection::fail(http::RequestError error, std::string_view reason) {
   if (reason.empty()) reason = e.text;
   if (ctx_.metrics) metrics::bump(ctx_.metrics->request_errors[static_cast<std::size_t>(error)]);
   paused_ = true;
+  local_.reset();
   if (exchange_) {
     exchange_->end_body(true);
     bool answered = response_started_;

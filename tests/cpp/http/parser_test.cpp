@@ -774,4 +774,67 @@ TEST(ParserTarget, ControlsAndDelStillRejected) {
   expect_refused_as("GET /a\x7f" "b HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::InvalidTarget);
 }
 
+// ---- a lower body limit for one request (probe paths) ---------------------------
+
+namespace {
+
+// Lowers the body limit of requests to /probe from on_head, as a connection does.
+struct Limiting final : ParserHandler {
+  Parser* parser = nullptr;
+  std::vector<std::string> targets;
+  std::string body;
+  int completed = 0;
+  void on_head(RequestHead&& head) override {
+    if (head.target == "/probe") parser->limit_body(4);
+    targets.push_back(head.target);
+  }
+  void on_body(std::string_view data) override { body.append(data); }
+  void on_message_complete() override { ++completed; }
+};
+
+FeedResult feed_all(Parser& parser, std::string input) {
+  FeedResult r;
+  while (!input.empty()) {
+    r = parser.feed(input);
+    if (r.state == FeedResult::State::Error) return r;
+    input.erase(0, r.consumed);
+    if (r.state == FeedResult::State::MessageComplete) parser.resume();
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST(ParserBodyLimit, DeclaredLengthAboveTheLoweredLimitIs413) {
+  Limiting h;
+  auto parser = make_parser({}, h);
+  h.parser = parser.get();
+  FeedResult r = feed_all(*parser, "POST /probe HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(r.state, FeedResult::State::Error);
+  EXPECT_EQ(r.error.id, RequestError::BodyTooLarge);
+  EXPECT_EQ(r.error.status, 413);
+  EXPECT_EQ(r.error.reason, "request body larger than 4 bytes");
+}
+
+TEST(ParserBodyLimit, ChunkedBodyPastTheLoweredLimitIs413) {
+  Limiting h;
+  auto parser = make_parser({}, h);
+  h.parser = parser.get();
+  FeedResult r = feed_all(*parser, "POST /probe HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
+  EXPECT_EQ(r.error.id, RequestError::BodyTooLarge);
+  EXPECT_EQ(h.completed, 0);
+}
+
+TEST(ParserBodyLimit, WithinTheLoweredLimitAndBackToTheLimitsAfter) {
+  Limiting h;
+  auto parser = make_parser({}, h);
+  h.parser = parser.get();
+  FeedResult r = feed_all(*parser, "POST /probe HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd"
+                                   "POST /app HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789");
+  EXPECT_NE(r.state, FeedResult::State::Error) << r.error.reason;
+  EXPECT_EQ(h.completed, 2);
+  EXPECT_EQ(h.body, "abcd0123456789");
+}
+
 }  // namespace squall::http
