@@ -131,6 +131,7 @@ class ServerConfig:
     body_timeout: float
     graceful_timeout: float
     access_log: bool
+    server_software: str
     log_format: LogFormat
     threads: int
     multiprocess: bool
@@ -147,6 +148,7 @@ class ServerConfig:
         graceful_timeout: float,
         forwarded_allow_ips: list[str],
         access_log: bool,
+        server_software: str,
         log_format: LogFormat,
         threads: int,
         multiprocess: bool,

@@ -693,7 +693,9 @@ class Config:
         ("127.0.0.1", "::1"),
         NETWORKS,
         "Peers whose X-Forwarded-For and X-Forwarded-Proto headers are honoured: "
-        "comma-separated IP addresses or CIDR networks, * for any peer, empty for none.",
+        "comma-separated IP addresses or CIDR networks, * for any peer, empty for none. "
+        "The client (REMOTE_ADDR, the access log) is the right-most X-Forwarded-For "
+        "address that is not itself in this list.",
         group="proxy",
     )
     access_log: bool = option(

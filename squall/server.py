@@ -104,7 +104,7 @@ def server_config(
     config: Config, statics: _core.StaticFilesConfig | None = None
 ) -> _core.ServerConfig:
     """A worker's HTTP server."""
-    from squall import _core
+    from squall import __version__, _core
 
     app_port_probes = config.probe and config.probe_port == config.port
     return _core.ServerConfig(
@@ -120,6 +120,7 @@ def server_config(
         graceful_timeout=float(config.graceful_timeout),
         forwarded_allow_ips=list(config.forwarded_allow_ips),
         access_log=config.access_log,
+        server_software=f"squall/{__version__}",
         log_format=_core.LogFormat[config.log_format],
         threads=config.threads,
         multiprocess=config.workers > 1,

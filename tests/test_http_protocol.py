@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from apps.protocol_apps import BIG_CHUNK, big_chunk
+from polling import wait_for as poll
 from serverproc import ServerProcess, run_server
 
 APP = "protocol_apps:app"
@@ -777,6 +778,34 @@ def test_forwarded_headers_from_an_allowed_proxy_are_used(
     server: ServerProcess, headers: list[str], expected: tuple[str, str]
 ) -> None:
     assert remote_and_scheme(server, *headers) == expected
+
+
+def test_forwarded_for_with_trusted_networks_and_the_access_log() -> None:
+    # --forwarded-allow-ips takes CIDR networks; the client is the right-most
+    # address that is not itself a trusted proxy, not the last one blindly, and
+    # the access log shows it.
+    argv = ["--forwarded-allow-ips", "127.0.0.0/8,10.0.0.0/8,2001:db8::/32"]
+    with run_server([APP, "--threads", "2", *argv]) as s:
+        cases = [
+            ("X-Forwarded-For: 6.6.6.6, 198.51.100.9, 10.1.2.3", "198.51.100.9"),
+            ("X-Forwarded-For: 198.51.100.10, 2001:db8::1", "198.51.100.10"),
+            ("X-Forwarded-For: 10.0.0.5, 10.9.9.9", "10.0.0.5"),  # all trusted: the left-most
+            ("X-Forwarded-For: 11.0.0.1, 10.255.255.255", "11.0.0.1"),
+        ]
+        for header, client_address in cases:
+            r = exchange(s, get("/environ", header))
+            assert json.loads(r.body)["REMOTE_ADDR"] == client_address, header
+        poll(lambda: '11.0.0.1 "GET /environ HTTP/1.1" 200' in s.log(), "the access line")
+        log = s.log()
+        for _, client_address in cases:
+            assert f'squall.access: {client_address} "GET /environ HTTP/1.1" 200' in log, log
+
+
+def test_server_software_is_squall_and_its_version(server: ServerProcess) -> None:
+    from squall import __version__
+
+    environ = json.loads(exchange(server, get("/environ")).body)
+    assert environ["SERVER_SOFTWARE"] == f"squall/{__version__}"
 
 
 def test_forwarded_headers_from_other_peers_are_ignored() -> None:

@@ -100,6 +100,7 @@ void bind_server_config(nb::module_& m) {
                   throw nb::value_error(("forwarded_allow_ips: not an IP address or network: '" + bad + "'").c_str());
               })
       .field("access_log", &server::ServerConfig::access_log)
+      .field("server_software", &server::ServerConfig::server_software)
       .field("log_format", &server::ServerConfig::log_format)
       .field("threads", &server::ServerConfig::threads)
       .field("multiprocess", &server::ServerConfig::multiprocess)

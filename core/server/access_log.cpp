@@ -8,7 +8,7 @@
 namespace squall::server {
 
 void log_access(const Exchange& ex, double duration_ms) {
-  log_access(ex.peer.host, ex.head, ex.status(), ex.body_bytes(), duration_ms);
+  log_access(ex.client.empty() ? ex.peer.host : ex.client, ex.head, ex.status(), ex.body_bytes(), duration_ms);
 }
 
 void log_access(const std::string& peer, const http::RequestHead& h, int status, std::uint64_t bytes,

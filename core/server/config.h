@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <optional>
+#include <string>
 
 #include "http/limits.h"
 #include "log/log.h"
@@ -21,6 +22,7 @@ struct ServerConfig {
   double graceful_timeout = 30.0;   // s, SIGTERM: in-flight requests get this long to finish
   net::AllowList forwarded_allow;   // peers whose X-Forwarded-* headers are honoured
   bool access_log = true;
+  std::string server_software = "squall";  // SERVER_SOFTWARE in the WSGI environ: "squall/<version>"
   log::LogFormat log_format = log::LogFormat::Text;
   int threads = 1;                  // Python threads taking requests from the queue
   bool multiprocess = false;        // wsgi.multiprocess: more than one worker process

@@ -199,12 +199,13 @@ void Connection::on_head(http::RequestHead&& head) {
   // Local routes: probes and /metrics (--probe-port = --port), static and
   // media files, answered here from shared memory or the file system.
   bool close = !head.keep_alive || ctx_.draining.load();
+  std::string client = peer_trusted_ ? forwarded_client(head, peer_.host, ctx_.config.forwarded_allow) : peer_.host;
   if (auto a = probe::route(ctx_.routes, head, close)) {
     // A probe's or /metrics' body is read and dropped, up to a small bound.
     if (a->kind != probe::LocalAnswer::Kind::File) parser_->limit_body(probe::kMaxProbeBodyBytes);
     if (a->kind == probe::LocalAnswer::Kind::File && ctx_.config.access_log) {
       // The file is sent after this line is written.
-      server::log_access(peer_.host, head, a->status, a->length,
+      server::log_access(client, head, a->status, a->length,
                          std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count());
     }
     local_ = LocalResponse{std::move(a->bytes), {}, close};
@@ -222,6 +223,7 @@ void Connection::on_head(http::RequestHead&& head) {
   ex->multithread = ctx_.config.threads > 1;
   ex->multiprocess = ctx_.config.multiprocess;
   ex->forwarded_allow = &ctx_.config.forwarded_allow;
+  ex->client = std::move(client);
   ex->draining = &ctx_.draining;
   ex->set_watermarks(ctx_.config.output_high_water, ctx_.config.output_low_water);
   ex->conn = this;
