@@ -121,6 +121,7 @@ def server_config(
         forwarded_allow_ips=list(config.forwarded_allow_ips),
         access_log=config.access_log,
         server_software=f"squall/{__version__}",
+        access_log_format=list(config.access_log_format),
         log_format=_core.LogFormat[config.log_format],
         threads=config.threads,
         multiprocess=config.workers > 1,

@@ -23,7 +23,7 @@ constexpr std::size_t kMaxIov = 64;
 constexpr double kLingerSeconds = 2.0;
 // After closing an idle connection's write side: long enough for a request
 // already on its way to arrive and be dropped instead of reset.
-constexpr double kIdleLingerSeconds = 1.0;
+constexpr double kIdleLingerSeconds = 0.5;
 constexpr double kDrainIdleSeconds = 1.0;
 
 }  // namespace

@@ -125,7 +125,7 @@ TEST_F(ConnectionTest, IdleConnectionIsHalfClosedSoALateRequestIsNotReset) {
   EXPECT_EQ(receive(pair.client, &error), "");
   EXPECT_EQ(error, 0) << "the request was reset";
   // The linger is bounded.
-  idle_timer_fires(*conn, 0.5s);
+  idle_timer_fires(*conn, 0.3s);
   EXPECT_FALSE(conn->closed());
   idle_timer_fires(*conn, 1s);
   EXPECT_TRUE(conn->closed());
