@@ -441,15 +441,16 @@ NGINX_POOL = """\
     upstream pool{i} {{
         server 127.0.0.1:{upstream_port};
         keepalive 64;
-        keepalive_timeout 600s;
+        keepalive_timeout {keepalive_timeout}ms;
     }}
 """
 
 
 class Nginx(_Server):
     """A private nginx reverse proxy to 127.0.0.1:`upstream_port`, with upstream
-    keep-alive (HTTP/1.1, idle upstream connections kept for 600 s, so the
-    upstream server is the side that closes them).
+    keep-alive (HTTP/1.1, idle upstream connections kept for
+    `keepalive_timeout` seconds: by default 600, so the upstream server is the
+    side that closes them).
 
     `pools` separate upstream connection pools to the same server: `/` goes
     through the first, `/pool<i>/rest` through pool i as `/rest` (a client
@@ -457,7 +458,9 @@ class Nginx(_Server):
 
     host = "127.0.0.1"
 
-    def __init__(self, base_dir: Path, upstream_port: int, pools: int = 1) -> None:
+    def __init__(
+        self, base_dir: Path, upstream_port: int, pools: int = 1, keepalive_timeout: float = 600
+    ) -> None:
         self.dir = base_dir / "nginx"
         (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -467,7 +470,12 @@ class Nginx(_Server):
                 dir=self.dir,
                 port=self.port,
                 pools="".join(
-                    NGINX_POOL.format(i=i, upstream_port=upstream_port) for i in range(pools)
+                    NGINX_POOL.format(
+                        i=i,
+                        upstream_port=upstream_port,
+                        keepalive_timeout=round(keepalive_timeout * 1000),
+                    )
+                    for i in range(pools)
                 ),
                 locations="".join(
                     f"        location /pool{i}/ {{ proxy_pass http://pool{i}/; }}\n"
@@ -506,5 +514,7 @@ class Nginx(_Server):
         return self.proc is not None and self.proc.poll() is None
 
 
-def start_nginx(base_dir: Path, upstream_port: int, pools: int = 1) -> Nginx:
-    return Nginx(base_dir, upstream_port, pools)
+def start_nginx(
+    base_dir: Path, upstream_port: int, pools: int = 1, keepalive_timeout: float = 600
+) -> Nginx:
+    return Nginx(base_dir, upstream_port, pools, keepalive_timeout)

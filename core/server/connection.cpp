@@ -222,7 +222,6 @@ void Connection::on_head(http::RequestHead&& head) {
   ex->peer_trusted = peer_trusted_;
   ex->multithread = ctx_.config.threads > 1;
   ex->multiprocess = ctx_.config.multiprocess;
-  ex->forwarded_allow = &ctx_.config.forwarded_allow;
   ex->client = std::move(client);
   ex->draining = &ctx_.draining;
   ex->set_watermarks(ctx_.config.output_high_water, ctx_.config.output_low_water);

@@ -56,7 +56,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool peer_trusted = false;  // may set X-Forwarded-* (--forwarded-allow-ips)
   bool multithread = false;
   bool multiprocess = false;
-  const net::AllowList* forwarded_allow = nullptr;
   // The client: the peer, or from a trusted peer the X-Forwarded-For address
   // forwarded_client() picks (REMOTE_ADDR, the access log).
   std::string client;
