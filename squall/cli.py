@@ -11,12 +11,15 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from squall.autoreload import autoreload_child_config, is_autoreload_child, run_with_autoreload
 from squall.debugger import check_devtools
 from squall.log import configure_logging
 from squall.options import Config, exit_with_error, parse_config
+
+if TYPE_CHECKING:
+    from squall.freshmaster import FreshMaster
 
 __all__ = ["describe", "import_app", "main", "prepare", "run"]
 
@@ -69,13 +72,15 @@ def run(
     config: Config,
     *,
     load_app: Callable[[], Callable[..., Any]] | None = None,
+    fresh: FreshMaster | None = None,
 ) -> NoReturn:
     """Serve with the engine and exit with its status: `app` loaded here (--preload),
-    or None and `load_app`, which each worker calls after its fork (--no-preload)."""
+    or None and `load_app`, which each worker calls after its fork (--no-preload,
+    or `fresh`: a master that has not loaded the project, squall.freshmaster)."""
     from squall.server import serve  # the engine: imported only to serve
 
     if app is None:
-        sys.exit(serve(None, config, load_app=load_app))
+        sys.exit(serve(None, config, load_app=load_app, fresh=fresh))
     sys.exit(serve(app, config))
 
 

@@ -71,10 +71,11 @@ def finder_roots() -> list[tuple[str, str]]:
     return roots
 
 
-def static_mounts(config: Config) -> _core.StaticFilesConfig | None:
+def static_mounts(config: Config, *, finders: bool = True) -> _core.StaticFilesConfig | None:
     """The engine's "statics": URL prefixes and directories from Django's settings
     (STATIC_URL/STATIC_ROOT and, with DEBUG, the finders; MEDIA_URL/MEDIA_ROOT).
-    None without --static and --media. Raises StaticSetupError."""
+    None without --static and --media. Raises StaticSetupError. Without
+    `finders`, the settings alone (no application needs to be loaded)."""
     from squall.startup import django_configured
 
     if not (config.static or config.media):
@@ -100,7 +101,7 @@ def static_mounts(config: Config) -> _core.StaticFilesConfig | None:
     if config.static:
         prefix = _url_prefix(settings.STATIC_URL, "STATIC_URL")
         roots = [("", os.fspath(settings.STATIC_ROOT))] if settings.STATIC_ROOT else []
-        if settings.DEBUG:
+        if settings.DEBUG and finders:
             roots += finder_roots()
         if not roots:
             raise StaticSetupError("--static: settings.STATIC_ROOT is not set (and DEBUG is off)")

@@ -22,6 +22,7 @@ from django.core.servers.basehttp import get_internal_wsgi_application
 from django.db import connections
 
 from squall.cli import describe, prepare, run
+from squall.freshmaster import exec_fresh_master
 from squall.log import configure_logging
 from squall.options import (
     Config,
@@ -31,6 +32,7 @@ from squall.options import (
     parse_config,
     resolve_config,
 )
+from squall.startup import needs_startup_process
 
 logger = logging.getLogger("squall")
 
@@ -62,6 +64,10 @@ class Command(BaseCommand):
         # --autoreload: from here on, this process supervises a child running the
         # same command line (sys.orig_argv), which loads and serves the project.
         config = prepare(config)
+        if needs_startup_process(config):
+            # This process has set Django up; the startup phase may change what
+            # that read. Serve from a master that has not (squall.freshmaster).
+            exec_fresh_master(config)
         if not config.preload:
             # Each worker loads settings.WSGI_APPLICATION after its fork.
             connections.close_all()
