@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from squall.autoreload import autoreload_child_config, is_autoreload_child, run_with_autoreload
 from squall.debugger import check_devtools
-from squall.log import configure_logging
+from squall.log import configure_logging, reassert_logging
 from squall.options import Config, exit_with_error, parse_config
 
 if TYPE_CHECKING:
@@ -108,4 +108,5 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         app = import_app(namespace.app)
     except AppImportError as exc:
         exit_with_error(f"cannot import {namespace.app!r}: {exc}")
+    reassert_logging()  # importing it may have applied a Django project's LOGGING
     run(app, config)

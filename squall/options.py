@@ -703,13 +703,16 @@ class Config:
     log_format: str = option(
         "text",
         choice("text", "json"),
-        "Format of log lines on stderr: text, or json (one object per line).",
+        "Format of log lines on stderr: text, or json (one object per line; then every "
+        "logging handler of the project that writes to stderr writes json too, e.g. "
+        "Django's 'Not Found' warnings).",
         group="logging",
     )
     log_level: str = option(
         "info",
         choice("debug", "info", "warning", "error"),
-        "Lowest level of Squall's own log lines.",
+        "Lowest level of Squall's own log lines (the squall loggers); the project's "
+        "LOGGING cannot disable or raise it.",
         group="logging",
     )
     static: bool = option(

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from squall.log import reassert_logging
 from squall.options import Config, exit_with_error
 from squall.staticfiles import StaticSetupError, static_mounts
 
@@ -283,6 +284,7 @@ def run_worker(
         if app is None:
             assert load_app is not None
             app = load_app()
+            reassert_logging()  # loading it may have applied the project's LOGGING
         if own_statics:
             statics = static_mounts(config)
         server = _core.Server(server_config(config, statics))
