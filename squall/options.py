@@ -719,8 +719,9 @@ class Config:
         False,
         BOOLEAN,
         "Serve STATIC_ROOT under STATIC_URL from the workers' I/O threads, without Python "
-        "(sendfile, ETag, Range, precompressed .br/.gz); with DEBUG also the files Django's "
-        "staticfiles finders find, as runserver does. A missing file is 404. See "
+        "(sendfile, ETag, Range, precompressed .br/.gz); with DEBUG the files Django's "
+        "staticfiles finders find come first, as with runserver. A missing file is 404. "
+        "Without STATIC_ROOT: a warning, and STATIC_URL goes to the application. See "
         "docs/static-files.md.",
         group="static",
         aliases=hurricane("STATIC"),

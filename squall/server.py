@@ -215,7 +215,7 @@ def serve(
             setup_django()
         status = run_startup(config, master)
         if status == 0 and fresh is not None:
-            log_mounts(static_mounts(config))  # what the commands left in place
+            log_mounts(static_mounts(config, quiet=True))  # what the commands left in place
         return status
 
     def checker(master: Any, _slot: int, _listen_fd: int) -> int:
@@ -234,10 +234,19 @@ def serve(
 
 
 def log_mounts(statics: _core.StaticFilesConfig | None) -> None:
-    """``Serving /static/ from DIR`` for each mount."""
+    """``Serving /static/ from DIR`` for each mount; a warning for each
+    directory that does not exist."""
     for mount in statics.mounts if statics is not None else []:
-        where = ", ".join(root.dir for root in mount.roots)
-        logger.info("Serving %s from %s", mount.prefix, where)
+        there = [root.dir for root in mount.roots if os.path.isdir(root.dir)]
+        if there:
+            logger.info("Serving %s from %s", mount.prefix, ", ".join(there))
+        miss = "go to the application" if mount.fall_through else "are 404"
+        for root in mount.roots:
+            if root.dir not in there:
+                logger.warning(
+                    "%s: %s is not a directory: its files %s until it is",
+                    mount.prefix, root.dir, miss,
+                )  # fmt: skip
 
 
 def start_migrations_gauges(master: Any) -> None:
@@ -286,7 +295,7 @@ def run_worker(
             app = load_app()
             reassert_logging()  # loading it may have applied the project's LOGGING
         if own_statics:
-            statics = static_mounts(config)
+            statics = static_mounts(config, quiet=True)
         server = _core.Server(server_config(config, statics))
         server.attach(master, slot, listen_fd)
         server.handle_signals()

@@ -17,13 +17,14 @@ if TYPE_CHECKING:
 __all__ = ["StaticSetupError", "finder_roots", "static_mounts"]
 
 logger = logging.getLogger("squall")
+_QUIET = logging.Logger("squall.quiet", logging.CRITICAL + 1)  # outside the tree: logs nothing
 
 
 class StaticSetupError(Exception):
     """--static / --media cannot be set up; str() is the one-line reason."""
 
 
-def _url_prefix(value: object, name: str) -> str | None:
+def _url_prefix(value: object, name: str, log: logging.Logger) -> str | None:
     """The path of STATIC_URL / MEDIA_URL with its trailing slash, decoded (the
     engine compares it with the decoded request path); None when it is an
     absolute URL on another host (a CDN): nothing to serve here."""
@@ -31,7 +32,7 @@ def _url_prefix(value: object, name: str) -> str | None:
         raise StaticSetupError(f"settings.{name} is not set")
     parts = urlsplit(str(value))
     if parts.scheme or parts.netloc:
-        logger.warning("settings.%s is %r, on another host: not served by Squall", name, value)
+        log.warning("settings.%s is %r, on another host: not served by Squall", name, value)
         return None
     path = unquote(parts.path)
     if not path.startswith("/"):
@@ -43,7 +44,7 @@ def _url_prefix(value: object, name: str) -> str | None:
     return path
 
 
-def finder_roots() -> list[tuple[str, str]]:
+def finder_roots(log: logging.Logger = logger) -> list[tuple[str, str]]:
     """(prefix, directory) of every place Django's staticfiles finders look, in
     their order: what runserver serves with DEBUG."""
     from django.apps import apps
@@ -64,18 +65,23 @@ def finder_roots() -> list[tuple[str, str]]:
             for storage in finder.storages.values():
                 roots.append(("", str(storage.location)))
         else:
-            logger.warning(
+            log.warning(
                 "staticfiles finder %s.%s: its files are not served by --static",
                 type(finder).__module__, type(finder).__qualname__,
             )  # fmt: skip
     return roots
 
 
-def static_mounts(config: Config, *, finders: bool = True) -> _core.StaticFilesConfig | None:
+def static_mounts(
+    config: Config, *, finders: bool = True, quiet: bool = False
+) -> _core.StaticFilesConfig | None:
     """The engine's "statics": URL prefixes and directories from Django's settings
-    (STATIC_URL/STATIC_ROOT and, with DEBUG, the finders; MEDIA_URL/MEDIA_ROOT).
-    None without --static and --media. Raises StaticSetupError. Without
-    `finders`, the settings alone (no application needs to be loaded)."""
+    (with DEBUG, the staticfiles finders' directories, then STATIC_ROOT; without,
+    STATIC_ROOT; MEDIA_ROOT). None without --static and --media. Raises
+    StaticSetupError. Without `finders`, the settings alone (no application
+    needs to be loaded). As Hurricane does, --static without STATIC_ROOT (and
+    without DEBUG) and --media without MEDIA_ROOT warn, and those URLs go to the
+    application. `quiet`: no warnings (they were given by the master)."""
     from squall.startup import django_configured
 
     if not (config.static or config.media):
@@ -97,22 +103,33 @@ def static_mounts(config: Config, *, finders: bool = True) -> _core.StaticFilesC
             immutable_hashed=not media,
         )
 
+    log = _QUIET if quiet else logger
     mounts: list[_core.StaticMount] = []
     if config.static:
-        prefix = _url_prefix(settings.STATIC_URL, "STATIC_URL")
-        roots = [("", os.fspath(settings.STATIC_ROOT))] if settings.STATIC_ROOT else []
+        prefix = _url_prefix(settings.STATIC_URL, "STATIC_URL", log)
+        roots: list[tuple[str, str]] = []
         if settings.DEBUG and finders:
-            roots += finder_roots()
-        if not roots:
-            raise StaticSetupError("--static: settings.STATIC_ROOT is not set (and DEBUG is off)")
-        if prefix is not None:
+            # As runserver: the sources first, so an edited file is served at once.
+            roots += finder_roots(log)
+        if settings.STATIC_ROOT:
+            roots.append(("", os.fspath(settings.STATIC_ROOT)))
+        elif not settings.DEBUG:
+            log.warning(
+                "--static: settings.STATIC_ROOT is not set (and DEBUG is off): "
+                "%s is not served by Squall", prefix,
+            )  # fmt: skip
+        if prefix is not None and roots:
             mounts.append(mount(prefix, roots, media=False))
     if config.media:
-        prefix = _url_prefix(settings.MEDIA_URL, "MEDIA_URL")
-        if not settings.MEDIA_ROOT:
-            raise StaticSetupError("--media: settings.MEDIA_ROOT is not set")
-        if prefix is not None:
-            mounts.append(mount(prefix, [("", os.fspath(settings.MEDIA_ROOT))], media=True))
+        if not settings.MEDIA_ROOT or not settings.MEDIA_URL:
+            log.warning(
+                "--media: settings.%s is not set: media files are not served by Squall",
+                "MEDIA_ROOT" if not settings.MEDIA_ROOT else "MEDIA_URL",
+            )
+        else:
+            prefix = _url_prefix(settings.MEDIA_URL, "MEDIA_URL", log)
+            if prefix is not None:
+                mounts.append(mount(prefix, [("", os.fspath(settings.MEDIA_ROOT))], media=True))
     return _core.StaticFilesConfig(
         mounts=mounts,
         max_age=config.static_max_age,
