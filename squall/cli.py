@@ -79,8 +79,10 @@ def run(
     or `fresh`: a master that has not loaded the project, squall.freshmaster)."""
     from squall.server import serve  # the engine: imported only to serve
 
-    if app is None:
+    if fresh is not None:
         sys.exit(serve(None, config, load_app=load_app, fresh=fresh))
+    if app is None:
+        sys.exit(serve(None, config, load_app=load_app))
     sys.exit(serve(app, config))
 
 

@@ -290,8 +290,10 @@ Source = Literal["cli", "settings", "env"]
 class Alias:
     """Another name for an option, one step below Squall's own name at `source`."""
 
-    source: Literal["settings", "env"]
-    name: str  # "PORT" (a Django setting), "HURRICANE_PORT" (an environment variable)
+    source: Literal["cli", "settings", "env"]
+    # "PORT" (a Django setting), "HURRICANE_PORT" (an environment variable),
+    # "--max-buffer-size" (a command-line flag)
+    name: str
     # A deprecation warning printed on stderr whenever the alias is set; "{label}"
     # is replaced by where it was found ("settings.WORKERS").
     warning: str | None = None
@@ -571,9 +573,9 @@ class Config:
     )
     req_queue_len: int = option(
         10,
-        integer(1),
+        integer(0),
         "Readiness fails (400) while this many requests or more, summed over the workers, "
-        "wait for a Python thread.",
+        "wait for a Python thread; 0: the queue never fails readiness (no queue check).",
         group="probes",
         aliases=hurricane("REQ_QUEUE_LEN"),
     )
@@ -661,7 +663,12 @@ class Config:
         "Largest request body, declared or streamed; larger is answered 413.",
         group="limits",
         unit="bytes",
-        aliases=hurricane("MAX_BODY_SIZE"),
+        aliases=(
+            *hurricane("MAX_BODY_SIZE"),
+            # Tornado's max_buffer_size: the most of a body it would hold.
+            Alias("cli", "--max-buffer-size"),
+            *hurricane("MAX_BUFFER_SIZE"),
+        ),
     )
     header_timeout: float = option(
         10.0,
@@ -933,7 +940,7 @@ GROUPS: dict[str, str] = {
 
 # Hurricane `serve` options Squall does not implement (yet): named in the error.
 HURRICANE_ONLY = frozenset(
-    """--debug --max-buffer-size""".split()
+    """--debug""".split()
 )
 
 # --------------------------------------------------------------------------- errors
@@ -1039,6 +1046,11 @@ def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]
         if opt.group not in groups:
             groups[opt.group] = parser.add_argument_group(GROUPS[opt.group])
         group = groups[opt.group]
+        for alias in opt.aliases_from("cli"):
+            group.add_argument(
+                alias.name, dest=_alias_dest(alias), default=None, metavar=opt.metavar,
+                help=f"Hurricane's name of {opt.flag}",
+            )  # fmt: skip
         where = f"; {opt.variable}" if opt.variable else ""
         help_text = f"{opt.help} (default: {opt.show_default()}{where})"
         help_text = help_text.replace("%", "%%")
@@ -1092,6 +1104,9 @@ def _candidates(
 
     if opt.dest is not None and not unset(given := cli.get(opt.dest)):
         yield Found(opt.flag, "cli", given)
+    for alias in opt.aliases_from("cli"):
+        if not unset(given := cli.get(_alias_dest(alias))):
+            yield Found(alias.name, "cli", given, alias)
     if opt.variable is None:
         return
     if settings is not None and getattr(settings, "configured", True):
@@ -1101,6 +1116,10 @@ def _candidates(
     for name, alias in ((opt.variable, None), *_named(opt, "env")):
         if name in environ and not unset(environ[name]):
             yield Found(f"{name} (environment)", "env", environ[name], alias)
+
+
+def _alias_dest(alias: Alias) -> str:
+    return alias.name.lstrip("-").replace("-", "_")
 
 
 def _named(opt: Option, source: Source) -> tuple[tuple[str, Alias], ...]:
@@ -1286,8 +1305,9 @@ def render_markdown() -> str:
         "`--threads 4` and `--max-requests 1000` for Hurricane's meaning.",
         "`MAX_MEMORY` / `HURRICANE_MAX_MEMORY` / `--max-memory` mean MiB of RSS in both.",
         "",
-        "Hurricane `serve` options that Squall does not implement (`--debug`,",
-        "`--max-buffer-size`) are errors, not silently ignored.",
+        "Hurricane's `--max-buffer-size` (Tornado's limit of a body held in memory) is",
+        "`--max-body-size`. Hurricane's `--debug` (Tornado's debug mode), which Squall",
+        "does not implement, is an error, not silently ignored.",
         "`--metrics PATH` and `--no-metrics` work as in Hurricane (docs/metrics.md).",
         "",
         "## Options that constrain others",
@@ -1336,7 +1356,7 @@ def render_markdown() -> str:
             names = f"`{opt.variable}`"
             description = f"{opt.help} Accepts {opt.kind.expected}."
             if opt.aliases:
-                where = {"settings": "setting", "env": "environment"}
+                where = {"cli": "command line", "settings": "setting", "env": "environment"}
                 alias_names = ", ".join(
                     f"`{a.name}` ({where[a.source]}{', deprecated' if a.warning else ''}"
                     f"{', negated' if a.negate else ''})"

@@ -37,6 +37,8 @@ error_logger = logging.getLogger("squall.error")
 
 WSGIApp = Callable[..., Any]
 
+NO_QUEUE_CHECK = 2**32 - 1  # --req-queue-len 0: a limit no queue reaches
+
 
 def log_app_error(message: str, exc: BaseException | None) -> None:
     """Called by the engine when the application raises: traceback to the log."""
@@ -54,7 +56,8 @@ def probe_config(config: Config, checker: bool) -> _core.ProbeConfig:
         startup_path=config.startup_probe,
         readiness_path=config.readiness_probe,
         liveness_path=config.liveness_probe,
-        req_queue_len=config.req_queue_len,
+        # 0: no queue check (Hurricane accepts 0); the engine compares queued < limit.
+        req_queue_len=config.req_queue_len or NO_QUEUE_CHECK,
         heartbeat_timeout=float(config.timeout),
         check_interval=float(config.check_interval) if checker else 0.0,
     )

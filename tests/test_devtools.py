@@ -313,3 +313,25 @@ def test_supervisor_passes_sigint_to_the_server(tmp_path: Path) -> None:
     assert "autoreload: SIGINT: stopping server process" in server.log()
     with pytest.raises(ConnectionRefusedError):  # the server process is gone too
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_pycharm_host_attaches_with_the_current_pydevd_pycharm() -> None:
+    # A stand-in for PyCharm's debug server; tests/apps/pydevd_stub has
+    # pydevd-pycharm's current settrace() signature (stdout_to_server, ...).
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+    debug_port = listener.getsockname()[1]
+    pythonpath = os.pathsep.join(
+        p for p in (str(ROOT / "tests" / "apps" / "pydevd_stub"), os.environ.get("PYTHONPATH")) if p
+    )
+    argv = ["wsgi_apps:hello", "--pycharm-host", "127.0.0.1", "--pycharm-port", str(debug_port)]
+    with listener, run_server(argv, env={"PYTHONPATH": pythonpath}) as server:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(10)
+            call = json.loads(conn.makefile().readline())
+        assert call == {"stdout_to_server": True, "stderr_to_server": True, "suspend": False}
+        with urllib.request.urlopen(server.url + "/", timeout=10) as response:
+            assert response.status == 200
+        wait_for(lambda: "attached to the PyCharm debug server" in server.log(), "attach line")
+    assert f"attached to the PyCharm debug server at 127.0.0.1:{debug_port}" in server.log()
