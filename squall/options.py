@@ -68,6 +68,7 @@ __all__ = [
     "Option",
     "OptionError",
     "add_table_options",
+    "add_django_options",
     "build_parser",
     "check_combinations",
     "exit_with_error",
@@ -75,6 +76,7 @@ __all__ = [
     "render_markdown",
     "resolve_amqp_options",
     "resolve_config",
+    "with_verbosity",
 ]
 
 # --------------------------------------------------------------------------- kinds
@@ -173,7 +175,7 @@ def _paths(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         items = value.split(",")
     elif isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
-        items = list(value)
+        items = list(value)  # a setting's list as is (--static-watch splits each flag)
     else:
         raise ValueError(value)
     return tuple(item.strip() for item in items if item.strip())
@@ -985,10 +987,13 @@ class SquallArgumentParser(argparse.ArgumentParser):
         return namespace
 
     def error(self, message: str) -> NoReturn:
-        # argparse says "argument --port: expected one argument"; we say "--port: ...".
-        match = re.fullmatch(r"argument ([^/:\s]+)(?:/\S+)?: (.*)", message, re.DOTALL)
+        # argparse says "argument --port: expected one argument"; we say "--port: ...",
+        # with the long name of an option that has two ("-v/--verbosity").
+        match = re.fullmatch(r"argument ([^:\s]+): (.*)", message, re.DOTALL)
         if match:
-            message = f"{match[1]}: {match[2]}"
+            names = match[1].split("/")
+            name = next((n for n in names if n.startswith("--")), names[0])
+            message = f"{name}: {match[2]}"
         exit_with_error(message)
 
 
@@ -1029,10 +1034,60 @@ def build_parser(prog: str, *, django: bool = False) -> SquallArgumentParser:
         )
     add_table_options(parser, OPTIONS)
     if django:
-        dj = parser.add_argument_group("Django (applied by manage.py)")
-        dj.add_argument("--settings", metavar="MODULE", help="the settings module to use")
-        dj.add_argument("--pythonpath", metavar="DIR", help="a directory to add to sys.path")
+        add_django_options(parser)
     return parser
+
+
+# Django's -v/--verbosity as Squall's log level (when --log-level is not given).
+VERBOSITY_LOG_LEVEL = {0: "warning", 1: "info", 2: "debug", 3: "debug"}
+
+
+def with_verbosity(cli: Mapping[str, object]) -> dict[str, object]:
+    """Raw command-line values with Django's -v as --log-level, unless that is given."""
+    verbosity = cli.get("verbosity")
+    if isinstance(verbosity, int) and cli.get("log_level") is None:
+        return {**cli, "log_level": VERBOSITY_LOG_LEVEL.get(verbosity, "debug")}
+    return dict(cli)
+
+
+def add_django_options(parser: argparse.ArgumentParser) -> None:
+    """The options every Django management command takes, with their meaning for
+    ``serve``: -v sets the log level, --traceback logs the traceback of an error
+    that stops the server, --version prints the versions; --no-color,
+    --force-color and --skip-checks are accepted (Squall's lines have no colour,
+    and serve runs no system checks before serving)."""
+    dj = parser.add_argument_group("Django (as every management command)")
+    dj.add_argument("--settings", metavar="MODULE",
+                    help="the settings module to use (applied by manage.py)")  # fmt: skip
+    dj.add_argument("--pythonpath", metavar="DIR",
+                    help="a directory to add to sys.path (applied by manage.py)")  # fmt: skip
+    dj.add_argument(
+        "-v", "--verbosity", type=int, choices=[0, 1, 2, 3], default=None,
+        help="0: only warnings and errors in the log, 1: info (default), 2 and 3: debug; "
+        "--log-level wins",
+    )  # fmt: skip
+    dj.add_argument("--traceback", action="store_true", default=None,
+                    help="log the traceback of an error that stops the server")  # fmt: skip
+    dj.add_argument("--no-color", action="store_true", default=None,
+                    help="accepted; Squall's log lines have no colour")  # fmt: skip
+    dj.add_argument("--force-color", action="store_true", default=None,
+                    help="accepted; Squall's log lines have no colour")  # fmt: skip
+    dj.add_argument("--skip-checks", action="store_true", default=None,
+                    help="accepted; serve runs no system checks before serving "
+                    "(docs/migrating-from-hurricane.md)")  # fmt: skip
+    dj.add_argument("--version", action="version", version=_versions(),
+                    help="print Squall's and Django's versions and exit")  # fmt: skip
+
+
+def _versions() -> str:
+    from squall import __version__
+
+    try:
+        import django
+
+        return f"squall {__version__}, Django {django.get_version()}"
+    except ImportError:
+        return f"squall {__version__}"
 
 
 
@@ -1069,7 +1124,7 @@ def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]
                 default=None,
                 metavar=opt.metavar,
                 help=help_text,
-                action="append" if opt.is_list else "store",
+                action=_list_action(opt) if opt.is_list else "store",
             )
             if opt.off_flag:
                 group.add_argument(
@@ -1079,6 +1134,22 @@ def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]
                     const="",
                     help=f"no {opt.flag[2:]} at all",
                 )
+
+
+def _list_action(opt: Option) -> type[argparse.Action] | str:
+    return _AppendSplit if opt.kind is PATHS else "append"
+
+
+class _AppendSplit(argparse.Action):
+    """A repeatable flag whose every value may hold several, comma-separated."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+        values: Any, option_string: str | None = None,
+    ) -> None:  # fmt: skip
+        items = list(getattr(namespace, self.dest, None) or [])
+        items += [part for part in str(values).split(",")]
+        setattr(namespace, self.dest, items)
 
 
 @dataclass(frozen=True)
@@ -1254,7 +1325,7 @@ def parse_config(
     if not django and not namespace.app:
         parser.error("missing the application argument MODULE[:CALLABLE]")
     try:
-        config = resolve_config(vars(namespace), settings=settings, environ=environ)
+        config = resolve_config(with_verbosity(vars(namespace)), settings=settings, environ=environ)
     except OptionError as exc:
         parser.error(str(exc))
     return config, namespace

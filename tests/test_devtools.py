@@ -335,3 +335,58 @@ def test_pycharm_host_attaches_with_the_current_pydevd_pycharm() -> None:
             assert response.status == 200
         wait_for(lambda: "attached to the PyCharm debug server" in server.log(), "attach line")
     assert f"attached to the PyCharm debug server at 127.0.0.1:{debug_port}" in server.log()
+
+
+TEMPLATE_PROJECT = """\
+from django.shortcuts import render
+from django.urls import path
+
+SECRET_KEY = "autoreload-templates"
+DEBUG = False  # the cached template loader, as in production
+ALLOWED_HOSTS = ["*"]
+INSTALLED_APPS = ["squall"]
+ROOT_URLCONF = "tplproj"
+DATABASES = {}
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates",
+              "DIRS": ["templates"]}]
+
+
+def page(request):
+    return render(request, "page.html")
+
+
+urlpatterns = [path("", page)]
+"""
+
+MANAGE_PY = """\
+import os
+import sys
+
+from django.core.management import execute_from_command_line
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tplproj")
+execute_from_command_line(sys.argv)
+"""
+
+
+def test_autoreload_notices_template_edits_and_static_watch_takes_a_list(tmp_path: Path) -> None:
+    (tmp_path / "tplproj.py").write_text(TEMPLATE_PROJECT)
+    (tmp_path / "manage.py").write_text(MANAGE_PY)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "page.html").write_text("template v1")
+    for name in ("assets", "more"):
+        (tmp_path / name).mkdir()
+    argv = ["manage.py", "serve", "--autoreload", "--workers", "1",
+            "--static-watch", "assets,more"]  # fmt: skip
+    env = {"DJANGO_SETTINGS_MODULE": "tplproj"}
+    with run_server(argv, cwd=tmp_path, env=env) as server:
+        wait_for(lambda: get(server.url) == "template v1", "the first page", 10)
+        (tmp_path / "templates" / "page.html").write_text("template v2")
+        wait_for(lambda: get(server.url) == "template v2", "the edited template", 10)
+        (tmp_path / "more" / "site.css").write_text("body {}")
+        wait_for(
+            lambda: "more/site.css changed; restarting" in server.log(),
+            "a restart for the second --static-watch path", 10,
+        )  # fmt: skip
+        wait_for(lambda: get(server.url) == "template v2", "the restarted server", 10)
+    assert "templates/page.html changed; restarting" in server.log()

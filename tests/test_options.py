@@ -601,6 +601,9 @@ def test_resolve_config_raises_option_error() -> None:
 def test_static_watch_repeats_and_comma_separates() -> None:
     c = config(["--static-watch", "static", "--static-watch", "assets/css", "--autoreload"])
     assert c.static_watch == ("static", "assets/css")
+    # One flag with a list, as its help says (Hurricane's --static-watch took one path).
+    c = config(["--static-watch", "static,assets/css", "--static-watch", "x", "--autoreload"])
+    assert c.static_watch == ("static", "assets/css", "x")
     c = config(["--autoreload"], environ={"SQUALL_STATIC_WATCH": "static, assets ,"})
     assert c.static_watch == ("static", "assets")
     c = config(["--autoreload"], settings=settings(SQUALL_STATIC_WATCH=("a,b",)))
