@@ -1441,7 +1441,11 @@ def render_markdown() -> str:
         "## Django options (`manage.py serve`)",
         "",
         "`--settings MODULE` and `--pythonpath DIR` are Django's own; `manage.py` applies",
-        "them before the command runs.",
+        "them before the command runs. Django's other command options keep their meaning:",
+        "`-v/--verbosity N` (0: warnings and errors only, 1: info, 2 and 3: debug; a",
+        "`--log-level` given wins), `--traceback` (log the traceback of an error that stops",
+        "the server), `--version`; `--no-color`, `--force-color` and `--skip-checks` are",
+        "accepted (Squall's lines have no colour; `serve` runs no system checks first).",
         "",
     ]
     return "\n".join(out)
