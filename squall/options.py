@@ -739,9 +739,20 @@ class Config:
         False,
         BOOLEAN,
         "Serve MEDIA_ROOT under MEDIA_URL the same way; a request for a file that is not "
-        "there goes to the application.",
+        "there goes to the application. Every file under MEDIA_ROOT is public to anyone "
+        "who knows its URL, without the application's permission checks: keep private "
+        "uploads out with --media-private.",
         group="static",
         aliases=hurricane("MEDIA"),
+    )
+    media_private: tuple[str, ...] = option(
+        (),
+        PATHS,
+        "With --media: files under this directory of MEDIA_URL (invoices, or "
+        "/media/invoices/) are never served by Squall; their requests go to the "
+        "application, which checks permissions. --media serves every other file under "
+        "MEDIA_ROOT to anyone who knows its URL. Repeat the flag for more.",
+        group="static",
     )
     static_max_age: int = option(
         3600,

@@ -72,6 +72,21 @@ def finder_roots(log: logging.Logger = logger) -> list[tuple[str, str]]:
     return roots
 
 
+def private_prefixes(config: Config, media_url: str) -> list[str]:
+    """--media-private, each as the engine compares it: a directory relative to
+    MEDIA_URL, with its trailing slash ("invoices/" for "invoices",
+    "/media/invoices" or "/media/invoices/")."""
+    found = []
+    for item in config.media_private:
+        path = item if item.startswith("/") else media_url + item.removeprefix("./")
+        if not path.startswith(media_url) or path.rstrip("/") + "/" == media_url:
+            raise StaticSetupError(
+                f"--media-private {item!r}: not a directory under MEDIA_URL {media_url!r}"
+            )
+        found.append(path[len(media_url):].rstrip("/") + "/")
+    return found
+
+
 def static_mounts(
     config: Config, *, finders: bool = True, quiet: bool = False
 ) -> _core.StaticFilesConfig | None:
@@ -101,6 +116,7 @@ def static_mounts(
             roots=[_core.StaticRoot(subprefix=sub, dir=root) for sub, root in roots],
             fall_through=media,  # a media miss goes to the application
             immutable_hashed=not media,
+            private_prefixes=private_prefixes(config, prefix) if media else [],
         )
 
     log = _QUIET if quiet else logger

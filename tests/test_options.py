@@ -108,6 +108,7 @@ def test_defaults_are_the_documented_ones() -> None:
         "log_level": "info",
         "static": False,
         "media": False,
+        "media_private": (),
         "static_max_age": 3600,
         "static_follow_symlinks": False,
         "autoreload": False,

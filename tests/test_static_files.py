@@ -566,3 +566,34 @@ def test_files_get_an_access_log_line(server: ServerProcess) -> None:
     log = server.log()
     assert f'"GET /static/css/app.css?v=access-log HTTP/1.1" 200 {len(CSS)} ' in log
     assert '"GET /static/no-such-file.css HTTP/1.1" 404 ' in log
+
+
+# ---- --media-private ---
+
+
+def test_media_private_prefixes_go_to_the_application(tree: dict[str, Path]) -> None:
+    private = tree["media"] / "invoices"
+    private.mkdir(exist_ok=True)
+    (private / "2026-01.pdf").write_bytes(b"PRIVATE")
+    (tree["media"] / "invoices-public.txt").write_bytes(b"public")
+    env = settings_env(tree, SQUALL_MEDIA_PRIVATE="/media/contracts/")
+    argv = ["static_wsgi", "--media", "--media-private", "invoices", "--workers", "1"]
+    with run_server(argv, env=env) as s:
+        # The file exists, but only the application may hand it out.
+        body = fetch(s, "/media/invoices/2026-01.pdf").body
+        assert body == b"django: GET /media/invoices/2026-01.pdf"
+        assert fetch(s, "/media/%69nvoices/2026-01.pdf").body.startswith(b"django: GET ")
+        assert fetch(s, "/media/invoices-public.txt").body == b"public"  # a directory prefix
+        assert fetch(s, "/media/uploads/photo.jpg").body == b"JPEG"
+    # The command line wins over the environment, as for every option.
+    with run_server(["static_wsgi", "--media", "--workers", "1"], env=env) as s:
+        assert fetch(s, "/media/invoices/2026-01.pdf").body == b"PRIVATE"
+
+
+def test_media_private_outside_media_url_is_an_error(tree: dict[str, Path]) -> None:
+    argv = ["static_wsgi", "--media", "--media-private", "/static/x"]
+    done = squall_exit(argv, settings_env(tree))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "squall: error: --media-private '/static/x': not a directory under MEDIA_URL '/media/'"
+    )
