@@ -17,6 +17,7 @@ from squall.autoreload import autoreload_child_config, is_autoreload_child, run_
 from squall.debugger import check_devtools
 from squall.log import configure_logging, reassert_logging
 from squall.options import Config, exit_with_error, parse_config
+from squall.startup import django_configured, needs_startup_process
 
 if TYPE_CHECKING:
     from squall.freshmaster import FreshMaster
@@ -111,4 +112,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except AppImportError as exc:
         exit_with_error(f"cannot import {namespace.app!r}: {exc}")
     reassert_logging()  # importing it may have applied a Django project's LOGGING
+    if needs_startup_process(config) and django_configured():
+        # The startup commands may change what importing it read: serve from a
+        # master that has not loaded the project (squall.freshmaster).
+        from squall.freshmaster import exec_fresh_master
+
+        exec_fresh_master(config, app=namespace.app)
     run(app, config)

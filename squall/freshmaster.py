@@ -51,8 +51,10 @@ def setup_django() -> None:
         django.setup(set_prefix=False)
 
 
-def exec_fresh_master(config: Config) -> NoReturn:
-    """Replaces this process (which has loaded the project) by a fresh master."""
+def exec_fresh_master(config: Config, app: str | None = None) -> NoReturn:
+    """Replaces this process (which has loaded the project) by a fresh master.
+    `app`: the ``squall MODULE:CALLABLE`` to load in the workers, instead of
+    settings.WSGI_APPLICATION (manage.py serve)."""
     from django.db import connections
 
     from squall.checker import checker_needed
@@ -61,6 +63,7 @@ def exec_fresh_master(config: Config) -> NoReturn:
         "config": dataclasses.asdict(config),
         "sys_path": list(sys.path),
         "checker": checker_needed(),
+        "app": app,
     }
     connections.close_all()
     sys.stdout.flush()
@@ -82,11 +85,15 @@ def main() -> NoReturn:
     settings.INSTALLED_APPS  # noqa: B018 - reads the settings module, loads no application
     configure_logging(config)
 
+    spec = payload.get("app")
+
     def load_app() -> Any:
         from django.core.servers.basehttp import get_internal_wsgi_application
 
+        from squall.cli import import_app
+
         setup_django()
-        return get_internal_wsgi_application()
+        return import_app(spec) if spec else get_internal_wsgi_application()
 
     run(None, config, load_app=load_app, fresh=FreshMaster(checker=bool(payload["checker"])))
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import math
 import os
 import re
@@ -460,7 +461,8 @@ class Config:
         True,
         BOOLEAN,
         "Load the application once in the master before forking the workers "
-        "(--no-preload: each worker loads it, so a rolling restart by SIGHUP imports new code).",
+        "(--no-preload: each worker loads it, so a rolling restart by SIGHUP imports new code). "
+        "With --command or --check-migrations each worker loads it, after them.",
         group="workers",
     )
     reuse_port: bool = option(
@@ -971,8 +973,16 @@ def exit_with_error(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def warn(message: str) -> None:
-    sys.stderr.write(f"squall: warning: {message}\n")
+def warn(message: str, *, json_line: bool = False) -> None:
+    """A warning about the options on stderr: ``squall: warning: ...``, or with
+    `json_line` (--log-format json) a log line of the ``squall`` logger."""
+    if json_line:
+        from squall.log import JsonFormatter
+
+        record = logging.LogRecord("squall", logging.WARNING, __file__, 0, message, (), None)
+        sys.stderr.write(JsonFormatter().format(record) + "\n")
+    else:
+        sys.stderr.write(f"squall: warning: {message}\n")
     sys.stderr.flush()
 
 
@@ -1335,10 +1345,18 @@ def parse_config(
     namespace = parser.parse_args(list(argv))
     if not django and not namespace.app:
         parser.error("missing the application argument MODULE[:CALLABLE]")
+    warnings: list[str] = []  # written once the log format is known
     try:
-        config = resolve_config(with_verbosity(vars(namespace)), settings=settings, environ=environ)
+        config = resolve_config(
+            with_verbosity(vars(namespace)), settings=settings, environ=environ,
+            on_warning=warnings.append,
+        )  # fmt: skip
     except OptionError as exc:
+        for message in warnings:
+            warn(message)
         parser.error(str(exc))
+    for message in warnings:
+        warn(message, json_line=config.log_format == "json")
     return config, namespace
 
 

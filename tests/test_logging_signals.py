@@ -158,7 +158,9 @@ def test_the_projects_logging_does_not_silence_squall_and_json_is_everywhere(
     tmp_path: Path, argv: list[str]
 ) -> None:
     env = serverproc.demo_env(
-        tmp_path, "logging_settings", DEMO_TEST_RECORD=str(tmp_path / "loads.txt")
+        tmp_path, "logging_settings", DEMO_TEST_RECORD=str(tmp_path / "loads.txt"),
+        # An option warning is a json line too.
+        HURRICANE_MAX_LIFETIME="1000",
     )
     with run_server(
         [*argv, "--workers", "1", "--shutdown-delay", "0", "--log-format", "json"],
@@ -173,3 +175,5 @@ def test_the_projects_logging_does_not_silence_squall_and_json_is_everywhere(
     assert ("squall.access", "GET /no-such-page") in messages
     assert ("django.request", "Not Found: /no-such-page") in messages
     assert ("squall", "Stopped") in messages
+    warning = "HURRICANE_MAX_LIFETIME (environment) is Hurricane's"
+    assert any(message.startswith(warning) for _, message in messages)

@@ -203,11 +203,11 @@ def test_the_workers_load_the_project_after_the_startup_commands(tmp_path: Path)
     pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
     env = {"PYTHONPATH": pythonpath, "DJANGO_SETTINGS_MODULE": "manifest_settings",
            "MANIFEST_TEST_ROOT": str(root)}  # fmt: skip
-    for preload in ("--preload", "--no-preload"):
+    for command in (["manage.py", "serve", "--preload"], ["manage.py", "serve", "--no-preload"],
+                    ["manifest_wsgi"]):  # fmt: skip
         with run_server(
-            ["manage.py", "serve", "--workers", "2", "--static", preload,
-             "--command", "collectstatic --noinput"],
-            cwd=DEMO_DIR, env=env,
+            [*command, "--workers", "2", "--static", "--command", "collectstatic --noinput"],
+            cwd=DEMO_DIR if command[0] == "manage.py" else APPS_DIR, env=env,
         ) as server:  # fmt: skip
             wait_for(server, "/startup", 200, timeout=30)
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
