@@ -94,12 +94,15 @@ class StaticRoot:
 class StaticMount:
     """A URL prefix ("/static/", both slashes: else ValueError) served from
     `roots` in order; fall_through: a miss goes to the application (media);
-    immutable_hashed: content-hashed names are cached for a year (static)."""
+    immutable_hashed: content-hashed names are cached for a year (static);
+    private_prefixes: paths under the mount starting with one of these
+    ("invoices/") are never served, they go to the application."""
 
     prefix: str
     roots: list[StaticRoot]
     fall_through: bool
     immutable_hashed: bool
+    private_prefixes: list[str]
     def __init__(
         self,
         *,
@@ -107,6 +110,7 @@ class StaticMount:
         roots: list[StaticRoot],
         fall_through: bool,
         immutable_hashed: bool,
+        private_prefixes: list[str],
     ) -> None: ...
 
 class StaticFilesConfig:

@@ -76,6 +76,7 @@ void bind_server_config(nb::module_& m) {
       .field("roots", &static_files::Mount::roots)
       .field("fall_through", &static_files::Mount::fall_through)
       .field("immutable_hashed", &static_files::Mount::immutable_hashed)
+      .field("private_prefixes", &static_files::Mount::private_prefixes)
       .validate([](const static_files::Mount& mount) {
         if (mount.prefix.empty() || mount.prefix.front() != '/' || mount.prefix.back() != '/')
           throw nb::value_error(("static prefix must start and end with '/': '" + mount.prefix + "'").c_str());
