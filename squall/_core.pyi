@@ -64,6 +64,7 @@ class ProbeConfig:
     liveness_path: str
     req_queue_len: int
     heartbeat_timeout: float
+    timeout_grace: float
     check_interval: float
     def __init__(
         self,
@@ -73,6 +74,7 @@ class ProbeConfig:
         liveness_path: str,
         req_queue_len: int,
         heartbeat_timeout: float,
+        timeout_grace: float,
         check_interval: float,
     ) -> None: ...
 
@@ -130,6 +132,9 @@ class ServerConfig:
     keepalive_timeout: float
     body_timeout: float
     graceful_timeout: float
+    timeout: float
+    max_queue: int
+    fair_accept: bool
     access_log: bool
     log_format: LogFormat
     threads: int
@@ -145,6 +150,9 @@ class ServerConfig:
         keepalive_timeout: float,
         body_timeout: float,
         graceful_timeout: float,
+        timeout: float,
+        max_queue: int,
+        fair_accept: bool,
         forwarded_allow_ips: list[str],
         access_log: bool,
         log_format: LogFormat,
@@ -164,6 +172,7 @@ class MasterConfig:
 
     workers: int
     timeout: float
+    timeout_grace: float
     max_requests: int
     max_requests_jitter: int
     max_lifetime: float
@@ -181,6 +190,7 @@ class MasterConfig:
         *,
         workers: int,
         timeout: float,
+        timeout_grace: float,
         max_requests: int,
         max_requests_jitter: int,
         max_lifetime: float,

@@ -63,6 +63,7 @@ def probe_config(config: Config, checker: bool) -> _core.ProbeConfig:
         liveness_path=config.liveness_probe,
         req_queue_len=config.req_queue_len,
         heartbeat_timeout=float(config.timeout),
+        timeout_grace=float(config.timeout_grace),
         check_interval=float(config.check_interval) if checker else 0.0,
     )
 
@@ -227,6 +228,9 @@ def server_config(
         keepalive_timeout=float(config.keepalive_timeout),
         body_timeout=float(config.body_timeout),
         graceful_timeout=float(config.graceful_timeout),
+        timeout=float(config.timeout),
+        max_queue=config.max_queue,
+        fair_accept=config.fair_accept,
         forwarded_allow_ips=list(config.forwarded_allow_ips),
         access_log=config.access_log,
         log_format=_core.LogFormat[config.log_format],
@@ -250,6 +254,7 @@ def master_config(config: Config, *, checker: bool) -> _core.MasterConfig:
     return _core.MasterConfig(
         workers=config.workers,
         timeout=float(config.timeout),
+        timeout_grace=float(config.timeout_grace),
         max_requests=config.max_requests,
         max_requests_jitter=config.max_requests_jitter,
         max_lifetime=float(config.max_lifetime),

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "python/deadline.h"
 #include "server/exchange.h"
 
 namespace squall::python {
@@ -34,6 +35,7 @@ struct AppContext {
   nanobind::object app;
   nanobind::object log_error;  // squall.server.log_app_error(message, exc)
   bool access_log = true;
+  Runner* runner = nullptr;    // this thread, for deadlines (none: no --timeout)
 };
 
 void handle_exchange(const AppContext& ctx, std::shared_ptr<server::Exchange> ex);
