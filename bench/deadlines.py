@@ -5,8 +5,9 @@ Four short scenarios, each printing one markdown table:
 
 - ``overload``: 1 process x 2 threads, a 50 ms view (``/slow``), 64 clients
   without think time (about 3x what 2 threads serve within the client's 1 s
-  timeout), each request on a new connection: requests served (200), shed
-  (503), timed out at the client, other errors, p99 of the served.
+  timeout), each request on a new connection, a client waiting 1 s after a
+  503 as its Retry-After asks: requests served (200), shed (503), timed out
+  at the client, other errors, p99 of the served.
 - ``hang``: 1 process x 12 threads, a ``/hang`` view running Python forever;
   1 s later 10 requests of 1.5 s start in the same process. --timeout 2 s
   (gunicorn's heartbeat timeout, uWSGI's harakiri): how many of the 10 fail,
@@ -14,8 +15,9 @@ Four short scenarios, each printing one markdown table:
 - ``fair``: Squall with 2 and 4 workers x 2 threads, a 20 ms view, 4 clients
   per worker, a new connection per request: the share of requests each worker
   took (max/min) and p99, with and without --fair-accept.
-- ``slow``: Squall 1 worker x 4 threads; wrk's p99 on a 50 ms view alone, then
-  while 1,000 connections trickle their heads or bodies a byte per second.
+- ``slow``: Squall 1 worker x 4 threads; wrk's p99 (4 connections) on a 50 ms
+  view alone, then while 1,000 connections trickle their heads or bodies a
+  byte per second; and the Python threads busy during the trickle alone.
 
     .venv/bin/python bench/deadlines.py [overload,hang,fair,slow] [-d SECONDS]
 
@@ -51,6 +53,7 @@ from run import (
 
 APP = "bench.deadline_app:app"
 CLIENT_TIMEOUT_S = 1.0
+RETRY_AFTER_S = 1.0  # Squall's Retry-After on a 503; a client honouring it waits this long
 
 
 # --------------------------------------------------------------------------- servers
@@ -166,6 +169,8 @@ def closed_loop(port: int, path: str, clients: int, seconds: float) -> list[Outc
             o = request(port, path, CLIENT_TIMEOUT_S)
             with lock:
                 outcomes.append(o)
+            if o.status == 503:
+                time.sleep(RETRY_AFTER_S)  # what its Retry-After asks
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
@@ -284,11 +289,11 @@ def fair(work: Path, seconds: float) -> None:
 
 
 def slow(work: Path, seconds: int) -> None:
-    print(f"\n### Slow clients: Squall 1 worker x 4 threads, wrk -c16 -d{seconds}s on a "
+    print(f"\n### Slow clients: Squall 1 worker x 4 threads, wrk -c4 -d{seconds}s on a "
           "50 ms view\n")  # fmt: skip
     print("| during | req/s | p50 ms | p99 ms | wrk errors | threads busy by trickles |")
     print("|---|---:|---:|---:|---:|---:|")
-    opts = Options(processes=1, threads=4, connections=16, duration_s=seconds, warmup_s=0,
+    opts = Options(processes=1, threads=4, connections=4, duration_s=seconds, warmup_s=0,
                    wrk_threads=2, startup_timeout_s=30)  # fmt: skip
     launch, port, log = serve("squall", squall(1, 4, "--header-timeout", "60",
                                                 "--body-timeout", "60"), work)  # fmt: skip
@@ -321,6 +326,7 @@ def slow(work: Path, seconds: int) -> None:
         t = threading.Thread(target=trickle)
         t.start()
         try:
+            time.sleep(2.0)  # two trickles: every connection has sent more
             busy = probe_busy(port)
             attacked = parse_wrk(run_wrk(url, opts, seconds))
         finally:
