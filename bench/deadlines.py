@@ -21,7 +21,7 @@ Four short scenarios, each printing one markdown table:
 
     .venv/bin/python bench/deadlines.py [overload,hang,fair,slow] [-d SECONDS]
 
-Servers start the way bench/run.py starts them; loopback only, every wait bounded.
+Servers start through bench/harness.py, as in bench/run.py; loopback only, every wait bounded.
 """
 
 from __future__ import annotations
@@ -37,12 +37,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from run import (
+from harness import (
     HOST,
     REPO,
     Launch,
     Options,
-    _bin,
     free_port,
     machine_info,
     parse_wrk,
@@ -50,6 +49,7 @@ from run import (
     running_server,
     wait_until_answering,
 )
+from servers import _bin
 
 APP = "bench.deadline_app:app"
 CLIENT_TIMEOUT_S = 1.0
