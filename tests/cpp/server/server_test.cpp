@@ -278,3 +278,51 @@ TEST_F(EngineTest, GracefulStopFinishesTheLoop) {
   srv_.reset();
   close(fd);
 }
+
+// Fair accept: a worker whose queue holds --threads requests leaves new
+// connections to a worker with an idle thread, and only then.
+TEST(FairAccept, DefersOnlyWhileBusyAndAnotherWorkerIsIdle) {
+  state::SharedState* shared = state::SharedState::create(false);
+  server::ServerConfig config;
+  config.threads = 1;
+  config.access_log = false;
+  server::Server srv(config);
+  std::string error;
+  ASSERT_TRUE(srv.listen({"127.0.0.1", 0, 64, false}, error)) << error;
+  state::WorkerSlot& mine = shared->workers[0];
+  state::WorkerSlot& other = shared->workers[1];
+  mine.pid.store(getpid());
+  srv.attach(shared, &mine);
+  std::thread loop([&] { srv.run(); });  // no application thread: requests stay queued
+  EXPECT_FALSE(srv.should_defer_accept());  // nothing queued
+
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(srv.port()));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req = "GET /q HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (mine.queued.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(mine.queued.load(), 1u);
+
+  EXPECT_FALSE(srv.should_defer_accept());  // queue full, but no other worker
+  other.pid.store(1);
+  other.threads.store(2);
+  other.ready.store(1);
+  EXPECT_TRUE(srv.should_defer_accept());  // the other one has idle threads
+  other.busy_threads.store(2);
+  EXPECT_FALSE(srv.should_defer_accept());  // ... not any more
+  other.busy_threads.store(1);
+  other.queued.store(3);
+  EXPECT_FALSE(srv.should_defer_accept());  // an idle thread, but requests wait there
+  other.queued.store(0);
+  other.ready.store(0);
+  EXPECT_FALSE(srv.should_defer_accept());  // not accepting (starting, draining)
+
+  srv.request_stop(false);
+  loop.join();
+  close(fd);
+}
