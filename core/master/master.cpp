@@ -466,6 +466,15 @@ void Master::supervise(const ForkFn& fork_fn) {
       workers_signalled_ = true;
       give_up_at_ = now + (fast_ ? 5 * kSecond : ns(config_.graceful_timeout) + 2 * kSecond);
     }
+    if (workers_signalled_ && now <= give_up_at_) {
+      // Again every second: a worker forked just before the shutdown may get
+      // the signal before it installs its own handlers (the master's, which
+      // it inherited, record it where the worker never looks), and would
+      // then serve on until the SIGKILL below. Harmless for the others:
+      // drain and stop are idempotent.
+      for (auto& w : workers_)
+        if (now - w.stop_sent_ns > kSecond) stop(w, fast_ ? SIGINT : SIGTERM, now);
+    }
     if (workers_signalled_ && now > give_up_at_) {
       for (auto& w : workers_) ::kill(w.pid, SIGKILL);
       if (checker_pid_) ::kill(checker_pid_, SIGKILL);
