@@ -123,7 +123,9 @@ class StaticFilesConfig:
 
 class ServerConfig:
     """A worker's HTTP server. forwarded_allow_ips: IPs, CIDR networks or "*"
-    (ValueError for a bad entry; constructor only). app_port_probes /
+    (ValueError for a bad entry; constructor only). access_log_format: field
+    names of squall.options.ACCESS_LOG_FIELDS (ValueError for another;
+    constructor only). app_port_probes /
     app_port_metrics: --probe-port equal to --port, the I/O threads answer
     the probes (and /metrics) on the app port."""
 
@@ -136,6 +138,7 @@ class ServerConfig:
     max_queue: int
     fair_accept: bool
     access_log: bool
+    server_software: str
     log_format: LogFormat
     threads: int
     multiprocess: bool
@@ -155,6 +158,8 @@ class ServerConfig:
         fair_accept: bool,
         forwarded_allow_ips: list[str],
         access_log: bool,
+        server_software: str,
+        access_log_format: list[str],
         log_format: LogFormat,
         threads: int,
         multiprocess: bool,

@@ -219,12 +219,49 @@ def _urls(value: object) -> tuple[str, ...]:
     return urls
 
 
+#: The fields --access-log-format may name (the engine's SQUALL_ACCESS_LOG_FIELDS).
+ACCESS_LOG_FIELDS = (
+    "client",
+    "request",
+    "method",
+    "path",
+    "protocol",
+    "status",
+    "bytes",
+    "duration",
+    "user_agent",
+    "referer",
+    "host",
+)
+
+
+def _access_log_fields(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [item.strip().lower() for item in value.split(",") if item.strip()]
+    elif isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        items = [item.strip().lower() for item in value]
+    else:
+        raise ValueError(value)
+    if not items:
+        raise ValueError(value)
+    for item in items:
+        if item not in ACCESS_LOG_FIELDS or items.count(item) > 1:
+            raise ValueError(item)
+    return tuple(items)
+
+
 SECONDS = seconds(zero=False)
 SECONDS_OR_ZERO = seconds(zero=True)
 BOOLEAN = Kind("a boolean: 1/0, true/false, yes/no, on/off", "", _boolean, lambda v: str(v).lower())
 HOST = Kind("a host name or IP address", "ADDRESS", _host)
 OPTIONAL_HOST = Kind("a host name or IP address, or empty", "ADDRESS", _optional_host)
 NETWORKS = Kind("comma-separated IP addresses or CIDR networks, or *", "IPS", _networks, ",".join)
+ACCESS_FIELDS = Kind(
+    "comma-separated access-log fields, each once: " + ", ".join(ACCESS_LOG_FIELDS),
+    "FIELDS",
+    _access_log_fields,
+    ",".join,
+)
 # Repeatable on the command line (--static-watch A --static-watch B).
 PATHS = Kind("paths (repeat the flag, or comma-separate them)", "PATH", _paths, ",".join, True)
 COMMANDS = Kind(
@@ -705,9 +742,11 @@ class Config:
     keepalive_timeout: float = option(
         75.0,
         SECONDS,
-        "An idle keep-alive connection is closed after this. Must exceed the idle "
-        "timeout of any load balancer or proxy in front (AWS ALB: 60 s), or it may "
-        "send a request on a connection Squall is closing.",
+        "An idle keep-alive connection is closed after this (a request that already "
+        "arrived is served first; the close is a half-close, never a reset). Must "
+        "exceed the idle timeout of any load balancer or proxy in front (AWS ALB: "
+        "60 s, nginx upstream keepalive_timeout: 60 s), or it may send a request on "
+        "a connection Squall is closing (a proxy retries only idempotent ones).",
         group="timeouts",
         unit="seconds",
     )
@@ -722,13 +761,26 @@ class Config:
         ("127.0.0.1", "::1"),
         NETWORKS,
         "Peers whose X-Forwarded-For and X-Forwarded-Proto headers are honoured: "
-        "comma-separated IP addresses or CIDR networks, * for any peer, empty for none.",
+        "comma-separated IP addresses or CIDR networks, * for any peer, empty for none. "
+        "The client (REMOTE_ADDR, the access log) is the right-most X-Forwarded-For "
+        "address that is not itself in this list.",
         group="proxy",
     )
     access_log: bool = option(
         True,
         BOOLEAN,
         "Write one access-log line per request (--no-access-log: none).",
+        group="logging",
+    )
+    access_log_format: tuple[str, ...] = option(
+        ("client", "request", "status", "bytes", "duration"),
+        ACCESS_FIELDS,
+        "The fields of an access-log line, in order: client (the peer, or the client "
+        "a trusted proxy forwarded for), request (\"METHOD TARGET PROTOCOL\"), method, "
+        "path, protocol, status, bytes (of the body), duration (ms), user_agent, referer, "
+        "host (quoted, \"-\" when absent). With --log-format json they are keys of the "
+        "line's object (client: remote_addr, request: method, path and protocol, "
+        "duration: duration_ms; an absent header is null).",
         group="logging",
     )
     log_format: str = option(

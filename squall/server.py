@@ -105,7 +105,7 @@ def server_config(
     config: Config, statics: _core.StaticFilesConfig | None = None
 ) -> _core.ServerConfig:
     """A worker's HTTP server."""
-    from squall import _core
+    from squall import __version__, _core
 
     app_port_probes = config.probe and config.probe_port == config.port
     return _core.ServerConfig(
@@ -124,6 +124,8 @@ def server_config(
         fair_accept=config.fair_accept,
         forwarded_allow_ips=list(config.forwarded_allow_ips),
         access_log=config.access_log,
+        server_software=f"squall/{__version__}",
+        access_log_format=list(config.access_log_format),
         log_format=_core.LogFormat[config.log_format],
         threads=config.threads,
         multiprocess=config.workers > 1,

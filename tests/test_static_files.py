@@ -385,6 +385,16 @@ def test_other_paths_reach_the_application(server: ServerProcess) -> None:
     assert fetch(server, "/staticfoo/x.css").body == b"django: GET /staticfoo/x.css"
 
 
+def test_a_path_in_raw_utf8_reaches_django_as_text(server: ServerProcess) -> None:
+    # obs-text in the request-target: accepted, and Django decodes PATH_INFO's
+    # bytes as UTF-8 exactly as it does for the percent-encoded form.
+    for target in ("/café/☃".encode(), b"/caf%C3%A9/%E2%98%83"):
+        with client(server) as c:
+            c.send(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.response()
+        assert (r.status, r.body) == (200, "django: GET /café/☃".encode()), target
+
+
 # ---- DEBUG: the staticfiles finders ---
 
 

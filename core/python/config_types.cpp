@@ -104,6 +104,16 @@ void bind_server_config(nb::module_& m) {
                   throw nb::value_error(("forwarded_allow_ips: not an IP address or network: '" + bad + "'").c_str());
               })
       .field("access_log", &server::ServerConfig::access_log)
+      .field("server_software", &server::ServerConfig::server_software)
+      .setter("access_log_format",
+              [](server::ServerConfig& c, nb::handle v) {
+                c.access_log_fields.clear();
+                for (const auto& name : nb::cast<std::vector<std::string>>(v)) {
+                  auto f = server::access_field(name);
+                  if (!f) throw nb::value_error(("access_log_format: unknown field '" + name + "'").c_str());
+                  c.access_log_fields.push_back(*f);
+                }
+              })
       .field("log_format", &server::ServerConfig::log_format)
       .field("threads", &server::ServerConfig::threads)
       .field("multiprocess", &server::ServerConfig::multiprocess)

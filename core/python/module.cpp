@@ -126,7 +126,8 @@ class PyServer {
 
   // A Python thread's life: take requests from the queue and run the app.
   void serve_requests(nb::object app, nb::object log_error, int thread_index) {
-    AppContext ctx{std::move(app), std::move(log_error), server_.config().access_log};
+    AppContext ctx{std::move(app), std::move(log_error), server_.config().access_log,
+                   nb::str(server_.config().server_software.c_str())};
     // With --timeout: this thread's record for the deadline raiser (GIL held
     // whenever it is read or written).
     Runner runner;
