@@ -64,6 +64,7 @@ class ProbeConfig:
     liveness_path: str
     req_queue_len: int
     heartbeat_timeout: float
+    timeout_grace: float
     check_interval: float
     def __init__(
         self,
@@ -73,6 +74,7 @@ class ProbeConfig:
         liveness_path: str,
         req_queue_len: int,
         heartbeat_timeout: float,
+        timeout_grace: float,
         check_interval: float,
     ) -> None: ...
 
@@ -136,6 +138,9 @@ class ServerConfig:
     keepalive_timeout: float
     body_timeout: float
     graceful_timeout: float
+    timeout: float
+    max_queue: int
+    fair_accept: bool
     access_log: bool
     server_software: str
     log_format: LogFormat
@@ -152,6 +157,9 @@ class ServerConfig:
         keepalive_timeout: float,
         body_timeout: float,
         graceful_timeout: float,
+        timeout: float,
+        max_queue: int,
+        fair_accept: bool,
         forwarded_allow_ips: list[str],
         access_log: bool,
         server_software: str,
@@ -173,6 +181,7 @@ class MasterConfig:
 
     workers: int
     timeout: float
+    timeout_grace: float
     max_requests: int
     max_requests_jitter: int
     max_lifetime: float
@@ -190,6 +199,7 @@ class MasterConfig:
         *,
         workers: int,
         timeout: float,
+        timeout_grace: float,
         max_requests: int,
         max_requests_jitter: int,
         max_lifetime: float,

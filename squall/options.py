@@ -512,8 +512,21 @@ class Config:
     timeout: float = option(
         30.0,
         SECONDS,
-        "A worker whose request runs longer than this, or whose I/O loop stops "
-        "heartbeating this long, is killed and replaced; the log names the request.",
+        "A request that runs longer than this in the application gets its deadline: the "
+        "client is answered 504 (or the connection closed, if the response had started) and "
+        "squall.RequestTimeout is raised in the request's thread, which unwinds; the worker "
+        "keeps serving. A worker whose I/O loop stops heartbeating this long is killed and "
+        "replaced; the log names the request.",
+        group="lifecycle",
+        unit="seconds",
+    )
+    timeout_grace: float = option(
+        5.0,
+        SECONDS_OR_ZERO,
+        "A request still running this long after its --timeout (its thread blocked in C, "
+        "where the RequestTimeout cannot be delivered) gets its worker replaced: the "
+        "replacement is forked first, then the stuck worker dumps its threads' stacks "
+        "(SIGABRT) and is killed.",
         group="lifecycle",
         unit="seconds",
     )
@@ -619,6 +632,24 @@ class Config:
         "wait for a Python thread; 0: the queue never fails readiness (no queue check).",
         group="probes",
         aliases=hurricane("REQ_QUEUE_LEN"),
+    )
+    max_queue: int = option(
+        64,
+        integer(0),
+        "Requests that may wait in a worker for a Python thread; past this, a new request "
+        "is answered 503 with Retry-After: 1 by the I/O thread at once, without Python "
+        "(0: unbounded, not recommended: requests then wait until the client gives up). "
+        "Keep it above --req-queue-len, so that readiness fails (and Kubernetes stops "
+        "sending) before shedding starts.",
+        group="probes",
+    )
+    fair_accept: bool = option(
+        True,
+        BOOLEAN,
+        "A worker whose queue holds as many requests as it has threads stops accepting "
+        "connections while another worker has an idle thread (--no-fair-accept: every "
+        "worker accepts whatever its load).",
+        group="workers",
     )
     check_interval: float = option(
         5.0,
@@ -1296,6 +1327,17 @@ def check_combinations(
                 "runs one worker"
             )
         values["workers"] = 1
+    max_queue, req_queue_len = values.get("max_queue"), values.get("req_queue_len")
+    if max_queue is not None or req_queue_len is not None:
+        defaults = {o.name: o.default for o in OPTIONS}
+        mq = defaults["max_queue"] if max_queue is None else max_queue
+        rq = defaults["req_queue_len"] if req_queue_len is None else req_queue_len
+        if mq and mq <= rq:
+            on_warning(
+                f"{labels.get('max_queue', '--max-queue')} {mq} is not above "
+                f"{labels.get('req_queue_len', '--req-queue-len')} {rq}: requests are shed "
+                "(503) before readiness fails"
+            )
     if values.get("static_watch") and not values.get("autoreload"):
         on_warning(f"{labels['static_watch']} has no effect without --autoreload")
     return values

@@ -59,6 +59,7 @@ def probe_config(config: Config, checker: bool) -> _core.ProbeConfig:
         # 0: no queue check (Hurricane accepts 0); the engine compares queued < limit.
         req_queue_len=config.req_queue_len or NO_QUEUE_CHECK,
         heartbeat_timeout=float(config.timeout),
+        timeout_grace=float(config.timeout_grace),
         check_interval=float(config.check_interval) if checker else 0.0,
     )
 
@@ -123,6 +124,9 @@ def server_config(
         keepalive_timeout=float(config.keepalive_timeout),
         body_timeout=float(config.body_timeout),
         graceful_timeout=float(config.graceful_timeout),
+        timeout=float(config.timeout),
+        max_queue=config.max_queue,
+        fair_accept=config.fair_accept,
         forwarded_allow_ips=list(config.forwarded_allow_ips),
         access_log=config.access_log,
         server_software=f"squall/{__version__}",
@@ -148,6 +152,7 @@ def master_config(config: Config, *, checker: bool) -> _core.MasterConfig:
     return _core.MasterConfig(
         workers=config.workers,
         timeout=float(config.timeout),
+        timeout_grace=float(config.timeout_grace),
         max_requests=config.max_requests,
         max_requests_jitter=config.max_requests_jitter,
         max_lifetime=float(config.max_lifetime),

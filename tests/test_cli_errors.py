@@ -122,6 +122,28 @@ def test_invalid_environment_value() -> None:
     )
 
 
+def test_deadline_and_overload_options_refuse_negative_and_non_numbers() -> None:
+    for value in ("-1", "abc", "nan"):
+        assert_error(
+            squall("x:y", "--timeout-grace", value),
+            f"--timeout-grace: invalid value '{value}' (expected a number of seconds >= 0)",
+        )
+    for value in ("-1", "abc", "1.5"):
+        assert_error(
+            squall("x:y", "--max-queue", value),
+            f"--max-queue: invalid value '{value}' (expected an integer >= 0)",
+        )
+    assert_error(
+        squall("x:y", env={"SQUALL_MAX_QUEUE": "-3"}),
+        "SQUALL_MAX_QUEUE (environment): invalid value '-3' (expected an integer >= 0)",
+    )
+    assert_error(
+        squall("x:y", env={"SQUALL_TIMEOUT_GRACE": "soon"}),
+        "SQUALL_TIMEOUT_GRACE (environment): invalid value 'soon' "
+        "(expected a number of seconds >= 0)",
+    )
+
+
 def test_missing_application() -> None:
     assert_error(squall(), "missing the application argument MODULE[:CALLABLE]")
 

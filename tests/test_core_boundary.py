@@ -19,6 +19,7 @@ PROBE_FIELDS = dict(
     liveness_path="/alive",
     req_queue_len=10,
     heartbeat_timeout=30.0,
+    timeout_grace=5.0,
     check_interval=0.0,
 )
 

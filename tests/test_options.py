@@ -76,6 +76,7 @@ def test_defaults_are_the_documented_ones() -> None:
         "preload": True,
         "reuse_port": False,
         "timeout": 30.0,
+        "timeout_grace": 5.0,
         "max_requests": 0,
         "max_requests_jitter": 0,
         "max_lifetime": 0.0,
@@ -88,6 +89,8 @@ def test_defaults_are_the_documented_ones() -> None:
         "readiness_probe": "/ready",
         "liveness_probe": "/alive",
         "req_queue_len": 10,
+        "max_queue": 64,
+        "fair_accept": True,
         "check_interval": 5.0,
         "metrics": "/metrics",
         "webhook_url": (),
@@ -724,6 +727,21 @@ def test_static_watch_without_autoreload_warns() -> None:
     assert warnings == ["--static-watch has no effect without --autoreload"]
     _, warnings = warnings_of(["--static-watch", "static", "--autoreload"])
     assert warnings == []
+
+
+def test_max_queue_not_above_req_queue_len_warns() -> None:
+    _, warnings = warnings_of(["--max-queue", "8"])  # --req-queue-len 10 by default
+    assert warnings == [
+        "--max-queue 8 is not above --req-queue-len 10: requests are shed (503) before "
+        "readiness fails"
+    ]
+    _, warnings = warnings_of(["--req-queue-len", "64"])
+    assert warnings == [
+        "--max-queue 64 is not above --req-queue-len 64: requests are shed (503) before "
+        "readiness fails"
+    ]
+    assert warnings_of(["--max-queue", "0", "--req-queue-len", "64"])[1] == []  # unbounded
+    assert warnings_of(["--max-queue", "11"])[1] == []
 
 
 def test_config_keeps_the_invariants_when_built_directly() -> None:

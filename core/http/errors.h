@@ -40,7 +40,8 @@ namespace squall::http {
   X(BodyTooLarge, "body_too_large", 413, "request body too large")                                               \
   X(HeadTimeout, "head_timeout", 408, "request head not received in time")                                       \
   X(BodyTimeout, "body_timeout", 408, "request body not received in time")                                       \
-  X(Internal, "internal", 500, "internal error while parsing")
+  X(Internal, "internal", 500, "internal error while parsing")                                                  \
+  X(Overloaded, "overloaded", 503, "the worker's request queue is full (--max-queue); retry later")
 
 enum class RequestError : std::uint8_t {
 #define SQUALL_X(name, id, status, text) name,

@@ -356,10 +356,18 @@ void Master::begin_shutdown(bool fast) {
 
 // ---- supervision (every tick and after every event) ----------------------------------
 
-void Master::check_stuck(Worker& w, std::int64_t now) {
-  if (w.retiring == Why::Timeout || w.retiring == Why::Shutdown) return;
+// A worker is stuck when its I/O loop stopped heartbeating for --timeout, or
+// when a request is still running --timeout-grace after its deadline: the
+// worker answered 504 and raised RequestTimeout in the thread at --timeout,
+// and the thread did not unwind (blocked in C, in a socket without timeout).
+bool Master::check_stuck(Worker& w, std::int64_t now) {
+  if (w.retiring == Why::Timeout || w.retiring == Why::Shutdown) return false;
   const state::WorkerSlot& ws = state_->workers[w.slot];
   std::int64_t limit = ns(config_.timeout);
+  // An AMQP handler has no deadline of its own: its consumer is replaced at --timeout.
+  double grace = config_.amqp ? 0.0 : config_.timeout_grace;
+  std::int64_t request_limit = limit + ns(grace);
+  std::uint64_t past = 0;  // requests past their deadline and grace
   std::int64_t heartbeat = ws.heartbeat_ns.load();
   std::string reason;
   char buf[256];
@@ -371,10 +379,12 @@ void Master::check_stuck(Worker& w, std::int64_t now) {
     reason = buf;
   } else {
     std::uint32_t threads = std::min<std::uint32_t>(ws.threads.load(), state::kMaxThreads);
-    for (std::uint32_t t = 0; t < threads && reason.empty(); ++t) {
+    for (std::uint32_t t = 0; t < threads; ++t) {
       const state::ThreadSlot& ts = ws.thread_slots[t];
       std::int64_t started = ts.request_started_ns.load(std::memory_order_acquire);
-      if (started == 0 || now - started <= limit) continue;
+      if (started == 0 || now - started <= request_limit) continue;
+      ++past;
+      if (!reason.empty()) continue;
       // seq is odd while the worker rewrites method/path: read them only
       // when it is even and unchanged (else retry at the next tick).
       std::uint32_t seq = ts.seq.load(std::memory_order_acquire);
@@ -390,14 +400,16 @@ void Master::check_stuck(Worker& w, std::int64_t now) {
       reason = buf;
     }
   }
-  if (reason.empty()) return;
-  char tail[64];
-  std::snprintf(tail, sizeof tail, " (--timeout %.0f s); killing it", config_.timeout);
+  if (reason.empty()) return false;
+  char tail[96];
+  if (past > 0 && grace > 0)
+    std::snprintf(tail, sizeof tail, " (--timeout %g s + --timeout-grace %g s); killing it", config_.timeout, grace);
+  else
+    std::snprintf(tail, sizeof tail, " (--timeout %g s); killing it", config_.timeout);
   log("error", "worker " + std::to_string(w.pid) + ": " + reason + tail);
-  // SIGABRT first: the worker's faulthandler prints every thread's traceback.
+  state_->timeouts_replaced.fetch_add(past, std::memory_order_relaxed);
   w.retiring = Why::Timeout;
-  w.abort_sent = true;
-  stop(w, SIGABRT, now);
+  return true;
 }
 
 Master::Why Master::recycle_reason(const Worker& w, std::int64_t now) const {
@@ -454,6 +466,15 @@ void Master::supervise(const ForkFn& fork_fn) {
       workers_signalled_ = true;
       give_up_at_ = now + (fast_ ? 5 * kSecond : ns(config_.graceful_timeout) + 2 * kSecond);
     }
+    if (workers_signalled_ && now <= give_up_at_) {
+      // Again every second: a worker forked just before the shutdown may get
+      // the signal before it installs its own handlers (the master's, which
+      // it inherited, record it where the worker never looks), and would
+      // then serve on until the SIGKILL below. Harmless for the others:
+      // drain and stop are idempotent.
+      for (auto& w : workers_)
+        if (now - w.stop_sent_ns > kSecond) stop(w, fast_ ? SIGINT : SIGTERM, now);
+    }
     if (workers_signalled_ && now > give_up_at_) {
       for (auto& w : workers_) ::kill(w.pid, SIGKILL);
       if (checker_pid_) ::kill(checker_pid_, SIGKILL);
@@ -462,8 +483,18 @@ void Master::supervise(const ForkFn& fork_fn) {
     return;
   }
 
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    if (!check_stuck(workers_[i], now)) continue;
+    // Its replacement is forked first (capacity never drops), then SIGABRT:
+    // the worker's faulthandler prints every thread's traceback.
+    pid_t stuck = workers_[i].pid;
+    if (now >= next_spawn_ns_ && !spawn(fork_fn)) return;  // in the child
+    auto it = std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == stuck; });
+    if (it == workers_.end()) continue;
+    it->abort_sent = true;
+    stop(*it, SIGABRT, now);
+  }
   for (auto& w : workers_) {
-    check_stuck(w, now);
     // Escalate: a stuck worker that ignored SIGABRT, or a retiring one past
     // the graceful timeout, is killed.
     if (w.stop_sent_ns && !w.signal_pending) {

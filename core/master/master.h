@@ -26,7 +26,8 @@ namespace squall::master {
 
 struct MasterConfig {
   int workers = 1;
-  double timeout = 30.0;            // s: request or heartbeat older than this -> kill
+  double timeout = 30.0;            // s: heartbeat older than this -> kill; a request: its deadline (the worker answers 504)
+  double timeout_grace = 5.0;       // s: a request still running at timeout + this -> kill (AMQP handlers: at timeout)
   std::uint64_t max_requests = 0;   // 0 = off
   std::uint64_t max_requests_jitter = 0;
   double max_lifetime = 0;          // s, 0 = off
@@ -117,7 +118,7 @@ class Master {
   void on_signals();
   void reap();
   void supervise(const ForkFn& fork_fn);
-  void check_stuck(Worker& w, std::int64_t now);
+  bool check_stuck(Worker& w, std::int64_t now);  // true: stuck, retiring set, not signalled yet
   Why recycle_reason(const Worker& w, std::int64_t now) const;
   void retire(Worker& w, Why why, int sig);
   void stop(Worker& w, int sig, std::int64_t now);

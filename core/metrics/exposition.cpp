@@ -272,7 +272,7 @@ struct Totals {
 
 void add_server(ServerTable& to, const ServerTable& from, bool gauges) {
   for (auto f : {&ServerTable::accepted, &ServerTable::handled, &ServerTable::requests, &ServerTable::bytes_received,
-                 &ServerTable::bytes_sent, &ServerTable::duration_sum_ns})
+                 &ServerTable::bytes_sent, &ServerTable::duration_sum_ns, &ServerTable::timeouts_unwound})
     to.*f += load(from.*f);
   sum_into(to.duration, from.duration);
   sum_into(to.request_errors, from.request_errors);
@@ -507,6 +507,9 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   out.family(F::SquallHttpRequestErrors);
   for (std::size_t i = 0; i < http::kRequestErrorCount; ++i)
     out.counter({{"reason", http::kRequestErrors[i].id}}, sv.request_errors[i]);
+  out.family(F::SquallRequestTimeouts);
+  out.counter({{"outcome", "unwound"}}, sv.timeouts_unwound);
+  out.counter({{"outcome", "worker_replaced"}}, state.timeouts_replaced.load(std::memory_order_relaxed));
 
   std::uint64_t busy_workers = 0, busy_threads = 0, threads = 0, queued = 0, in_flight = 0;
   for (const auto& w : snap.workers) {

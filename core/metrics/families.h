@@ -55,6 +55,7 @@ enum class Type { Counter, Gauge, Histogram, Info, Unknown };
   X(SquallHttpReceivedBytes, "squall_http_received_bytes", Counter, "", "Bytes read from clients.") \
   X(SquallHttpSentBytes, "squall_http_sent_bytes", Counter, "", "Bytes written to clients.") \
   X(SquallHttpRequestErrors, "squall_http_request_errors", Counter, "reason", "Requests refused before reaching the application, by reason (docs/metrics.md).") \
+  X(SquallRequestTimeouts, "squall_request_timeouts", Counter, "outcome", "Requests past --timeout: their thread unwound (RequestTimeout), or their worker was replaced after --timeout-grace.") \
   X(SquallWorkers, "squall_workers", Gauge, "", "Worker processes.") \
   X(SquallWorkersBusy, "squall_workers_busy", Gauge, "", "Worker processes running at least one request.") \
   X(SquallWorkersIdle, "squall_workers_idle", Gauge, "", "Worker processes running no request.") \

@@ -78,8 +78,10 @@ std::vector<Check> evaluate(Probe probe, const state::Snapshot& snap, const Prob
     ready += w.ready;
     queued += w.queued;
     // A loop that stopped heartbeating, or a request (an AMQP handler) past
-    // --timeout: the master is about to kill the worker.
-    if (w.heartbeat_age > config.heartbeat_timeout || w.oldest_request > config.heartbeat_timeout) ++stale;
+    // --timeout and --timeout-grace: the master is about to kill the worker.
+    if (w.heartbeat_age > config.heartbeat_timeout ||
+        w.oldest_request > config.heartbeat_timeout + config.timeout_grace)
+      ++stale;
   }
   switch (probe) {
     case Probe::Startup:

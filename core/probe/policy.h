@@ -24,6 +24,9 @@ struct ProbeConfig {
   std::string liveness_path = "/alive";
   std::uint32_t req_queue_len = 10;  // readiness fails at or above this many queued requests
   double heartbeat_timeout = 30.0;   // s: a worker silent this long fails liveness
+  // s: a request past --timeout gets this long to unwind before its worker is
+  // replaced; liveness fails only past both (the master is about to kill it).
+  double timeout_grace = 0;
   double check_interval = 0;         // s between health-check runs; 0 = no checker process
   // A result older than this fails its check: the checker itself is stuck.
   double stale_after() const { return 3 * check_interval + 10; }

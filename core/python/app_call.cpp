@@ -290,6 +290,9 @@ void handle_exchange(const AppContext& ctx, std::shared_ptr<Exchange> ex) {
       std::string message = std::string("Invalid response from the application: ") + e.what();
       log::log_event("error", "squall.error", message + " (" + exchange.head.method + " " + exchange.head.target + ")");
     }
+    // The app and its iterable are done: a deadline no longer interrupts
+    // anything (Django's close() runs request_finished, which must complete).
+    if (ctx.runner) DeadlineRaiser::settle(*ctx.runner);
     // PEP 3333: close() is called whatever happened, once.
     call_close(ctx, exchange, result);
   }

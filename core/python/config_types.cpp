@@ -59,6 +59,7 @@ void bind_server_config(nb::module_& m) {
       .field("liveness_path", &probe::ProbeConfig::liveness_path)
       .field("req_queue_len", &probe::ProbeConfig::req_queue_len)
       .field("heartbeat_timeout", &probe::ProbeConfig::heartbeat_timeout)
+      .field("timeout_grace", &probe::ProbeConfig::timeout_grace)
       .field("check_interval", &probe::ProbeConfig::check_interval)
       .bind();
 
@@ -94,6 +95,9 @@ void bind_server_config(nb::module_& m) {
       .field("keepalive_timeout", &server::ServerConfig::keepalive_timeout)
       .field("body_timeout", &server::ServerConfig::body_timeout)
       .field("graceful_timeout", &server::ServerConfig::graceful_timeout)
+      .field("timeout", &server::ServerConfig::timeout)
+      .field("max_queue", &server::ServerConfig::max_queue)
+      .field("fair_accept", &server::ServerConfig::fair_accept)
       .setter("forwarded_allow_ips",
               [](server::ServerConfig& c, nb::handle v) {
                 std::string bad;
@@ -128,6 +132,7 @@ void bind_master_config(nb::module_& m) {
   StrictStruct<master::MasterConfig>(m, "MasterConfig", "The master: workers, supervision, probes, webhooks")
       .field("workers", &master::MasterConfig::workers)
       .field("timeout", &master::MasterConfig::timeout)
+      .field("timeout_grace", &master::MasterConfig::timeout_grace)
       .field("max_requests", &master::MasterConfig::max_requests)
       .field("max_requests_jitter", &master::MasterConfig::max_requests_jitter)
       .field("max_lifetime", &master::MasterConfig::max_lifetime)

@@ -5,6 +5,10 @@
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -13,6 +17,7 @@
 #include "master/master.h"
 #include "python/app_call.h"
 #include "python/config_types.h"
+#include "python/deadline.h"
 #include "server/server.h"
 #include "state/metrics_tables.h"
 
@@ -97,11 +102,17 @@ class PyMaster {
 
 class PyServer {
  public:
-  explicit PyServer(server::ServerConfig config) : server_(std::move(config)) {}
+  explicit PyServer(server::ServerConfig config) : server_(std::move(config)) {
+    if (server_.config().timeout > 0)
+      server_.set_deadline_handler([this](const std::shared_ptr<server::Exchange>& ex) { deadlines_.post(ex); });
+  }
 
   int run() {
     nb::gil_scoped_release release;
-    return server_.run();
+    if (server_.config().timeout > 0) deadlines_.start(server_.config().timeout);
+    int status = server_.run();
+    deadlines_.stop();  // without the GIL: its thread may be waiting for it
+    return status;
   }
 
   void handle_signals() { server_.handle_signals(); }
@@ -117,6 +128,23 @@ class PyServer {
   void serve_requests(nb::object app, nb::object log_error, int thread_index) {
     AppContext ctx{std::move(app), std::move(log_error), server_.config().access_log,
                    nb::str(server_.config().server_software.c_str())};
+    // With --timeout: this thread's record for the deadline raiser (GIL held
+    // whenever it is read or written).
+    Runner runner;
+    runner.ident = PyThread_get_thread_ident();
+    bool deadlines = server_.config().timeout > 0;
+    if (deadlines) {
+      ctx.runner = &runner;
+      deadlines_.add(&runner);
+    }
+    struct Unregister {
+      DeadlineRaiser& d;
+      Runner* r;
+      bool on;
+      ~Unregister() {
+        if (on) d.remove(r);
+      }
+    } unregister{deadlines_, &runner, deadlines};
     state::WorkerSlot* slot = server_.slot();
     state::ThreadSlot* mine =
         slot && thread_index >= 0 && std::size_t(thread_index) < state::kMaxThreads ? &slot->thread_slots[thread_index]
@@ -134,6 +162,9 @@ class PyServer {
         mine->begin(ex->head.method, ex->head.target, state::monotonic_ns());
         slot->busy_threads.fetch_add(1, std::memory_order_relaxed);
       }
+      runner.current = ex.get();
+      runner.interruptible = true;
+      runner.raised = false;
       try {
         handle_exchange(ctx, ex);
       } catch (std::exception& e) {
@@ -141,6 +172,9 @@ class PyServer {
         log::log_event("error", "squall.error", std::string("internal error: ") + e.what());
         ex->abort();
       }
+      DeadlineRaiser::settle(runner);
+      runner.current = nullptr;
+      if (ex->deadline_passed()) count_unwound(*ex);
       if (mine) {
         mine->end();
         slot->busy_threads.fetch_sub(1, std::memory_order_relaxed);
@@ -150,7 +184,18 @@ class PyServer {
   }
 
  private:
+  // The thread came back from a request past its deadline: it unwound.
+  void count_unwound(const server::Exchange& ex) {
+    if (g_tables) metrics::add(g_tables->server.timeouts_unwound);
+    double ran = double(std::chrono::steady_clock::now().time_since_epoch().count() - ex.dispatched_ns()) / 1e9;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " unwound after %.1f s", ran);
+    log::log_event("info", "squall.timeout",
+                   "worker " + std::to_string(getpid()) + ": request " + ex.head.method + " " + ex.head.target + buf);
+  }
+
   server::Server server_;
+  DeadlineRaiser deadlines_;
 };
 
 // The AMQP consumer process (manage.py consume; core/amqp/consumer.h).

@@ -22,6 +22,15 @@ struct ServerConfig {
   double keepalive_timeout = 75.0;  // s, idle keep-alive connection is closed
   double body_timeout = 30.0;       // s, stall while a body is read or a response is written
   double graceful_timeout = 30.0;   // s, SIGTERM: in-flight requests get this long to finish
+  // s, a request an application thread has run this long gets its deadline:
+  // 504 (or a close, once its head is out) and the deadline handler (0 = off).
+  double timeout = 0;
+  // Requests waiting for an application thread; a new one past this is
+  // answered 503 + Retry-After by the I/O thread (0 = unbounded).
+  std::size_t max_queue = 0;
+  // Fair accept: a worker whose queue holds --threads requests stops
+  // accepting while another worker of the pod has an idle thread.
+  bool fair_accept = true;
   net::AllowList forwarded_allow;   // peers whose X-Forwarded-* headers are honoured
   bool access_log = true;
   std::vector<AccessField> access_log_fields = kDefaultAccessFields;  // --access-log-format

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 #include "http/response.h"
@@ -216,6 +217,10 @@ void Connection::on_head(http::RequestHead&& head) {
     }
     return;
   }
+  if (ctx_.config.max_queue > 0 && ctx_.queue.size() >= ctx_.config.max_queue) {
+    shed(head, client);
+    return;
+  }
   auto ex = std::make_shared<Exchange>(std::move(head), ctx_.wakeup);
   ex->peer = peer_;
   ex->local_port = local_port_;
@@ -233,15 +238,49 @@ void Connection::on_head(http::RequestHead&& head) {
   response_started_ = false;
   continue_sent_ = false;
   ++ctx_.active_exchanges;
-  ctx_.queue.push(std::move(ex));
+  // A body is read before the request goes to a thread (up to body_buffer):
+  // a client trickling its body costs a buffer, never a thread. Not with
+  // Expect: 100-continue, whose body comes only once the app asks for it
+  // (RFC 9110 10.1.1).
+  dispatch_pending_ = exchange_->head.has_body() && !exchange_->head.expect_continue;
+  if (!dispatch_pending_) ctx_.queue.push(std::move(ex));
+}
+
+void Connection::dispatch() {
+  if (!dispatch_pending_ || !exchange_) return;
+  dispatch_pending_ = false;
+  ctx_.queue.push(exchange_);
+}
+
+// Overload: --max-queue requests already wait for an application thread. The
+// I/O thread answers at once, without Python: RFC 9110 15.6.4 503 with
+// Retry-After (10.2.3, delay-seconds), and closes, so that the client's retry
+// opens a new connection, which another worker may take. The body, if any, is
+// read and dropped first (as for every local answer).
+void Connection::shed(const http::RequestHead& head, const std::string& client) {
+  constexpr std::string_view kRetryAfterSeconds = "1";
+  const http::RequestErrorInfo& e = http::info(http::RequestError::Overloaded);
+  if (ctx_.metrics) metrics::bump(ctx_.metrics->request_errors[static_cast<std::size_t>(http::RequestError::Overloaded)]);
+  std::string body(e.text);
+  body += "\n";
+  http::ResponseHead h = http::text_head(e.status, body.size(), head.version_minor, false);
+  h.add("Retry-After", kRetryAfterSeconds);
+  local_ = LocalResponse{http::text_response(std::move(h), body, head.method == "HEAD"), {}, true};
+  if (ctx_.config.access_log)
+    server::log_access(client, head, e.status, body.size(),
+                       std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count());
 }
 
 void Connection::on_body(std::string_view data) {
-  if (exchange_ && !discarding_body_) exchange_->append_body(data);
+  if (exchange_ && !discarding_body_) {
+    exchange_->append_body(data);
+    if (dispatch_pending_ && exchange_->body_buffered() >= ctx_.config.body_buffer) dispatch();
+  }
 }
 
 void Connection::on_message_complete() {
   if (exchange_ && reading_body_ && !discarding_body_) exchange_->end_body(false);
+  dispatch();
   reading_body_ = false;
   waiting_since_ = Clock::time_point{};
 }
@@ -287,6 +326,7 @@ void Connection::exchange_finished() {
 }
 
 void Connection::detach_exchange() {
+  dispatch_pending_ = false;
   if (!exchange_) return;
   exchange_->conn = nullptr;
   if (!exchange_done_) exchange_->connection_lost();
@@ -454,9 +494,37 @@ void Connection::close_idle() {
 
 // ---- timers -----------------------------------------------------------------------
 
+// --timeout: the application thread has run this exchange too long. The
+// client gets its answer now (504, or a close once the head is out), whether
+// or not the thread ever unwinds; the deadline handler then interrupts it.
+bool Connection::check_deadline(Clock::time_point now) {
+  if (!exchange_ || exchange_done_ || exchange_->deadline_passed()) return false;
+  std::int64_t dispatched = exchange_->dispatched_ns();
+  if (dispatched == 0) return false;  // still queued
+  double ran = std::chrono::duration<double>(now.time_since_epoch() - Clock::duration(dispatched)).count();
+  if (ran <= ctx_.config.timeout) return false;
+  std::shared_ptr<Exchange> ex = exchange_;
+  Exchange::Expiry expiry = ex->expire();
+  if (expiry == Exchange::Expiry::Done) return false;
+  char secs[64];
+  std::snprintf(secs, sizeof secs, "%.1f s (--timeout %g s)", ran, ctx_.config.timeout);
+  log::log_event("warning", "squall.timeout",
+                 ctx_.who + "request " + ex->head.method + " " + ex->head.target + " has run for " + secs + ": " +
+                     (expiry == Exchange::Expiry::Answered ? "answered 504" : "response incomplete, connection closed") +
+                     "; interrupting its thread");
+  if (ctx_.on_deadline) ctx_.on_deadline(ex);
+  if (expiry == Exchange::Expiry::MustClose) {
+    close();
+    return true;
+  }
+  on_exchange_update(*ex);  // the 504 goes out now
+  return closed_;
+}
+
 void Connection::check_timeouts(Clock::time_point now) {
   if (closed_) return;
   const auto& cfg = ctx_.config;
+  if (cfg.timeout > 0 && check_deadline(now)) return;
   if (lingering_) {
     if (seconds_between(last_activity_, now) > linger_seconds_) close();
     return;

@@ -55,6 +55,9 @@ class Connection : public http::ParserHandler {
   void on_peer_eof();
   void answer_local();
   bool output_backlogged() const;
+  bool check_deadline(Clock::time_point now);  // true: the connection was closed
+  void shed(const http::RequestHead& head, const std::string& client);
+  void dispatch();  // the exchange goes on the request queue (once)
 
   ServerContext& ctx_;
   net::UniqueFd fd_;
@@ -76,6 +79,7 @@ class Connection : public http::ParserHandler {
   bool exchange_done_ = false;     // the worker finished the response
   bool keep_alive_after_ = false;
   bool response_started_ = false;  // bytes of the current response were queued
+  bool dispatch_pending_ = false;  // the exchange waits for its body before the queue
   bool continue_sent_ = false;
   bool close_after_flush_ = false;
   bool lingering_ = false;

@@ -1,7 +1,9 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "probe/routes.h"
@@ -39,6 +41,11 @@ struct ServerContext {
   // worker) is set by Server::attach, routes.listen_fd with the listen socket.
   probe::Routes routes;
   metrics::ServerTable* metrics = nullptr;      // in a worker: its server metrics (I/O thread only)
+  // Called by the I/O thread when an exchange passes --timeout (after its 504
+  // or close): the application side's chance to interrupt the thread running
+  // it. Must not block the loop (it only hands the exchange over).
+  std::function<void(const std::shared_ptr<Exchange>&)> on_deadline;
+  std::string who;  // "worker PID: " in a worker, for log lines
 };
 
 }  // namespace squall::server

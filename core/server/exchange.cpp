@@ -113,6 +113,8 @@ std::size_t Exchange::body_buffered() const {
 
 void Exchange::set_response(int status, std::string reason,
                             std::vector<std::pair<std::string, std::string>> headers) {
+  std::lock_guard lock(mu_);
+  if (head_sent_ || gone_) return;  // the deadline answered 504, or the client left
   status_ = status;
   reason_ = std::move(reason);
   headers_ = std::move(headers);
@@ -260,6 +262,7 @@ void Exchange::finish() {
 
 void Exchange::abort() {
   std::lock_guard lock(mu_);
+  if (finished_) return;
   if (!head_sent_ && !gone_) {
     status_ = 500;
     head_sent_ = true;
@@ -270,6 +273,47 @@ void Exchange::abort() {
   keep_alive_ = false;
   finished_ = true;
   wake_io();
+}
+
+bool Exchange::response_started() const {
+  std::lock_guard lock(mu_);
+  return head_sent_;
+}
+
+int Exchange::status() const {
+  std::lock_guard lock(mu_);
+  return status_;
+}
+
+void Exchange::mark_dispatched() {
+  dispatched_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_release);
+}
+
+Exchange::Expiry Exchange::expire() {
+  std::lock_guard lock(mu_);
+  if (finished_ || gone_) return Expiry::Done;
+  deadline_passed_.store(true, std::memory_order_release);
+  // The application side sees the client as gone from now on: its writes
+  // return false, wsgi.input raises, and a thread waiting in wait_body() or
+  // wait_drained() returns, so nothing of ours keeps it from unwinding.
+  gone_ = true;
+  keep_alive_ = false;
+  cv_.notify_all();
+  if (head_sent_) {
+    out_.clear();
+    out_bytes_ = 0;
+    return Expiry::MustClose;  // an incomplete response: only a close ends it honestly
+  }
+  // RFC 9110 15.6.5: 504 Gateway Timeout, the server acting for the
+  // application did not get its answer in time. The connection closes: the
+  // request body may be unread and the thread is still unwinding.
+  head_sent_ = true;
+  status_ = 504;
+  std::string_view body = "Gateway Timeout: the request took longer than --timeout\n";
+  enqueue_locked(http::text_response(http::text_head(504, body.size(), head.version_minor, false), body,
+                                     head.method == "HEAD"));
+  finished_ = true;
+  return Expiry::Answered;
 }
 
 bool Exchange::client_gone() const {

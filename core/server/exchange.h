@@ -61,6 +61,21 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::string client;
   std::chrono::steady_clock::time_point started;
 
+  // ---- Deadline ------------------------------------------------------------------
+  // Set by the application thread that takes the exchange (RequestQueue::pop);
+  // the I/O thread's deadline runs from here. 0: still queued.
+  void mark_dispatched();
+  std::int64_t dispatched_ns() const { return dispatched_ns_.load(std::memory_order_acquire); }
+  enum class Expiry {
+    Done,       // the response was already complete, or the client gone: nothing to do
+    Answered,   // no head was out: a 504 is queued and the exchange is finished
+    MustClose,  // the head was out: the connection must be closed
+  };
+  // I/O thread, at the deadline. From then on the application side sees the
+  // exchange as gone: writes return false, body reads fail, waits return.
+  Expiry expire();
+  bool deadline_passed() const { return deadline_passed_.load(std::memory_order_acquire); }
+
   // ---- Worker side: request body ------------------------------------------
   // Moves up to `max` body bytes into `out` without blocking.
   BodyRead take_body(std::string& out, std::size_t max);
@@ -71,7 +86,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Stores the status and headers; nothing is sent before the first body
   // bytes (PEP 3333) or finish(). Headers were validated by the caller.
   void set_response(int status, std::string reason, std::vector<std::pair<std::string, std::string>> headers);
-  bool response_started() const { return head_sent_; }
+  bool response_started() const;
   // Queues body bytes. `last` says no more body follows, which lets a
   // response whose length was not declared go out with Content-Length.
   // Returns false once the client is gone.
@@ -88,7 +103,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool client_gone() const;
 
   // Facts for the access log, valid after finish().
-  int status() const { return status_; }
+  int status() const;
   std::uint64_t body_bytes() const { return body_bytes_; }
 
   // ---- I/O thread side ---------------------------------------------------------
@@ -121,6 +136,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Weak: the Wakeup's ready list holds exchanges, so a strong reference
   // here would be a cycle that outlives the server.
   std::weak_ptr<Wakeup> wakeup_;
+  std::atomic<std::int64_t> dispatched_ns_{0};
+  std::atomic<bool> deadline_passed_{false};
   mutable std::mutex mu_;
   std::condition_variable cv_;
 
@@ -143,7 +160,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool finished_ = false;
   bool gone_ = false;
 
-  // response framing (worker thread only)
+  // response framing (worker thread only, except status_ and head_sent_:
+  // guarded by mu_, since expire() answers 504 from the I/O thread)
   int status_ = 0;
   std::string reason_;
   std::vector<std::pair<std::string, std::string>> headers_;

@@ -42,7 +42,10 @@ class RequestQueue {
       if (items_.empty()) return nullptr;
       auto ex = std::move(items_.front());
       items_.pop_front();
-      if (!ex->client_gone()) return ex;
+      if (!ex->client_gone()) {
+        ex->mark_dispatched();
+        return ex;
+      }
     }
   }
   // Non-blocking: the next live request, or nullptr when none is waiting.
@@ -51,7 +54,10 @@ class RequestQueue {
     while (!items_.empty()) {
       auto ex = std::move(items_.front());
       items_.pop_front();
-      if (!ex->client_gone()) return ex;
+      if (!ex->client_gone()) {
+        ex->mark_dispatched();
+        return ex;
+      }
     }
     return nullptr;
   }

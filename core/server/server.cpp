@@ -89,6 +89,7 @@ void Server::attach(state::SharedState* state, state::WorkerSlot* slot) {
   slot_ = slot;
   master_pid_ = getppid();
   slot_->threads.store(static_cast<std::uint32_t>(config_.threads));
+  ctx_.who = who();
   if (state->metrics) ctx_.metrics = &state->metrics->workers[slot - state->workers].server;
 }
 
@@ -149,6 +150,7 @@ int Server::run() {
       }
     }
     queue_.wake_sleepers();
+    update_fair_accept();
     reap_closed();
     if (draining_ && connections_.empty()) stopping_ = true;
   }
@@ -184,6 +186,35 @@ void Server::accept_all(std::size_t limit) {
     connections_.emplace(raw, std::move(conn));
     watch(epoll_.get(), fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, reinterpret_cast<std::uint64_t>(raw));
   }
+}
+
+// Fair accept. Workers share one listen socket and the kernel wakes one of
+// them per connection (EPOLLEXCLUSIVE), whatever its load: a worker with every
+// thread busy and as many requests again waiting would make a new client wait
+// behind them while another worker has a thread free. Such a worker takes its
+// listen socket out of its epoll set until its queue is shorter or no other
+// worker has an idle thread; the kernel then wakes the others. Checked after
+// every loop batch: the queue length is one lock, the other slots are read
+// only while this worker is that busy.
+bool Server::should_defer_accept() const {
+  if (!config_.fair_accept || !shared_ || !slot_) return false;
+  std::size_t threads = static_cast<std::size_t>(std::max(config_.threads, 1));
+  if (queue_.size() < threads) return false;
+  for (const state::WorkerSlot& w : shared_->workers) {
+    if (&w == slot_ || w.pid.load(std::memory_order_relaxed) == 0 || !w.ready.load(std::memory_order_relaxed)) continue;
+    std::uint32_t n = w.threads.load(std::memory_order_relaxed);
+    if (w.busy_threads.load(std::memory_order_relaxed) < n && w.queued.load(std::memory_order_relaxed) == 0) return true;
+  }
+  return false;
+}
+
+void Server::update_fair_accept() {
+  if (!listener_.valid() || listener_paused_) return;
+  bool defer = should_defer_accept();
+  if (defer == listener_deferred_) return;
+  listener_deferred_ = defer;
+  if (defer) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+  else watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
 }
 
 void Server::on_signal() {
@@ -252,6 +283,7 @@ void Server::on_tick() {
   }
   if (listener_paused_ && listener_.valid()) {
     listener_paused_ = false;
+    listener_deferred_ = false;
     watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
   }
 }

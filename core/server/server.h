@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -52,6 +53,16 @@ class Server {
   std::shared_ptr<Exchange> try_next_exchange() { return queue_.try_pop(); }
   const ServerConfig& config() const { return config_; }
 
+  // Called by the I/O thread for an exchange past --timeout (ServerContext::on_deadline).
+  // Set before run().
+  void set_deadline_handler(std::function<void(const std::shared_ptr<Exchange>&)> handler) {
+    ctx_.on_deadline = std::move(handler);
+  }
+  // Fair accept: true when this worker should leave new connections to
+  // another worker (its queue holds --threads requests, another worker has an
+  // idle thread). Reads shared memory only.
+  bool should_defer_accept() const;
+
  private:
   void accept_all(std::size_t limit);
   void on_signal();
@@ -68,6 +79,8 @@ class Server {
   std::unique_ptr<net::SignalPipe> signals_;
   int port_ = 0;
   bool listener_paused_ = false;
+  bool listener_deferred_ = false;  // fair accept: out of the epoll set while busy
+  void update_fair_accept();
   bool draining_ = false;
   bool stopping_ = false;
   Clock::time_point drain_deadline_{};

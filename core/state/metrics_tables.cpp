@@ -105,7 +105,8 @@ void add_cells(std::uint64_t (&to)[N], const std::uint64_t (&from)[N]) {
 
 void fold_server(ServerTable& to, const ServerTable& from) {
   for (auto field : {&ServerTable::accepted, &ServerTable::handled, &ServerTable::requests,
-                     &ServerTable::bytes_received, &ServerTable::bytes_sent, &ServerTable::duration_sum_ns})
+                     &ServerTable::bytes_received, &ServerTable::bytes_sent, &ServerTable::duration_sum_ns,
+                     &ServerTable::timeouts_unwound})
     add(to.*field, load(from.*field));
   add_cells(to.duration, from.duration);
   add_cells(to.request_errors, from.request_errors);

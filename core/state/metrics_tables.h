@@ -78,6 +78,9 @@ struct ServerTable {
   std::uint64_t duration[kServerCells];
   std::uint64_t duration_sum_ns;
   std::uint64_t request_errors[http::kRequestErrorCount];  // requests refused, by http::RequestError
+  // Requests past --timeout whose Python thread unwound (RequestTimeout) and
+  // returned: written by the worker's Python threads (metrics::add).
+  std::uint64_t timeouts_unwound;
   // gauges (not folded: they describe a live worker)
   std::uint64_t active, reading, writing, waiting;
 };

@@ -134,6 +134,9 @@ struct SharedState {
   CheckTable checks;
   std::atomic<std::int32_t> master_pid{0};
   std::atomic<std::uint64_t> respawns[kRespawnReasonCount] = {};  // by kRespawnReasons
+  // Requests still running at --timeout + --timeout-grace, whose worker the
+  // master replaced (squall_request_timeouts_total{outcome="worker_replaced"}).
+  std::atomic<std::uint64_t> timeouts_replaced{0};
   std::atomic<std::int64_t> master_started_ns{0};                // CLOCK_MONOTONIC
   std::atomic<std::uint32_t> amqp{0};  // the workers are AMQP consumers (manage.py consume)
   // Metrics tables (state/metrics_tables.h), a mapping of their own; nullptr

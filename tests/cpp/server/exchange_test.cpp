@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 using namespace squall;
 using server::Exchange;
@@ -155,6 +157,71 @@ TEST(ExchangeBody, LostConnectionFailsReadsAndWrites) {
   EXPECT_EQ(ex->take_body(got, 10), server::BodyRead::Failed);
   EXPECT_FALSE(ex->write("x"));
   EXPECT_TRUE(ex->client_gone());
+}
+
+// ---- deadline (--timeout) ---------------------------------------------------------------
+
+TEST(ExchangeDeadline, BeforeTheHeadTheClientGets504AndTheAppSeesItGone) {
+  auto ex = make();
+  EXPECT_EQ(ex->dispatched_ns(), 0);
+  ex->mark_dispatched();
+  EXPECT_GT(ex->dispatched_ns(), 0);
+  EXPECT_EQ(ex->expire(), Exchange::Expiry::Answered);
+  EXPECT_TRUE(ex->deadline_passed());
+  auto taken = ex->take_output();
+  std::string out;
+  for (auto& seg : taken.segments) out += seg.bytes;
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 504 Gateway Timeout\r\n")) << out;
+  EXPECT_TRUE(has(out, "Connection: close\r\n"));
+  EXPECT_TRUE(taken.finished);
+  EXPECT_FALSE(taken.keep_alive);
+  EXPECT_EQ(ex->status(), 504);
+  // Whatever the app answers afterwards is dropped: the client has its 504.
+  ex->set_response(500, "Internal Server Error", {});
+  EXPECT_FALSE(ex->write("late", true));
+  ex->finish();
+  ex->abort();
+  EXPECT_EQ(output(*ex), "");
+  EXPECT_EQ(ex->status(), 504);
+  std::string body;
+  EXPECT_EQ(ex->take_body(body, 100), server::BodyRead::Failed);  // wsgi.input raises
+  EXPECT_TRUE(ex->client_gone());
+}
+
+TEST(ExchangeDeadline, AfterTheHeadTheConnectionMustClose) {
+  auto ex = make();
+  ex->set_response(200, "OK", {});
+  ex->write("part");
+  output(*ex);
+  EXPECT_EQ(ex->expire(), Exchange::Expiry::MustClose);
+  EXPECT_FALSE(ex->write("more"));
+  EXPECT_EQ(output(*ex), "");
+}
+
+TEST(ExchangeDeadline, AFinishedResponseIsLeftAlone) {
+  auto ex = make();
+  ex->set_response(200, "OK", {});
+  ex->write("done", true);
+  ex->finish();
+  EXPECT_EQ(ex->expire(), Exchange::Expiry::Done);
+  EXPECT_FALSE(ex->deadline_passed());
+  EXPECT_TRUE(has(output(*ex), "200 OK"));
+}
+
+TEST(ExchangeDeadline, AThreadWaitingForTheBodyIsReleased) {
+  http::RequestHead head;
+  head.method = "POST";
+  head.target = "/";
+  head.content_length = 10;
+  auto ex = std::make_shared<Exchange>(std::move(head), std::make_shared<server::Wakeup>());
+  std::thread waiter([&] {
+    ex->wait_body();
+    std::string body;
+    EXPECT_EQ(ex->take_body(body, 100), server::BodyRead::Failed);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(ex->expire(), Exchange::Expiry::Answered);
+  waiter.join();
 }
 
 // ---- X-Forwarded-For from a trusted proxy ----------------------------------------

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -20,9 +21,22 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Echoes the method, target and body: "GET /x\n<body>".
+std::atomic<bool> g_release{false};  // ends /block
+
+// Echoes the method, target and body: "GET /x\n<body>". /hang runs until the
+// exchange is gone (its deadline); /block until g_release.
 void echo_app(server::Server& srv) {
   while (auto ex = srv.next_exchange()) {
+    if (ex->head.target == "/hang") {
+      while (!ex->client_gone()) std::this_thread::sleep_for(5ms);
+      ex->set_response(500, "Internal Server Error", {});
+      ex->write("too late", true);
+      ex->finish();
+      continue;
+    }
+    if (ex->head.target == "/block") {
+      while (!g_release.load()) std::this_thread::sleep_for(5ms);
+    }
     std::string body;
     for (;;) {
       auto r = ex->take_body(body, 1 << 16);
@@ -50,9 +64,11 @@ class EngineTest : public ::testing::Test {
   void SetUp() override { start(server::ServerConfig{}); }
   void TearDown() override { stop(); }
 
-  void start(server::ServerConfig config) {
+  void start(server::ServerConfig config) { start_with(std::move(config), nullptr); }
+  void start_with(server::ServerConfig config, void (*setup)(server::Server&, std::atomic<int>&)) {
     config.access_log = false;
     srv_ = std::make_unique<server::Server>(std::move(config));
+    if (setup) setup(*srv_, deadline_calls_);
     std::string error;
     ASSERT_TRUE(srv_->listen({"127.0.0.1", 0, 64, false}, error)) << error;
     loop_ = std::thread([this] { srv_->run(); });
@@ -103,6 +119,7 @@ class EngineTest : public ::testing::Test {
 
   std::unique_ptr<server::Server> srv_;
   std::thread loop_, app_;
+  std::atomic<int> deadline_calls_{0};
 };
 
 }  // namespace
@@ -194,6 +211,61 @@ TEST_F(EngineTest, IdleKeepAliveConnectionIsClosed) {
   close(fd);
 }
 
+TEST_F(EngineTest, APastDeadlineIsAnswered504AndTheHandlerCalledOnce) {
+  stop();
+  server::ServerConfig config;
+  config.timeout = 0.3;
+  start_with(config, [](server::Server& srv, std::atomic<int>& calls) {
+    srv.set_deadline_handler([&calls](const std::shared_ptr<server::Exchange>& ex) {
+      EXPECT_EQ(ex->head.target, "/hang");
+      EXPECT_TRUE(ex->deadline_passed());
+      ++calls;
+    });
+  });
+  int fd = connect_client();
+  auto t0 = std::chrono::steady_clock::now();
+  send_all(fd, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string got = read_to_eof(fd);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 504 Gateway Timeout\r\n")) << got;
+  EXPECT_EQ(got.find("too late"), std::string::npos);
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 2s);
+  close(fd);
+  // The same server goes on serving, and a quick request has no deadline.
+  fd = connect_client();
+  send_all(fd, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(read_until(fd, "GET /after\n").find("200 OK"), std::string::npos);
+  close(fd);
+  EXPECT_EQ(deadline_calls_.load(), 1);
+}
+
+TEST_F(EngineTest, PastMaxQueueA503WithRetryAfterComesAtOnce) {
+  stop();
+  server::ServerConfig config;
+  config.max_queue = 1;
+  g_release = false;
+  start(config);
+  int busy = connect_client();
+  send_all(busy, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n");  // the one app thread
+  std::this_thread::sleep_for(100ms);
+  int queued = connect_client();
+  send_all(queued, "GET /queued HTTP/1.1\r\nHost: x\r\n\r\n");  // waits: the queue is full
+  std::this_thread::sleep_for(100ms);
+  int shed = connect_client();
+  send_all(shed, "GET /shed HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string got = read_to_eof(shed);
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 503 Service Unavailable\r\n")) << got;
+  EXPECT_NE(got.find("Retry-After: 1\r\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("Connection: close\r\n"), std::string::npos) << got;
+  g_release = true;
+  EXPECT_NE(read_until(busy, "GET /block\n").find("200 OK"), std::string::npos);
+  EXPECT_NE(read_until(queued, "GET /queued\n").find("200 OK"), std::string::npos);
+  close(busy);
+  close(queued);
+  close(shed);
+}
+
 TEST_F(EngineTest, GracefulStopFinishesTheLoop) {
   int fd = connect_client();
   send_all(fd, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -204,5 +276,53 @@ TEST_F(EngineTest, GracefulStopFinishesTheLoop) {
   loop_.join();
   app_.join();
   srv_.reset();
+  close(fd);
+}
+
+// Fair accept: a worker whose queue holds --threads requests leaves new
+// connections to a worker with an idle thread, and only then.
+TEST(FairAccept, DefersOnlyWhileBusyAndAnotherWorkerIsIdle) {
+  state::SharedState* shared = state::SharedState::create(false);
+  server::ServerConfig config;
+  config.threads = 1;
+  config.access_log = false;
+  server::Server srv(config);
+  std::string error;
+  ASSERT_TRUE(srv.listen({"127.0.0.1", 0, 64, false}, error)) << error;
+  state::WorkerSlot& mine = shared->workers[0];
+  state::WorkerSlot& other = shared->workers[1];
+  mine.pid.store(getpid());
+  srv.attach(shared, &mine);
+  std::thread loop([&] { srv.run(); });  // no application thread: requests stay queued
+  EXPECT_FALSE(srv.should_defer_accept());  // nothing queued
+
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(srv.port()));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req = "GET /q HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (mine.queued.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(mine.queued.load(), 1u);
+
+  EXPECT_FALSE(srv.should_defer_accept());  // queue full, but no other worker
+  other.pid.store(1);
+  other.threads.store(2);
+  other.ready.store(1);
+  EXPECT_TRUE(srv.should_defer_accept());  // the other one has idle threads
+  other.busy_threads.store(2);
+  EXPECT_FALSE(srv.should_defer_accept());  // ... not any more
+  other.busy_threads.store(1);
+  other.queued.store(3);
+  EXPECT_FALSE(srv.should_defer_accept());  // an idle thread, but requests wait there
+  other.queued.store(0);
+  other.ready.store(0);
+  EXPECT_FALSE(srv.should_defer_accept());  // not accepting (starting, draining)
+
+  srv.request_stop(false);
+  loop.join();
   close(fd);
 }
