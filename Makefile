@@ -10,13 +10,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Redis, RabbitMQ, Prometheus and its promtool), and kubectl for the deploy
 # kit's kustomization (Debian's kubernetes-client, unless one is installed).
 APT_PACKAGES := build-essential cmake ninja-build pkg-config python3-dev python3-venv \
-	node-llhttp libgtest-dev nlohmann-json3-dev libcurl4-openssl-dev librabbitmq-dev wrk curl nginx \
+	node-llhttp libgtest-dev nlohmann-json3-dev clang-format libcurl4-openssl-dev librabbitmq-dev wrk curl nginx \
 	postgresql redis-server rabbitmq-server prometheus \
 	$(shell command -v kubectl >/dev/null || echo kubernetes-client)
 
 ENGINE_SOURCES := $(shell find core squall -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: install demo test test-cpp test-asan test-python lint bench clean
+.PHONY: install demo test test-cpp test-asan test-python lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -54,8 +54,15 @@ test-asan:
 test-python:
 	$(VENV)/bin/pytest -q
 
+# C++ style: .clang-format (Google's, 120 columns) over core/, tests/cpp/ and fuzz/.
+CXX_SOURCES = $(shell find core tests/cpp fuzz -name '*.cpp' -o -name '*.h')
+
 lint:
 	$(VENV)/bin/ruff check squall tests bench examples
+	@clang-format --dry-run -Werror $(CXX_SOURCES) && echo "clang-format: clean"
+
+format:
+	clang-format -i $(CXX_SOURCES)
 
 bench: install
 	$(PY) bench/run.py

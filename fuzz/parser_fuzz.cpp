@@ -46,8 +46,7 @@ struct Transcript final : squall::http::ParserHandler {
     in_message = true;
     body_bytes = 0;
     text += "H " + h.method + " " + h.target + " " + std::to_string(h.headers.size()) + " " +
-            std::to_string(h.content_length.value_or(0)) + (h.chunked ? " c" : "") + (h.keep_alive ? " k" : "") +
-            "\n";
+            std::to_string(h.content_length.value_or(0)) + (h.chunked ? " c" : "") + (h.keep_alive ? " k" : "") + "\n";
     for (const auto& field : h.headers) text += field.name + ": " + field.value + "\n";
   }
   void on_body(std::string_view data) override {

@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "state/metrics_tables.h"
 #include "log/log.h"
+#include "state/metrics_tables.h"
 
 namespace squall::amqp {
 namespace {
@@ -151,8 +151,10 @@ void Consumer::request_stop() {
 void Consumer::on_signals() {
   if (!signals_) return;
   for (const auto& sig : signals_->drain()) {
-    if (sig.signo == SIGTERM) log("info", "SIGTERM: finishing the current message, then closing the connection");
-    else log("info", std::string("SIG") + sigabbrev_np(sig.signo) + ": closing the connection");
+    if (sig.signo == SIGTERM)
+      log("info", "SIGTERM: finishing the current message, then closing the connection");
+    else
+      log("info", std::string("SIG") + sigabbrev_np(sig.signo) + ": closing the connection");
     stop_.store(true);
   }
 }
@@ -290,7 +292,8 @@ bool Consumer::connect() {
   amqp_basic_qos(st, kChannel, 0, static_cast<std::uint16_t>(config_.prefetch), 0);
   if (r = amqp_get_rpc_reply(st); r.reply_type != AMQP_RESPONSE_NORMAL) return fail("basic.qos", describe(r));
   auto* ok = amqp_basic_consume(st, kChannel, queue, amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-  if (r = amqp_get_rpc_reply(st); r.reply_type != AMQP_RESPONSE_NORMAL || !ok) return fail("basic.consume", describe(r));
+  if (r = amqp_get_rpc_reply(st); r.reply_type != AMQP_RESPONSE_NORMAL || !ok)
+    return fail("basic.consume", describe(r));
   c->consumer_tag = to_string(ok->consumer_tag);
   // A blocking RPC from here on would stall heartbeats: none is made while consuming.
   ++generation_;
@@ -337,7 +340,8 @@ void Consumer::send_verdicts() {
       return;  // the next read notices the broken connection
     }
     if (tables_)
-      metrics::record_amqp(*tables_, v.routing_key, v.verdict == Verdict::Ack ? metrics::kAmqpAcked : metrics::kAmqpNacked);
+      metrics::record_amqp(*tables_, v.routing_key,
+                           v.verdict == Verdict::Ack ? metrics::kAmqpAcked : metrics::kAmqpNacked);
   }
 }
 
@@ -381,23 +385,21 @@ bool Consumer::pump() {
       switch (frame.payload.method.id) {
         case AMQP_CHANNEL_CLOSE_METHOD: {
           auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
-          log("error", "the broker closed the channel: " + std::to_string(m->reply_code) + " " +
-                           to_string(m->reply_text));
+          log("error",
+              "the broker closed the channel: " + std::to_string(m->reply_code) + " " + to_string(m->reply_text));
           amqp_channel_close_ok_t ok{};
           amqp_send_method(st, kChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
           return false;
         }
         case AMQP_CONNECTION_CLOSE_METHOD: {
           auto* m = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-          log("error", "the broker closed the connection: " + std::to_string(m->reply_code) + " " +
-                           to_string(m->reply_text));
+          log("error",
+              "the broker closed the connection: " + std::to_string(m->reply_code) + " " + to_string(m->reply_text));
           amqp_connection_close_ok_t ok{};
           amqp_send_method(st, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
           return false;
         }
-        case AMQP_BASIC_CANCEL_METHOD:
-          log("error", "the broker cancelled the consumer (queue deleted?)");
-          return false;
+        case AMQP_BASIC_CANCEL_METHOD: log("error", "the broker cancelled the consumer (queue deleted?)"); return false;
         default: continue;  // basic.cancel-ok and the like
       }
     }

@@ -26,9 +26,9 @@
 #include <variant>
 #include <vector>
 
-#include "state/shared_state.h"
 #include "net/fd.h"
 #include "net/signal_pipe.h"
+#include "state/shared_state.h"
 
 namespace squall::metrics {
 struct WorkerTables;
@@ -42,14 +42,14 @@ struct ConsumerConfig {
   std::string vhost = "/";
   std::string user = "guest";
   std::string password = "guest";
-  std::string queue;     // "" = a server-named queue
-  std::string exchange;  // "" = the default exchange (no declare, no bind)
+  std::string queue;                      // "" = a server-named queue
+  std::string exchange;                   // "" = the default exchange (no declare, no bind)
   std::vector<std::string> routing_keys;  // empty: bind with the queue's name (as pika does)
   std::string dead_letter_exchange;       // set: failures are dead-lettered, not requeued
   int prefetch = 1;
-  int heartbeat = 30;          // s, negotiated with the broker
-  double connect_timeout = 5;  // s
-  bool reconnect = false;      // else: exit 1 when the connection is lost
+  int heartbeat = 30;            // s, negotiated with the broker
+  double connect_timeout = 5;    // s
+  bool reconnect = false;        // else: exit 1 when the connection is lost
   double graceful_timeout = 20;  // s: SIGTERM waits this long for the running handler
   double max_backoff = 30;       // s between reconnect attempts (0, 1, 2, ... this)
 };
@@ -66,8 +66,7 @@ struct Timestamp {
   std::uint64_t seconds;
 };
 struct FieldValue {
-  std::variant<std::monostate, bool, std::int64_t, double, std::string, Decimal, Timestamp, FieldTable, FieldArray>
-      v;
+  std::variant<std::monostate, bool, std::int64_t, double, std::string, Decimal, Timestamp, FieldTable, FieldArray> v;
 };
 
 struct Properties {
@@ -119,12 +118,12 @@ class Consumer {
   struct Connection;
   bool connect();  // false: failed (logged)
   void disconnect(bool clean);
-  bool pump();     // reads what the broker sent; false: the connection is lost
+  bool pump();  // reads what the broker sent; false: the connection is lost
   void send_verdicts();
   void on_signals();
   void set_state(State s);
   void heartbeat();
-  void drop_pending();  // deliveries not yet handed out: the broker requeues them
+  void drop_pending();                // deliveries not yet handed out: the broker requeues them
   bool wait_or_stop(double seconds);  // sleeps (heartbeating) unless asked to stop; false: stop
 
   ConsumerConfig config_;

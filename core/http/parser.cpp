@@ -52,8 +52,8 @@ bool is_forbidden_trailer(std::string_view name) {
       // routing (RFC 9110 7.2)
       "Host",
       // request modifiers: controls and conditionals (RFC 9110 10.1, 13; RFC 9111 5)
-      "Expect", "Max-Forwards", "Range", "If-Match", "If-None-Match", "If-Modified-Since",
-      "If-Unmodified-Since", "If-Range", "Cache-Control", "Pragma",
+      "Expect", "Max-Forwards", "Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
+      "If-Range", "Cache-Control", "Pragma",
       // authentication (RFC 9110 11; RFC 6265)
       "Authorization", "Proxy-Authorization", "Cookie",
       // how to process the content (RFC 9110 8.3-8.4, 14.4)
@@ -321,15 +321,13 @@ FeedResult LlhttpParser::feed_unguarded(std::string_view data) {
 
 bool LlhttpParser::after_pause(const char* stop) {
   switch (pause_) {
-    case Pause::Head:
-      return deliver_head(stop);
+    case Pause::Head: return deliver_head(stop);
     case Pause::LastChunk:
       phase_ = Phase::Trailers;
       trailer_start_ = pos(stop);
       field_count_ = 0;
       return true;
-    default:
-      return reject(RequestError::Internal, "parser paused unexpectedly");
+    default: return reject(RequestError::Internal, "parser paused unexpectedly");
   }
 }
 
@@ -387,8 +385,7 @@ bool LlhttpParser::within_limits(std::uint64_t p) {
         return reject(RequestError::HeadTooLarge, larger_than("trailer section", limits_.max_header_bytes));
       }
       return true;
-    default:
-      return true;
+    default: return true;
   }
 }
 
@@ -436,8 +433,8 @@ int LlhttpParser::on_url(const char* at, std::size_t n) {
 int LlhttpParser::on_version_complete() {
   // The request line ends with the version: method SP target SP "HTTP/x.y"
   // (RFC 9112 3). Count it whole, whatever the read boundaries were.
-  std::size_t line = std::strlen(llhttp_method_name(static_cast<llhttp_method_t>(llhttp_.method))) + 1 +
-                     head_.target.size() + 1 + 8;
+  std::size_t line =
+      std::strlen(llhttp_method_name(static_cast<llhttp_method_t>(llhttp_.method))) + 1 + head_.target.size() + 1 + 8;
   if (line > limits_.max_request_line)
     return verdict(reject(RequestError::RequestLineTooLong, larger_than("request line", limits_.max_request_line)));
   if (phase_ == Phase::RequestLine) phase_ = Phase::Headers;
@@ -453,11 +450,13 @@ int LlhttpParser::on_header_field(const char* at, std::size_t n) {
 int LlhttpParser::on_header_field_complete() {
   // Limits: the number of fields in the head, and in the trailer section.
   if (++field_count_ > limits_.max_header_count) {
-    return verdict(reject(RequestError::TooManyHeaders, "more than " + std::to_string(limits_.max_header_count) + " header fields"));
+    return verdict(reject(RequestError::TooManyHeaders,
+                          "more than " + std::to_string(limits_.max_header_count) + " header fields"));
   }
   // Decided on the name, before llhttp reads the value (it has opinions on some, e.g. Transfer-Encoding).
   if (phase_ == Phase::Trailers && is_forbidden_trailer(name_)) {
-    return verdict(reject(RequestError::ForbiddenTrailerField, "field '" + name_ + "' is not allowed in a trailer section"));
+    return verdict(
+        reject(RequestError::ForbiddenTrailerField, "field '" + name_ + "' is not allowed in a trailer section"));
   }
   return 0;
 }
@@ -549,8 +548,8 @@ bool LlhttpParser::validate_head() {
 bool LlhttpParser::check_version_and_method() {
   // RFC 9112 2.3: this is an HTTP/1.x server; 0.9, 1.2+ and 2.0 are refused.
   if (head_.version_major != 1 || head_.version_minor > 1) {
-    return reject(RequestError::UnsupportedVersion, "unsupported HTTP version " + std::to_string(head_.version_major) + "." +
-                           std::to_string(head_.version_minor));
+    return reject(RequestError::UnsupportedVersion, "unsupported HTTP version " + std::to_string(head_.version_major) +
+                                                        "." + std::to_string(head_.version_minor));
   }
   // RFC 9110 9.3.6: CONNECT is for proxies; an origin server does not tunnel.
   if (head_.method == "CONNECT") return reject(RequestError::ConnectUnsupported);
@@ -614,7 +613,8 @@ bool LlhttpParser::check_transfer_encoding() {
   if (head_.content_length) return reject(RequestError::LengthAndTransferEncoding);
   for (std::string_view c : codings) {
     // RFC 9112 6.1: a transfer coding we do not implement gets 501.
-    if (!iequals(c, "chunked")) return reject(RequestError::UnsupportedTransferCoding, "unsupported transfer coding '" + std::string(c) + "'");
+    if (!iequals(c, "chunked"))
+      return reject(RequestError::UnsupportedTransferCoding, "unsupported transfer coding '" + std::string(c) + "'");
   }
   // RFC 9112 6.1 / 6.3 (4): chunked exactly once and as the final coding.
   if (codings.size() != 1) return reject(RequestError::InvalidTransferEncoding);

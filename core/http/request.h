@@ -19,8 +19,8 @@ struct RequestHead {
   int version_major = 1;
   int version_minor = 1;
   std::vector<Header> headers;
-  bool keep_alive = true;        // after Connection / version rules (RFC 9112 9.3)
-  bool chunked = false;          // Transfer-Encoding: chunked
+  bool keep_alive = true;  // after Connection / version rules (RFC 9112 9.3)
+  bool chunked = false;    // Transfer-Encoding: chunked
   std::optional<std::uint64_t> content_length;
   bool expect_continue = false;  // Expect: 100-continue (RFC 9110 10.1.1)
 

@@ -74,8 +74,10 @@ std::string serialize(const ResponseHead& h) {
     out += ": ";
     out += value;
     out += "\r\n";
-    if (iequals(name, "date")) has_date = true;
-    else if (iequals(name, "server")) has_server = true;
+    if (iequals(name, "date"))
+      has_date = true;
+    else if (iequals(name, "server"))
+      has_server = true;
   }
   if (status < 200) {  // interim: the final response carries the rest
     out += "\r\n";
@@ -98,8 +100,10 @@ std::string serialize(const ResponseHead& h) {
   } else if (h.chunked) {
     out += "Transfer-Encoding: chunked\r\n";
   }
-  if (!h.keep_alive) out += "Connection: close\r\n";
-  else if (h.version_minor == 0) out += "Connection: keep-alive\r\n";
+  if (!h.keep_alive)
+    out += "Connection: close\r\n";
+  else if (h.version_minor == 0)
+    out += "Connection: keep-alive\r\n";
   out += "\r\n";
   return out;
 }

@@ -26,9 +26,7 @@ std::string_view http_date();
 inline constexpr std::string_view kServerName = "squall";
 
 // RFC 9110 6.4.1 / 15.3.5 / 15.4.5: no content for 1xx, 204 and 304.
-inline bool status_has_no_body(int status) {
-  return (status >= 100 && status < 200) || status == 204 || status == 304;
-}
+inline bool status_has_no_body(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
 
 struct ResponseHead {
   int status = 200;

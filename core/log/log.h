@@ -16,7 +16,7 @@ LogFormat log_format();
 void log_event(std::string_view level, std::string_view logger, std::string_view message);
 
 // The pieces a line is made of, for loggers with fields of their own.
-std::string timestamp();  // "2026-11-21T08:50:00.123Z" (UTC, milliseconds)
+std::string timestamp();                   // "2026-11-21T08:50:00.123Z" (UTC, milliseconds)
 void write_line(const std::string& line);  // one write(2) to stderr; `line` ends in '\n'
 std::string json_escape(std::string_view s);
 

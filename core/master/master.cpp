@@ -111,8 +111,8 @@ RunResult Master::run(const ForkFn& fork_fn) {
   state_->amqp.store(config_.amqp ? 1 : 0);
   target_ = std::max(1, std::min<int>(config_.workers, static_cast<int>(state::kMaxWorkers)));
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
-  signals_ = std::make_unique<net::SignalPipe>(
-      std::vector<int>{SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD});
+  signals_ =
+      std::make_unique<net::SignalPipe>(std::vector<int>{SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD});
   timer_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   itimerspec tick{};
   tick.it_interval.tv_nsec = kTickMillis * 1000000;
@@ -157,8 +157,10 @@ RunResult Master::run(const ForkFn& fork_fn) {
   if (child_) {
     result.role = child_role_;
     result.slot = child_slot_;
-    if (child_role_ == Role::Worker) result.listen_fd = listener_.release();
-    else listener_.reset();  // only workers hold the app socket: it must close when they stop
+    if (child_role_ == Role::Worker)
+      result.listen_fd = listener_.release();
+    else
+      listener_.reset();  // only workers hold the app socket: it must close when they stop
     return result;
   }
   // Last webhooks (the startup failure, readiness on SIGTERM): a bounded wait.
@@ -231,7 +233,7 @@ pid_t Master::fork_child(const ForkFn& fork_fn, Role role) {
     epoll_.reset();
     signals_.reset();  // back to the dispositions the child will replace
     timer_.reset();
-    probe_.reset();    // the probe port is the master's
+    probe_.reset();  // the probe port is the master's
     // The master's webhook requests: dropped without curl's cleanup, which
     // could write to (e.g. close a TLS session on) sockets the master still uses.
     (void)webhooks_.release();
@@ -395,8 +397,7 @@ bool Master::check_stuck(Worker& w, std::int64_t now) {
           ts.request_started_ns.load(std::memory_order_acquire) != started)
         continue;
       method[sizeof method - 1] = path[sizeof path - 1] = '\0';
-      std::snprintf(buf, sizeof buf, "request %s %s has run for %.1f s", method, path,
-                    double(now - started) / 1e9);
+      std::snprintf(buf, sizeof buf, "request %s %s has run for %.1f s", method, path, double(now - started) / 1e9);
       reason = buf;
     }
   }
@@ -439,12 +440,11 @@ bool Master::start_replacement(Worker& old, Why why, const ForkFn& fork_fn) {
 void Master::supervise(const ForkFn& fork_fn) {
   reap();
   std::int64_t now = state::monotonic_ns();
-  if (!run_side_processes(fork_fn, now)) return;  // in the child
+  if (!run_side_processes(fork_fn, now)) return;                            // in the child
   if (startup_ != Startup::NotNeeded && startup_ != Startup::Done) return;  // no workers yet
   if (!state_->started.load() && !shutting_down_ && serving_count() >= std::size_t(target_) &&
-      std::all_of(workers_.begin(), workers_.end(), [&](const Worker& w) {
-        return w.retiring != Why::None || state_->workers[w.slot].ready.load();
-      })) {
+      std::all_of(workers_.begin(), workers_.end(),
+                  [&](const Worker& w) { return w.retiring != Why::None || state_->workers[w.slot].ready.load(); })) {
     // Startup probe: done once every worker accepts connections.
     state_->started_after_us.store((now - run_started_ns_) / 1000);
     state_->started.store(1);
@@ -536,7 +536,8 @@ void Master::supervise(const ForkFn& fork_fn) {
     if (workers_.size() == before) break;
   }
   while (serving_count() > std::size_t(target_)) {
-    auto newest = std::find_if(workers_.rbegin(), workers_.rend(), [](const Worker& w) { return w.retiring == Why::None; });
+    auto newest =
+        std::find_if(workers_.rbegin(), workers_.rend(), [](const Worker& w) { return w.retiring == Why::None; });
     if (newest == workers_.rend()) break;
     retire(*newest, Why::Scale, SIGTERM);
   }

@@ -11,12 +11,12 @@
 #include <string_view>
 #include <vector>
 
-#include "state/shared_state.h"
 #include "metrics/exposition.h"
 #include "net/fd.h"
 #include "net/signal_pipe.h"
 #include "probe/probe_server.h"
 #include "probe/probe_watch.h"
+#include "state/shared_state.h"
 #include "webhook/webhook_client.h"
 
 #include <memory>
@@ -26,30 +26,31 @@ namespace squall::master {
 
 struct MasterConfig {
   int workers = 1;
-  double timeout = 30.0;            // s: heartbeat older than this -> kill; a request: its deadline (the worker answers 504)
-  double timeout_grace = 5.0;       // s: a request still running at timeout + this -> kill (AMQP handlers: at timeout)
-  std::uint64_t max_requests = 0;   // 0 = off
+  double timeout = 30.0;       // s: heartbeat older than this -> kill; a request: its deadline (the worker answers 504)
+  double timeout_grace = 5.0;  // s: a request still running at timeout + this -> kill (AMQP handlers: at timeout)
+  std::uint64_t max_requests = 0;  // 0 = off
   std::uint64_t max_requests_jitter = 0;
-  double max_lifetime = 0;          // s, 0 = off
-  std::uint64_t max_memory_mib = 0; // 0 = off
-  double shutdown_delay = 5.0;      // s, SIGTERM: keep accepting while readiness fails
-  double graceful_timeout = 20.0;   // s, then in-flight requests get this long
-  double kill_grace = 3.0;          // s between SIGABRT and SIGKILL for a stuck worker
-  bool startup_process = false;     // fork a startup process first; workers only after it exits 0
-  bool checker = false;             // fork (and keep alive) the health-check process
-  bool exit_with_worker = false;    // a worker exiting by itself stops the pod with its status (consume without --reconnect)
-  bool amqp = false;                // the workers are AMQP consumers: /metrics adds squall_amqp_*
-  probe::ProbeConfig probe;         // what the probes (and so the webhooks) check
-  webhook::WebhookConfig webhooks;  // no URLs: no webhooks
+  double max_lifetime = 0;           // s, 0 = off
+  std::uint64_t max_memory_mib = 0;  // 0 = off
+  double shutdown_delay = 5.0;       // s, SIGTERM: keep accepting while readiness fails
+  double graceful_timeout = 20.0;    // s, then in-flight requests get this long
+  double kill_grace = 3.0;           // s between SIGABRT and SIGKILL for a stuck worker
+  bool startup_process = false;      // fork a startup process first; workers only after it exits 0
+  bool checker = false;              // fork (and keep alive) the health-check process
+  bool exit_with_worker =
+      false;                 // a worker exiting by itself stops the pod with its status (consume without --reconnect)
+  bool amqp = false;         // the workers are AMQP consumers: /metrics adds squall_amqp_*
+  probe::ProbeConfig probe;  // what the probes (and so the webhooks) check
+  webhook::WebhookConfig webhooks;                // no URLs: no webhooks
   std::optional<metrics::MetricsConfig> metrics;  // /metrics on the probe port; none: --no-metrics
 };
 
 // What a process is when run() returns: the master at the end, or a child
 // the master just forked, which must run its role and never return to run().
-#define SQUALL_ROLES(X)  \
-  X(Master, "master")    \
-  X(Worker, "worker")    \
-  X(Startup, "startup")  \
+#define SQUALL_ROLES(X) \
+  X(Master, "master")   \
+  X(Worker, "worker")   \
+  X(Startup, "startup") \
   X(Checker, "checker")
 enum class Role {
 #define SQUALL_X(e, name) e,
@@ -66,9 +67,9 @@ std::string describe_status(int status);
 
 struct RunResult {
   Role role = Role::Master;
-  int slot = -1;           // worker: its shared-memory slot
-  int listen_fd = -1;      // worker: the shared listen socket, now owned by the caller
-  int exit_status = 0;     // master: the process exit status
+  int slot = -1;        // worker: its shared-memory slot
+  int listen_fd = -1;   // worker: the shared listen socket, now owned by the caller
+  int exit_status = 0;  // master: the process exit status
 };
 
 class Master {
@@ -77,14 +78,12 @@ class Master {
   Master(MasterConfig config, state::SharedState* state, net::UniqueFd listener);
   ~Master();
 
-
   // Supervises until shutdown (returns in the master) or until a fork (returns
   // in the child, with in_worker set; the child must not return to run()).
   RunResult run(const ForkFn& fork_fn);
 
   // Serve the Kubernetes probes (config.probe) on `listener` from this loop.
   void set_probe(net::UniqueFd listener);
-
 
  private:
   // Why a worker stops: the respawn reasons (state::RespawnReason, counted),
@@ -94,7 +93,7 @@ class Master {
 #define SQUALL_X(e, name) e,
     SQUALL_RESPAWN_REASONS(SQUALL_X)
 #undef SQUALL_X
-    Scale,
+        Scale,
     Shutdown
   };
   static std::string_view why_name(Why why);
@@ -106,13 +105,13 @@ class Master {
     Why retiring = Why::None;         // why it was asked to stop, if it was
     std::int64_t stop_sent_ns = 0;
     bool abort_sent = false;
-    bool signal_pending = false;      // retiring, waiting for its replacement to be ready
+    bool signal_pending = false;  // retiring, waiting for its replacement to be ready
     int replacement_slot = -1;
-    bool replace_on_reload = false;   // SIGHUP: to be replaced by a fresh worker
+    bool replace_on_reload = false;  // SIGHUP: to be replaced by a fresh worker
   };
 
-  bool spawn(const ForkFn& fork_fn);  // false in the child
-  pid_t fork_child(const ForkFn& fork_fn, Role role);  // 0 in the child, -1 on error
+  bool spawn(const ForkFn& fork_fn);                                 // false in the child
+  pid_t fork_child(const ForkFn& fork_fn, Role role);                // 0 in the child, -1 on error
   bool run_side_processes(const ForkFn& fork_fn, std::int64_t now);  // false in the child
   bool reap_side_process(pid_t pid, int status, std::int64_t now);   // true: it was one
   void on_signals();

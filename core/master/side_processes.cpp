@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "master/master.h"
 #include "log/log.h"
+#include "master/master.h"
 
 namespace squall::master {
 namespace {
@@ -49,9 +49,7 @@ bool Master::run_side_processes(const ForkFn& fork_fn, std::int64_t now) {
       }
       if (workers_signalled_ && now > give_up_at_) ::kill(startup_pid_, SIGKILL);
       return true;
-    case Startup::Failed:
-      done_ = true;
-      return true;
+    case Startup::Failed: done_ = true; return true;
     default: break;
   }
   // The checker: respawned with a growing delay if it keeps dying.
@@ -99,8 +97,8 @@ bool Master::reap_side_process(pid_t pid, int status, std::int64_t now) {
     checker_streak_ = now - checker_started_ns_ < 5 * kSecond ? std::min(checker_streak_ + 1, 5) : 0;
     std::int64_t delay = checker_streak_ ? kSecond << checker_streak_ : 0;
     checker_next_spawn_ns_ = now + std::min<std::int64_t>(delay, 30 * kSecond);
-    log("warning", "health-check process " + std::to_string(pid) + " " + describe_status(status) + "; restarting it in " +
-                       std::to_string(delay / kSecond) + " s");
+    log("warning", "health-check process " + std::to_string(pid) + " " + describe_status(status) +
+                       "; restarting it in " + std::to_string(delay / kSecond) + " s");
     return true;
   }
   return false;

@@ -19,8 +19,8 @@
 #include <sstream>
 
 #include "http/request.h"
-#include "metrics/families.h"
 #include "http/response.h"
+#include "metrics/families.h"
 #include "state/metrics_tables.h"
 
 namespace squall::metrics {
@@ -58,8 +58,10 @@ Format negotiate(std::string_view accept) {
       auto eq = param.find('=');
       if (eq == std::string_view::npos) continue;
       std::string_view key = trim(param.substr(0, eq)), value = trim(param.substr(eq + 1));
-      if (iequal(key, "q")) q = std::strtod(std::string(value).c_str(), nullptr);
-      else if (iequal(key, "version")) version = value;
+      if (iequal(key, "q"))
+        q = std::strtod(std::string(value).c_str(), nullptr);
+      else if (iequal(key, "version"))
+        version = value;
     }
     if (iequal(type, "application/openmetrics-text")) {
       if (version.empty() || version == "1.0.0") om_q = std::max(om_q, q);
@@ -105,10 +107,14 @@ std::string integer(std::uint64_t v) { return std::to_string(v); }
 
 void escape_label(std::string& out, std::string_view v) {
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
 }
 
@@ -241,7 +247,8 @@ void collect(const SeriesTable<N>& table, std::map<SeriesKey, Cells>& into) {
   for (const Series& s : table.slots) {
     if (std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(s.state)).load(std::memory_order_acquire) != 2)
       continue;
-    Cells& c = into[{static_cast<Kind>(s.kind), std::string(s.labels, std::min<std::uint32_t>(s.labels_len, kLabelBytes))}];
+    Cells& c =
+        into[{static_cast<Kind>(s.kind), std::string(s.labels, std::min<std::uint32_t>(s.labels_len, kLabelBytes))}];
     for (std::size_t i = 0; i < kCells; ++i) c[i] += load(s.cells[i]);
   }
 }
@@ -440,8 +447,7 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   out.family(F::DjangoHttpResponsesTotalByStatus);
   for (const auto& [s, n] : by_status) out.counter({{"status", s}}, n);
   out.family(F::DjangoHttpResponsesTotalByStatusViewMethod);
-  for (const auto& [k, n] : by_status_view_method)
-    out.counter({{"status", k[0]}, {"view", k[1]}, {"method", k[2]}}, n);
+  for (const auto& [k, n] : by_status_view_method) out.counter({{"status", k[0]}, {"view", k[1]}, {"method", k[2]}}, n);
   out.family(F::DjangoHttpResponsesStreaming);
   out.counter({}, dj.streaming);
   out.family(F::DjangoHttpExceptionsTotalByType);
@@ -454,13 +460,10 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
     out.family(f);
     for (const auto& [k, c] : db) out.counter({{"alias", k[0]}, {"vendor", k[1]}}, (*c)[cell]);
   };
-  db_family(F::DjangoDbNewConnections,  kDbConnections);
-  db_family(F::DjangoDbNewConnectionErrors, 
-            kDbConnectionErrors);
-  db_family(F::DjangoDbExecute, 
-            kDbExecute);
-  db_family(F::DjangoDbExecuteMany, 
-            kDbExecuteMany);
+  db_family(F::DjangoDbNewConnections, kDbConnections);
+  db_family(F::DjangoDbNewConnectionErrors, kDbConnectionErrors);
+  db_family(F::DjangoDbExecute, kDbExecute);
+  db_family(F::DjangoDbExecuteMany, kDbExecuteMany);
   out.family(F::DjangoDbErrors);
   for (const auto& [k, n] : db_errors) out.counter({{"alias", k[0]}, {"vendor", k[1]}, {"type", k[2]}}, n);
   out.family(F::DjangoDbQueryDurationSeconds);
@@ -588,11 +591,10 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
       out.family(f);
       for (const auto& [key, c] : by_key) out.counter({{"routing_key", key}}, (*c)[cell]);
     };
-    amqp_family(F::SquallAmqpMessagesReceived,  kAmqpReceived);
-    amqp_family(F::SquallAmqpMessagesAcked,  kAmqpAcked);
-    amqp_family(F::SquallAmqpMessagesNacked, 
-                kAmqpNacked);
-    amqp_family(F::SquallAmqpMessagesFailed,  kAmqpFailed);
+    amqp_family(F::SquallAmqpMessagesReceived, kAmqpReceived);
+    amqp_family(F::SquallAmqpMessagesAcked, kAmqpAcked);
+    amqp_family(F::SquallAmqpMessagesNacked, kAmqpNacked);
+    amqp_family(F::SquallAmqpMessagesFailed, kAmqpFailed);
     out.family(F::SquallAmqpHandlerDurationSeconds);
     for (const auto& [key, c] : by_key)
       out.histogram({{"routing_key", key}}, c->data() + kAmqpDuration, kAmqpBuckets, std::size(kAmqpBuckets),
@@ -629,18 +631,16 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
     for (const auto& [p, s] : stats) {
       std::string pid = std::to_string(p.pid);
       Labels l{{"worker", p.worker}, {"pid", pid}};
-      if (type == Type::Counter) out.counter(l, value(s));
-      else out.gauge(l, value(s));
+      if (type == Type::Counter)
+        out.counter(l, value(s));
+      else
+        out.gauge(l, value(s));
     }
   };
-  proc_family(F::SquallProcessCpuSeconds, 
-              [](const ProcessStats& s) { return s.cpu_seconds; });
-  proc_family(F::SquallProcessResidentMemoryBytes, 
-              [](const ProcessStats& s) { return s.rss_bytes; });
-  proc_family(F::SquallProcessOpenFds, 
-              [](const ProcessStats& s) { return s.open_fds; });
-  proc_family(F::SquallProcessStartTimeSeconds, 
-              [](const ProcessStats& s) { return s.start_time; });
+  proc_family(F::SquallProcessCpuSeconds, [](const ProcessStats& s) { return s.cpu_seconds; });
+  proc_family(F::SquallProcessResidentMemoryBytes, [](const ProcessStats& s) { return s.rss_bytes; });
+  proc_family(F::SquallProcessOpenFds, [](const ProcessStats& s) { return s.open_fds; });
+  proc_family(F::SquallProcessStartTimeSeconds, [](const ProcessStats& s) { return s.start_time; });
 
   // A gauge named *_info, the pre-OpenMetrics convention, in both formats:
   // promtool's linter (Prometheus 2.x) does not parse OpenMetrics' info type.

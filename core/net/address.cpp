@@ -75,11 +75,17 @@ bool AllowList::parse(const std::vector<std::string>& entries, std::string& erro
     if (inet_pton(AF_INET, host.c_str(), net.bytes) == 1) {
       net.family = AF_INET;
       net.prefix = prefix < 0 ? 32 : prefix;
-      if (net.prefix > 32) { error = entry; return false; }
+      if (net.prefix > 32) {
+        error = entry;
+        return false;
+      }
     } else if (inet_pton(AF_INET6, host.c_str(), net.bytes) == 1) {
       net.family = AF_INET6;
       net.prefix = prefix < 0 ? 128 : prefix;
-      if (net.prefix > 128) { error = entry; return false; }
+      if (net.prefix > 128) {
+        error = entry;
+        return false;
+      }
     } else {
       error = entry;
       return false;

@@ -30,7 +30,7 @@ class AllowList {
 
  private:
   struct Net {
-    int family;             // AF_INET or AF_INET6
+    int family;  // AF_INET or AF_INET6
     unsigned char bytes[16];
     int prefix;
   };

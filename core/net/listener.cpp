@@ -26,7 +26,10 @@ UniqueFd open_listener(const ListenOptions& options, std::string& error) {
   int last_errno = 0;
   for (addrinfo* ai = found; ai; ai = ai->ai_next) {
     UniqueFd fd(socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
-    if (!fd.valid()) { last_errno = errno; continue; }
+    if (!fd.valid()) {
+      last_errno = errno;
+      continue;
+    }
     int one = 1;
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (options.reuse_port) setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);

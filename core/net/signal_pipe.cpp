@@ -37,7 +37,7 @@ SignalPipe::SignalPipe(std::vector<int> signals)
     : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), signals_(std::move(signals)) {
   g_pending.store(0);
   g_wake_fd.store(fd_.get(), std::memory_order_release);
-  struct ::sigaction action{};
+  struct ::sigaction action {};
   action.sa_sigaction = on_signal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&action.sa_mask);
@@ -57,7 +57,8 @@ std::vector<ReceivedSignal> SignalPipe::drain() {
   std::uint64_t bits = g_pending.exchange(0, std::memory_order_acq_rel);
   std::vector<ReceivedSignal> out;
   for (int signo = 1; signo < 65; ++signo)
-    if (bits & (std::uint64_t{1} << (signo - 1))) out.push_back({signo, g_sender[signo].load(std::memory_order_relaxed)});
+    if (bits & (std::uint64_t{1} << (signo - 1)))
+      out.push_back({signo, g_sender[signo].load(std::memory_order_relaxed)});
   return out;
 }
 

@@ -44,7 +44,8 @@ Answer kube_answer(std::string_view kind, std::vector<Check> checks, std::string
   }
   for (const auto& c : checks) {
     a.body += c.ok ? "[+]" + c.name + " ok\n" : "[-]" + c.name + " failed: reason withheld\n";
-    if (!c.ok) log::log_event("warning", "squall.probe", std::string(kind) + " check " + c.name + " failed: " + c.reason);
+    if (!c.ok)
+      log::log_event("warning", "squall.probe", std::string(kind) + " check " + c.name + " failed: " + c.reason);
   }
   a.body += std::string(kind) + (ok ? " check passed\n" : " check failed\n");
   return a;
@@ -63,8 +64,10 @@ void add_health_checks(std::vector<Check>& checks, Probe probe, const state::Sna
   std::snprintf(age, sizeof age, "no health-check result for %.0f s (the checker process is stuck)", snap.checks_age);
   for (const auto& r : snap.checks) {
     if (!(r.probes & bit)) continue;
-    if (stale) checks.push_back({r.name, false, age});
-    else checks.push_back({r.name, r.ok, r.reason});
+    if (stale)
+      checks.push_back({r.name, false, age});
+    else
+      checks.push_back({r.name, r.ok, r.reason});
   }
 }
 
@@ -92,7 +95,8 @@ std::vector<Check> evaluate(Probe probe, const state::Snapshot& snap, const Prob
         checks.push_back({"health-checks", snap.checks_age >= 0, "the first health-check run has not finished"});
       break;
     case Probe::Readiness:
-      checks.push_back({"workers", snap.started && ready > 0, snap.started ? "no worker accepts connections" : "starting"});
+      checks.push_back(
+          {"workers", snap.started && ready > 0, snap.started ? "no worker accepts connections" : "starting"});
       checks.push_back({"shutdown", !snap.draining, "the pod is shutting down (SIGTERM)"});
       checks.push_back({"queue", queued < config.req_queue_len,
                         std::to_string(queued) + " requests wait for a Python thread (--req-queue-len " +
@@ -103,7 +107,8 @@ std::vector<Check> evaluate(Probe probe, const state::Snapshot& snap, const Prob
       // a stuck one is killed and replaced by the master, so only report one
       // that is stale beyond the timeout (supervision itself is broken then).
       checks.push_back({"master", true, ""});
-      checks.push_back({"workers", stale == 0, std::to_string(stale) + " worker(s) stopped heartbeating or run a request past --timeout"});
+      checks.push_back({"workers", stale == 0,
+                        std::to_string(stale) + " worker(s) stopped heartbeating or run a request past --timeout"});
       break;
   }
   add_health_checks(checks, probe, snap, config);
@@ -126,8 +131,7 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 bool is_probe_target(std::string_view target, const ProbeConfig& config) {
   auto [path, query] = split_target(target);
   for (std::string_view kube : {"/startupz", "/readyz", "/livez"})
-    if (path == kube || (path.starts_with(kube) && path.size() > kube.size() && path[kube.size()] == '/'))
-      return true;
+    if (path == kube || (path.starts_with(kube) && path.size() > kube.size() && path[kube.size()] == '/')) return true;
   return path == strip_slash(config.startup_path) || path == strip_slash(config.readiness_path) ||
          path == strip_slash(config.liveness_path);
 }
@@ -161,10 +165,14 @@ Answer answer_without_age(std::string_view target, const state::Snapshot& snap, 
   // Hurricane's paths and status codes: 400 before startup and while the
   // queue is full, 500 when a check fails, 200 otherwise.
   Probe probe;
-  if (path == strip_slash(config.startup_path)) probe = Probe::Startup;
-  else if (path == strip_slash(config.readiness_path)) probe = Probe::Readiness;
-  else if (path == strip_slash(config.liveness_path)) probe = Probe::Liveness;
-  else return {404, "not a probe path\n"};
+  if (path == strip_slash(config.startup_path))
+    probe = Probe::Startup;
+  else if (path == strip_slash(config.readiness_path))
+    probe = Probe::Readiness;
+  else if (path == strip_slash(config.liveness_path))
+    probe = Probe::Liveness;
+  else
+    return {404, "not a probe path\n"};
   // "Started" is the whole startup probe: workers and the startup checks.
   auto startup = evaluate(Probe::Startup, snap, config);
   if (!std::all_of(startup.begin(), startup.end(), [](const Check& c) { return c.ok; })) return {400, ""};

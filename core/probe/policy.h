@@ -27,11 +27,10 @@ struct ProbeConfig {
   // s: a request past --timeout gets this long to unwind before its worker is
   // replaced; liveness fails only past both (the master is about to kill it).
   double timeout_grace = 0;
-  double check_interval = 0;         // s between health-check runs; 0 = no checker process
+  double check_interval = 0;  // s between health-check runs; 0 = no checker process
   // A result older than this fails its check: the checker itself is stuck.
   double stale_after() const { return 3 * check_interval + 10; }
 };
-
 
 struct Check {
   std::string name;
@@ -55,6 +54,5 @@ bool is_probe_target(std::string_view target, const ProbeConfig& config);
 Answer answer(std::string_view target, const state::Snapshot& snap, const ProbeConfig& config);
 // Whether each probe passes, for squall_probe_success in /metrics.
 metrics::ProbeSuccess probe_success(const state::Snapshot& snap, const ProbeConfig& config);
-
 
 }  // namespace squall::probe

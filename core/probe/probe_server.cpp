@@ -84,8 +84,8 @@ void ProbeServer::on_event(int fd) {
         if (a->kind == LocalAnswer::Kind::Metrics) c.deadline_ns = kMetricsConnectionNs;
         c.out = std::move(a->bytes);
       } else {  // not a probe path: 404
-        c.out = response_bytes(answer(c.head.target, state::snapshot(*state_), config_), true,
-                               c.head.version_minor, c.head.method == "HEAD");
+        c.out = response_bytes(answer(c.head.target, state::snapshot(*state_), config_), true, c.head.version_minor,
+                               c.head.method == "HEAD");
       }
     } else {
       continue;

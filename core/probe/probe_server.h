@@ -29,7 +29,7 @@ class ProbeServer {
   // Accepted connections to register, edge-triggered, for EPOLLIN | EPOLLOUT
   // | EPOLLRDHUP | EPOLLET (the caller's loop).
   std::vector<int> accept_all();
-  void on_event(int fd);  // readable or writable
+  void on_event(int fd);                                   // readable or writable
   void set_app_listen_fd(int fd) { app_listen_fd_ = fd; }  // -1 once the master closed it
   void close_stale();  // every tick: a probe connection lives at most 2 s (a metrics answer 10 s)
 

@@ -18,8 +18,8 @@ std::string failures(const std::vector<Check>& checks) {
 
 }  // namespace
 
-void ProbeWatch::step(Track& t, Probe probe, const std::vector<Check>& checks, std::int64_t now,
-                      std::int64_t settle, std::vector<ProbeChange>& out) {
+void ProbeWatch::step(Track& t, Probe probe, const std::vector<Check>& checks, std::int64_t now, std::int64_t settle,
+                      std::vector<ProbeChange>& out) {
   bool ok = all_ok(checks);
   if (!t.reported) {
     t.reported = ok;
@@ -48,8 +48,8 @@ std::vector<ProbeChange> ProbeWatch::update(const state::Snapshot& snap, const P
     started_ = true;
     out.push_back({Probe::Startup, true, ""});
   }
-  step(readiness_, Probe::Readiness, evaluate(Probe::Readiness, snap, config), now_ns,
-       snap.draining ? 0 : settle_ns_, out);
+  step(readiness_, Probe::Readiness, evaluate(Probe::Readiness, snap, config), now_ns, snap.draining ? 0 : settle_ns_,
+       out);
   step(liveness_, Probe::Liveness, evaluate(Probe::Liveness, snap, config), now_ns, settle_ns_, out);
   return out;
 }

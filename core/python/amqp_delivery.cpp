@@ -26,16 +26,22 @@ nb::object to_python(const amqp::FieldValue& f) {
   return std::visit(
       [](const auto& v) -> nb::object {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, std::monostate>) return nb::none();
-        else if constexpr (std::is_same_v<T, bool>) return nb::bool_(v);
-        else if constexpr (std::is_same_v<T, std::int64_t>) return nb::int_(v);
-        else if constexpr (std::is_same_v<T, double>) return nb::float_(v);
-        else if constexpr (std::is_same_v<T, std::string>) return text_or_bytes(v);
+        if constexpr (std::is_same_v<T, std::monostate>)
+          return nb::none();
+        else if constexpr (std::is_same_v<T, bool>)
+          return nb::bool_(v);
+        else if constexpr (std::is_same_v<T, std::int64_t>)
+          return nb::int_(v);
+        else if constexpr (std::is_same_v<T, double>)
+          return nb::float_(v);
+        else if constexpr (std::is_same_v<T, std::string>)
+          return text_or_bytes(v);
         else if constexpr (std::is_same_v<T, amqp::Decimal>)
           return nb::module_::import_("decimal").attr("Decimal")(v.value).attr("scaleb")(-int(v.decimals));
         else if constexpr (std::is_same_v<T, amqp::Timestamp>)
           return nb::module_::import_("datetime").attr("datetime").attr("utcfromtimestamp")(v.seconds);
-        else if constexpr (std::is_same_v<T, amqp::FieldTable>) return table_to_python(v);
+        else if constexpr (std::is_same_v<T, amqp::FieldTable>)
+          return table_to_python(v);
         else {
           nb::list l;
           for (const auto& item : v) l.append(to_python(item));

@@ -11,10 +11,10 @@
 
 #include "http/response.h"
 #include "log/log.h"
-#include "server/access_log.h"
 #include "python/environ.h"
 #include "python/file_wrapper.h"
 #include "python/input.h"
+#include "server/access_log.h"
 
 namespace nb = nanobind;
 using squall::server::Exchange;
@@ -26,8 +26,8 @@ nb::handle g_file_wrapper_type;
 
 // RFC 9110 7.6.1: hop-by-hop fields belong to the server, not the app (PEP 3333).
 bool is_hop_by_hop(std::string_view name) {
-  for (std::string_view h : {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-                             "trailers", "transfer-encoding", "upgrade"})
+  for (std::string_view h : {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+                             "transfer-encoding", "upgrade"})
     if (http::iequals(name, h)) return true;
   return false;
 }
@@ -38,8 +38,7 @@ bool is_hop_by_hop(std::string_view name) {
 
 std::string latin1_of(nb::handle value, const char* what) {
   if (!PyUnicode_Check(value.ptr()))
-    raise(nb::exception_type::type_error, std::string(what) + " must be str, not " +
-                                              Py_TYPE(value.ptr())->tp_name);
+    raise(nb::exception_type::type_error, std::string(what) + " must be str, not " + Py_TYPE(value.ptr())->tp_name);
   Py_ssize_t size;
   const char* utf8 = nullptr;
   if (PyUnicode_IS_ASCII(value.ptr())) {
@@ -110,7 +109,7 @@ bool try_sendfile(Exchange& ex, const StartResponse& sr, FileWrapper& fw) {
   } catch (nb::python_error&) {
     return false;  // io.UnsupportedOperation: not a real file
   }
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
   off_t offset;
   nb::object tell = nb::getattr(fw.filelike, "tell", nb::none());
@@ -175,8 +174,10 @@ void call_close(const AppContext& ctx, Exchange& ex, nb::handle result) {
   }
   PyObject* rc = PyObject_CallNoArgs(close);
   Py_DECREF(close);
-  if (rc) Py_DECREF(rc);
-  else report_error(ctx, ex, "Exception in the response's close()");
+  if (rc)
+    Py_DECREF(rc);
+  else
+    report_error(ctx, ex, "Exception in the response's close()");
 }
 
 void respond_500(Exchange& ex) {
@@ -249,10 +250,12 @@ void StartResponse::write(nb::bytes data) {
 
 void StartResponse::bind(nb::module_& m) {
   nb::class_<StartResponse>(m, "StartResponse")
-      .def("__call__", [](nb::handle self, nb::handle status, nb::handle headers, nb::handle exc_info) {
-             return nb::cast<StartResponse&>(self).call(self, status, headers, exc_info);
-           },
-           nb::arg("status"), nb::arg("headers"), nb::arg("exc_info") = nb::none())
+      .def(
+          "__call__",
+          [](nb::handle self, nb::handle status, nb::handle headers, nb::handle exc_info) {
+            return nb::cast<StartResponse&>(self).call(self, status, headers, exc_info);
+          },
+          nb::arg("status"), nb::arg("headers"), nb::arg("exc_info") = nb::none())
       .def("write", &StartResponse::write);
 }
 
@@ -296,8 +299,10 @@ void handle_exchange(const AppContext& ctx, std::shared_ptr<Exchange> ex) {
     // PEP 3333: close() is called whatever happened, once.
     call_close(ctx, exchange, result);
   }
-  if (ok) exchange.finish();
-  else respond_500(exchange);
+  if (ok)
+    exchange.finish();
+  else
+    respond_500(exchange);
   sr.detach();
   if (ctx.access_log) {
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - exchange.started).count();

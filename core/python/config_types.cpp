@@ -35,7 +35,7 @@ void bind_enums(nb::module_& m) {
       SQUALL_ROLES(SQUALL_X);
 #undef SQUALL_X
   nb::enum_<state::ProbeBit>(m, "ProbeBit", "The probes a health-check result feeds", nb::is_flag(),
-                            nb::is_arithmetic())
+                             nb::is_arithmetic())
       .value("startup", state::kStartupBit)
       .value("readiness", state::kReadinessBit)
       .value("liveness", state::kLivenessBit);
@@ -122,8 +122,7 @@ void bind_server_config(nb::module_& m) {
       .field("app_port_metrics", &server::ServerConfig::app_port_metrics)
       .field("statics", &server::ServerConfig::statics)
       .validate([](const server::ServerConfig& c) {
-        if (c.app_port_metrics && !c.app_port_probes)
-          throw nb::value_error("app_port_metrics needs app_port_probes");
+        if (c.app_port_metrics && !c.app_port_probes) throw nb::value_error("app_port_metrics needs app_port_probes");
       })
       .bind();
 }
@@ -146,10 +145,8 @@ void bind_master_config(nb::module_& m) {
       .field("probe", &master::MasterConfig::probe)
       .setter("webhook_urls",
               [](master::MasterConfig& c, nb::handle v) { c.webhooks.urls = nb::cast<std::vector<std::string>>(v); })
-      .setter("webhook_version",
-              [](master::MasterConfig& c, nb::handle v) {
-                c.webhooks.version = nb::cast<std::optional<std::string>>(v);
-              })
+      .setter("webhook_version", [](master::MasterConfig& c,
+                                    nb::handle v) { c.webhooks.version = nb::cast<std::optional<std::string>>(v); })
       .field("metrics", &master::MasterConfig::metrics)
       .bind();
 
@@ -160,8 +157,8 @@ void bind_master_config(nb::module_& m) {
       .def_ro("exit_status", &master::RunResult::exit_status);
 
   StrictStruct<state::CheckResult>(m, "CheckResult", "One health check's latest result, for the probes")
-      .setter("probes",
-              [](state::CheckResult& r, nb::handle v) { r.probes = static_cast<std::uint8_t>(nb::cast<int>(nb::int_(v))); })
+      .setter("probes", [](state::CheckResult& r,
+                           nb::handle v) { r.probes = static_cast<std::uint8_t>(nb::cast<int>(nb::int_(v))); })
       .field("name", &state::CheckResult::name)
       .field("ok", &state::CheckResult::ok)
       .field("reason", &state::CheckResult::reason)

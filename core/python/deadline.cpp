@@ -16,9 +16,7 @@ DeadlineRaiser::~DeadlineRaiser() {
 
 void DeadlineRaiser::add(Runner* r) { runners_.push_back(r); }
 
-void DeadlineRaiser::remove(Runner* r) {
-  std::erase(runners_, r);
-}
+void DeadlineRaiser::remove(Runner* r) { std::erase(runners_, r); }
 
 void DeadlineRaiser::post(std::shared_ptr<server::Exchange> ex) {
   {

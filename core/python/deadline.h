@@ -27,10 +27,10 @@ namespace squall::python {
 // with the GIL held only, so "is this thread still on that exchange?" and
 // the async exception are decided atomically with respect to it.
 struct Runner {
-  unsigned long ident = 0;                // PyThread_get_thread_ident()
+  unsigned long ident = 0;  // PyThread_get_thread_ident()
   const server::Exchange* current = nullptr;
-  bool interruptible = false;             // the app (or its response iterable) runs
-  bool raised = false;                    // RequestTimeout was set for `current`
+  bool interruptible = false;  // the app (or its response iterable) runs
+  bool raised = false;         // RequestTimeout was set for `current`
 };
 
 class DeadlineRaiser {

@@ -26,7 +26,9 @@ std::unordered_map<std::string, PyObject*> g_methods;
 
 PyObject* intern(const char* s) { return PyUnicode_InternFromString(s); }
 
-PyObject* latin1(std::string_view s) { return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr); }
+PyObject* latin1(std::string_view s) {
+  return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
+}
 
 // Steals `value`.
 void set(PyObject* env, PyObject* key, PyObject* value) {

@@ -46,8 +46,10 @@ pid_t fork_with_python_hooks() {
   PyOS_BeforeFork();
   pid_t pid = fork();
   int saved = errno;
-  if (pid == 0) PyOS_AfterFork_Child();
-  else PyOS_AfterFork_Parent();
+  if (pid == 0)
+    PyOS_AfterFork_Child();
+  else
+    PyOS_AfterFork_Parent();
   errno = saved;
   return pid;
 }
@@ -65,7 +67,9 @@ class PyMaster {
   }
 
   // The probe port (--probe-port); answered by the master's loop.
-  int listen_probe(const std::string& host, int port) { return listen_or_raise({host, port, 128, false}, probe_listener_); }
+  int listen_probe(const std::string& host, int port) {
+    return listen_or_raise({host, port, 128, false}, probe_listener_);
+  }
 
   // Role::Master with the exit status when the pod stops; in a process the
   // master just forked: its role (with a worker's slot and listen socket).
@@ -146,9 +150,9 @@ class PyServer {
       }
     } unregister{deadlines_, &runner, deadlines};
     state::WorkerSlot* slot = server_.slot();
-    state::ThreadSlot* mine =
-        slot && thread_index >= 0 && std::size_t(thread_index) < state::kMaxThreads ? &slot->thread_slots[thread_index]
-                                                                                       : nullptr;
+    state::ThreadSlot* mine = slot && thread_index >= 0 && std::size_t(thread_index) < state::kMaxThreads
+                                  ? &slot->thread_slots[thread_index]
+                                  : nullptr;
     for (;;) {
       // Stay on the GIL while requests are waiting; release it only to sleep.
       std::shared_ptr<server::Exchange> ex = server_.try_next_exchange();
@@ -238,10 +242,11 @@ namespace squall::python {
 namespace {
 
 void metrics_request(std::string_view view, std::string_view method, std::string_view transport,
-                     std::string_view status, double latency, std::uint64_t request_bytes,
-                     std::uint64_t response_bytes, bool streaming) {
+                     std::string_view status, double latency, std::uint64_t request_bytes, std::uint64_t response_bytes,
+                     bool streaming) {
   if (g_tables)
-    metrics::record_request(*g_tables, {view, method, transport, status, latency, request_bytes, response_bytes, streaming});
+    metrics::record_request(*g_tables,
+                            {view, method, transport, status, latency, request_bytes, response_bytes, streaming});
 }
 
 void metrics_before() {
@@ -268,9 +273,9 @@ void metrics_db_execute(std::string_view alias, std::string_view vendor, bool ma
 }  // namespace
 }  // namespace squall::python
 
+using squall::python::PyConsumer;
 using squall::python::PyMaster;
 using squall::python::PyServer;
-using squall::python::PyConsumer;
 
 NB_MODULE(_core, m) {
   m.doc() = "Squall's C++ engine: HTTP/1.1 server and WSGI bridge";

@@ -66,10 +66,13 @@ std::string format_access(const std::vector<AccessField>& chosen, bool json, con
       line += '"';
     };
     auto optional = [&](const std::string* v) {
-      if (v) string(*v);
-      else line += "null";
+      if (v)
+        string(*v);
+      else
+        line += "null";
     };
-    line += "{\"time\": \"" + log::timestamp() + "\", \"level\": \"info\", \"logger\": \"squall.access\", \"message\": ";
+    line +=
+        "{\"time\": \"" + log::timestamp() + "\", \"level\": \"info\", \"logger\": \"squall.access\", \"message\": ";
     string(h.method + " " + h.target);
     for (AccessField f : chosen) {
       switch (f) {

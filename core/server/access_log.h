@@ -38,9 +38,8 @@ enum class AccessField : std::uint8_t {
 std::optional<AccessField> access_field(std::string_view name);
 
 // The default line: client "METHOD TARGET HTTP/1.1" status bytes duration.
-inline const std::vector<AccessField> kDefaultAccessFields = {AccessField::Client, AccessField::Request,
-                                                              AccessField::Status, AccessField::Bytes,
-                                                              AccessField::Duration};
+inline const std::vector<AccessField> kDefaultAccessFields = {
+    AccessField::Client, AccessField::Request, AccessField::Status, AccessField::Bytes, AccessField::Duration};
 
 // Process-wide, like the log format: set before requests are served.
 void set_access_log_fields(std::vector<AccessField> fields);

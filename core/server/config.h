@@ -31,13 +31,13 @@ struct ServerConfig {
   // Fair accept: a worker whose queue holds --threads requests stops
   // accepting while another worker of the pod has an idle thread.
   bool fair_accept = true;
-  net::AllowList forwarded_allow;   // peers whose X-Forwarded-* headers are honoured
+  net::AllowList forwarded_allow;  // peers whose X-Forwarded-* headers are honoured
   bool access_log = true;
   std::vector<AccessField> access_log_fields = kDefaultAccessFields;  // --access-log-format
   std::string server_software = "squall";  // SERVER_SOFTWARE in the WSGI environ: "squall/<version>"
   log::LogFormat log_format = log::LogFormat::Text;
-  int threads = 1;                  // Python threads taking requests from the queue
-  bool multiprocess = false;        // wsgi.multiprocess: more than one worker process
+  int threads = 1;            // Python threads taking requests from the queue
+  bool multiprocess = false;  // wsgi.multiprocess: more than one worker process
   // --probe-port equal to --port: probe paths are answered on the app port,
   // by the I/O thread from shared memory (never by the application).
   std::optional<probe::ProbeConfig> app_port_probes;
@@ -47,10 +47,10 @@ struct ServerConfig {
   std::optional<metrics::MetricsConfig> app_port_metrics;
 
   // Internal buffer sizes (not options: they bound memory per connection).
-  std::size_t read_chunk = 64 * 1024;          // one read(2)
-  std::size_t body_buffer = 256 * 1024;        // request body buffered ahead of wsgi.input
-  std::size_t output_high_water = 1024 * 1024; // a writer waits above this
-  std::size_t output_low_water = 256 * 1024;   // ... and resumes below this
+  std::size_t read_chunk = 64 * 1024;           // one read(2)
+  std::size_t body_buffer = 256 * 1024;         // request body buffered ahead of wsgi.input
+  std::size_t output_high_water = 1024 * 1024;  // a writer waits above this
+  std::size_t output_low_water = 256 * 1024;    // ... and resumes below this
 };
 
 }  // namespace squall::server

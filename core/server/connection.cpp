@@ -77,8 +77,10 @@ void Connection::on_exchange_update(Exchange& ex) {
   }
   flush();
   if (closed_) return;
-  if (exchange_done_) exchange_finished();
-  else advance();  // the worker may have made room for more body
+  if (exchange_done_)
+    exchange_finished();
+  else
+    advance();  // the worker may have made room for more body
 }
 
 // ---- input --------------------------------------------------------------------
@@ -136,16 +138,15 @@ bool Connection::parse_some() {
   in_.consume(result.consumed);
   if (was_idle && result.consumed > 0) head_started_ = ctx_.now;
   switch (result.state) {
-    case http::FeedResult::State::Error:
-      fail(result.error.id, result.error.reason);
-      return true;
+    case http::FeedResult::State::Error: fail(result.error.id, result.error.reason); return true;
     case http::FeedResult::State::MessageComplete:
       paused_ = true;
-      if (local_) answer_local();
-      else if (exchange_done_) next_message();  // the response went out before the body ended
+      if (local_)
+        answer_local();
+      else if (exchange_done_)
+        next_message();  // the response went out before the body ended
       return true;
-    case http::FeedResult::State::NeedMore:
-      return result.consumed > 0;
+    case http::FeedResult::State::NeedMore: return result.consumed > 0;
   }
   return false;
 }
@@ -260,7 +261,8 @@ void Connection::dispatch() {
 void Connection::shed(const http::RequestHead& head, const std::string& client) {
   constexpr std::string_view kRetryAfterSeconds = "1";
   const http::RequestErrorInfo& e = http::info(http::RequestError::Overloaded);
-  if (ctx_.metrics) metrics::bump(ctx_.metrics->request_errors[static_cast<std::size_t>(http::RequestError::Overloaded)]);
+  if (ctx_.metrics)
+    metrics::bump(ctx_.metrics->request_errors[static_cast<std::size_t>(http::RequestError::Overloaded)]);
   std::string body(e.text);
   body += "\n";
   http::ResponseHead h = http::text_head(e.status, body.size(), head.version_minor, false);
@@ -306,7 +308,8 @@ void Connection::answer_local() {
 
 void Connection::exchange_finished() {
   if (ctx_.metrics && exchange_)
-    metrics::observe_server_duration(*ctx_.metrics, std::chrono::duration<double>(ctx_.now - exchange_->started).count());
+    metrics::observe_server_duration(*ctx_.metrics,
+                                     std::chrono::duration<double>(ctx_.now - exchange_->started).count());
   // The head decided keep-alive or close (draining included); honour what the
   // client was told. A drained keep-alive connection closes once idle.
   if (!keep_alive_after_) {
@@ -508,10 +511,11 @@ bool Connection::check_deadline(Clock::time_point now) {
   if (expiry == Exchange::Expiry::Done) return false;
   char secs[64];
   std::snprintf(secs, sizeof secs, "%.1f s (--timeout %g s)", ran, ctx_.config.timeout);
-  log::log_event("warning", "squall.timeout",
-                 ctx_.who + "request " + ex->head.method + " " + ex->head.target + " has run for " + secs + ": " +
-                     (expiry == Exchange::Expiry::Answered ? "answered 504" : "response incomplete, connection closed") +
-                     "; interrupting its thread");
+  log::log_event(
+      "warning", "squall.timeout",
+      ctx_.who + "request " + ex->head.method + " " + ex->head.target + " has run for " + secs + ": " +
+          (expiry == Exchange::Expiry::Answered ? "answered 504" : "response incomplete, connection closed") +
+          "; interrupting its thread");
   if (ctx_.on_deadline) ctx_.on_deadline(ex);
   if (expiry == Exchange::Expiry::MustClose) {
     close();

@@ -73,10 +73,10 @@ class Connection : public http::ParserHandler {
   std::shared_ptr<Exchange> exchange_;
   bool readable_ = true;
   bool writable_ = true;
-  bool paused_ = false;            // parser stopped after a complete message
-  bool reading_body_ = false;      // between a head and its message end
-  bool discarding_body_ = false;   // the response is done; drop the rest of the body
-  bool exchange_done_ = false;     // the worker finished the response
+  bool paused_ = false;           // parser stopped after a complete message
+  bool reading_body_ = false;     // between a head and its message end
+  bool discarding_body_ = false;  // the response is done; drop the rest of the body
+  bool exchange_done_ = false;    // the worker finished the response
   bool keep_alive_after_ = false;
   bool response_started_ = false;  // bytes of the current response were queued
   bool dispatch_pending_ = false;  // the exchange waits for its body before the queue
@@ -84,7 +84,7 @@ class Connection : public http::ParserHandler {
   bool close_after_flush_ = false;
   bool lingering_ = false;
   double linger_seconds_ = 0;
-  std::uint64_t received_ = 0;     // bytes read over the connection's life
+  std::uint64_t received_ = 0;  // bytes read over the connection's life
   bool peer_eof_ = false;
   bool closed_ = false;
   // A response the I/O thread makes itself (a probe on the app port, a static

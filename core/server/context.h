@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "probe/routes.h"
-#include "state/metrics_tables.h"
 #include "server/config.h"
 #include "server/exchange.h"
 #include "server/request_queue.h"
+#include "state/metrics_tables.h"
 
 namespace squall::server {
 
@@ -35,12 +35,12 @@ struct ServerContext {
   // The loop's clock, read once per epoll batch: timeouts need no finer grain,
   // and a clock read per event is measurable at 100k requests/s.
   Clock::time_point now = Clock::now();
-  std::vector<Connection*> closed;  // freed after the current event batch
+  std::vector<Connection*> closed;                          // freed after the current event batch
   std::unique_ptr<static_files::StaticFiles> static_files;  // --static / --media
   // What the I/O thread answers itself (probe/routes.h); routes.state (the pod's state, in a
   // worker) is set by Server::attach, routes.listen_fd with the listen socket.
   probe::Routes routes;
-  metrics::ServerTable* metrics = nullptr;      // in a worker: its server metrics (I/O thread only)
+  metrics::ServerTable* metrics = nullptr;  // in a worker: its server metrics (I/O thread only)
   // Called by the I/O thread when an exchange passes --timeout (after its 504
   // or close): the application side's chance to interrupt the thread running
   // it. Must not block the loop (it only hands the exchange over).

@@ -111,8 +111,7 @@ std::size_t Exchange::body_buffered() const {
 
 // ---- response -------------------------------------------------------------------
 
-void Exchange::set_response(int status, std::string reason,
-                            std::vector<std::pair<std::string, std::string>> headers) {
+void Exchange::set_response(int status, std::string reason, std::vector<std::pair<std::string, std::string>> headers) {
   std::lock_guard lock(mu_);
   if (head_sent_ || gone_) return;  // the deadline answered 504, or the client left
   status_ = status;
@@ -267,8 +266,8 @@ void Exchange::abort() {
     status_ = 500;
     head_sent_ = true;
     std::string_view body = "Internal Server Error\n";
-    enqueue_locked(http::text_response(http::text_head(500, body.size(), head.version_minor, false), body,
-                                       head.method == "HEAD"));
+    enqueue_locked(
+        http::text_response(http::text_head(500, body.size(), head.version_minor, false), body, head.method == "HEAD"));
   }
   keep_alive_ = false;
   finished_ = true;
@@ -310,8 +309,8 @@ Exchange::Expiry Exchange::expire() {
   head_sent_ = true;
   status_ = 504;
   std::string_view body = "Gateway Timeout: the request took longer than --timeout\n";
-  enqueue_locked(http::text_response(http::text_head(504, body.size(), head.version_minor, false), body,
-                                     head.method == "HEAD"));
+  enqueue_locked(
+      http::text_response(http::text_head(504, body.size(), head.version_minor, false), body, head.method == "HEAD"));
   finished_ = true;
   return Expiry::Answered;
 }

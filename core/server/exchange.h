@@ -107,7 +107,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::uint64_t body_bytes() const { return body_bytes_; }
 
   // ---- I/O thread side ---------------------------------------------------------
-  Connection* conn = nullptr;  // I/O thread only; null once the connection is gone
+  Connection* conn = nullptr;               // I/O thread only; null once the connection is gone
   void append_body(std::string_view data);  // from the parser
   void end_body(bool failed);               // message complete, or the body can't complete
   std::size_t body_buffered() const;
@@ -167,7 +167,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::vector<std::pair<std::string, std::string>> headers_;
   bool head_sent_ = false;
   bool chunked_ = false;
-  bool no_body_ = false;                      // HEAD, 1xx, 204, 304
+  bool no_body_ = false;  // HEAD, 1xx, 204, 304
   std::optional<std::uint64_t> declared_length_;
   std::uint64_t body_bytes_ = 0;
   bool keep_alive_ = false;
@@ -176,7 +176,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
  public:
   std::atomic<bool>* draining = nullptr;  // server-wide: answer with Connection: close
-  void set_watermarks(std::size_t high, std::size_t low) { high_water_ = high; low_water_ = low; }
+  void set_watermarks(std::size_t high, std::size_t low) {
+    high_water_ = high;
+    low_water_ = low;
+  }
 };
 
 // Wakes the I/O thread (eventfd) and hands it the exchanges that changed.

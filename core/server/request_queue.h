@@ -28,8 +28,10 @@ class RequestQueue {
       unannounced_ = 0;
     }
     if (n == 0 || sleepers == 0) return;
-    if (n == 1) cv_.notify_one();
-    else cv_.notify_all();
+    if (n == 1)
+      cv_.notify_one();
+    else
+      cv_.notify_all();
   }
   // Blocks; returns nullptr once closed and empty. Skips requests whose
   // client has already gone.

@@ -12,9 +12,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "log/log.h"
 #include "server/access_log.h"
 #include "server/connection.h"
-#include "log/log.h"
 
 namespace squall::server {
 namespace {
@@ -203,7 +203,8 @@ bool Server::should_defer_accept() const {
   for (const state::WorkerSlot& w : shared_->workers) {
     if (&w == slot_ || w.pid.load(std::memory_order_relaxed) == 0 || !w.ready.load(std::memory_order_relaxed)) continue;
     std::uint32_t n = w.threads.load(std::memory_order_relaxed);
-    if (w.busy_threads.load(std::memory_order_relaxed) < n && w.queued.load(std::memory_order_relaxed) == 0) return true;
+    if (w.busy_threads.load(std::memory_order_relaxed) < n && w.queued.load(std::memory_order_relaxed) == 0)
+      return true;
   }
   return false;
 }
@@ -213,8 +214,10 @@ void Server::update_fair_accept() {
   bool defer = should_defer_accept();
   if (defer == listener_deferred_) return;
   listener_deferred_ = defer;
-  if (defer) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
-  else watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
+  if (defer)
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+  else
+    watch(epoll_.get(), listener_.get(), EPOLLIN | EPOLLEXCLUSIVE, kListener);
 }
 
 void Server::on_signal() {
@@ -233,17 +236,17 @@ void Server::on_signal() {
   }
 }
 
-std::string Server::who() const {
-  return slot_ ? "worker " + std::to_string(getpid()) + ": " : std::string();
-}
+std::string Server::who() const { return slot_ ? "worker " + std::to_string(getpid()) + ": " : std::string(); }
 
 void Server::on_control() {
   std::uint64_t value;
   ssize_t rc = ::read(control_.get(), &value, sizeof value);
   (void)rc;
   int request = stop_request_.load();
-  if (request == 2) stopping_ = true;
-  else if (request == 1) begin_drain();
+  if (request == 2)
+    stopping_ = true;
+  else if (request == 1)
+    begin_drain();
 }
 
 // Graceful stop: no new connections, keep-alive connections close after their
@@ -277,7 +280,7 @@ void Server::on_tick() {
     for (auto& [raw, conn] : connections_) conn->close_if_idle();
     if (now > drain_deadline_) {
       log::log_event("warning", "squall",
-                std::to_string(ctx_.active_exchanges) + " request(s) still running at the graceful timeout");
+                     std::to_string(ctx_.active_exchanges) + " request(s) still running at the graceful timeout");
       stopping_ = true;
     }
   }

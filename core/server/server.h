@@ -12,13 +12,13 @@
 #include <string>
 #include <unordered_map>
 
-#include "state/shared_state.h"
 #include "net/fd.h"
 #include "net/listener.h"
 #include "net/signal_pipe.h"
 #include "server/config.h"
 #include "server/context.h"
 #include "server/request_queue.h"
+#include "state/shared_state.h"
 
 namespace squall::server {
 

@@ -104,19 +104,19 @@ void add_cells(std::uint64_t (&to)[N], const std::uint64_t (&from)[N]) {
 }
 
 void fold_server(ServerTable& to, const ServerTable& from) {
-  for (auto field : {&ServerTable::accepted, &ServerTable::handled, &ServerTable::requests,
-                     &ServerTable::bytes_received, &ServerTable::bytes_sent, &ServerTable::duration_sum_ns,
-                     &ServerTable::timeouts_unwound})
+  for (auto field :
+       {&ServerTable::accepted, &ServerTable::handled, &ServerTable::requests, &ServerTable::bytes_received,
+        &ServerTable::bytes_sent, &ServerTable::duration_sum_ns, &ServerTable::timeouts_unwound})
     add(to.*field, load(from.*field));
   add_cells(to.duration, from.duration);
   add_cells(to.request_errors, from.request_errors);
 }
 
 void fold_django(DjangoTable& to, const DjangoTable& from) {
-  for (auto field : {&DjangoTable::requests_before, &DjangoTable::responses_before,
-                     &DjangoTable::unknown_latency_before, &DjangoTable::unknown_latency, &DjangoTable::streaming,
-                     &DjangoTable::latency_before_sum_ns, &DjangoTable::request_body_sum,
-                     &DjangoTable::response_body_sum, &DjangoTable::series_dropped})
+  for (auto field :
+       {&DjangoTable::requests_before, &DjangoTable::responses_before, &DjangoTable::unknown_latency_before,
+        &DjangoTable::unknown_latency, &DjangoTable::streaming, &DjangoTable::latency_before_sum_ns,
+        &DjangoTable::request_body_sum, &DjangoTable::response_body_sum, &DjangoTable::series_dropped})
     add(to.*field, load(from.*field));
   add_cells(to.latency_before, from.latency_before);
   add_cells(to.request_body, from.request_body);
@@ -160,8 +160,7 @@ void record_request(WorkerTables& t, const RequestRecord& r) {
   if (Series* s = series(t.series, Kind::Request, key)) {
     add(s->cells[kReqCount]);
     if (r.latency >= 0)
-      observe(s->cells + kReqLatency, kLatencyBuckets, std::size(kLatencyBuckets), s->cells[kReqLatencySum],
-              r.latency);
+      observe(s->cells + kReqLatency, kLatencyBuckets, std::size(kLatencyBuckets), s->cells[kReqLatencySum], r.latency);
   } else {
     add(t.django.series_dropped);
   }
@@ -180,21 +179,27 @@ void record_before(WorkerTables& t) { add(t.django.requests_before); }
 
 void record_before_response(WorkerTables& t, double latency) {
   add(t.django.responses_before);
-  if (latency < 0) add(t.django.unknown_latency_before);
-  else observe(t.django.latency_before, kLatencyBuckets, std::size(kLatencyBuckets), t.django.latency_before_sum_ns,
-               latency);
+  if (latency < 0)
+    add(t.django.unknown_latency_before);
+  else
+    observe(t.django.latency_before, kLatencyBuckets, std::size(kLatencyBuckets), t.django.latency_before_sum_ns,
+            latency);
 }
 
 void record_exception(WorkerTables& t, std::string_view type, std::string_view view) {
   LabelKey key(Kind::Exception, {type, view});
-  if (Series* s = series(t.series, Kind::Exception, key)) add(s->cells[0]);
-  else add(t.django.series_dropped);
+  if (Series* s = series(t.series, Kind::Exception, key))
+    add(s->cells[0]);
+  else
+    add(t.django.series_dropped);
 }
 
 void record_db_connection(WorkerTables& t, std::string_view alias, std::string_view vendor, bool ok) {
   LabelKey key(Kind::Db, {alias, vendor});
-  if (Series* s = series(t.series, Kind::Db, key)) add(s->cells[ok ? kDbConnections : kDbConnectionErrors]);
-  else add(t.django.series_dropped);
+  if (Series* s = series(t.series, Kind::Db, key))
+    add(s->cells[ok ? kDbConnections : kDbConnectionErrors]);
+  else
+    add(t.django.series_dropped);
 }
 
 void record_db_execute(WorkerTables& t, std::string_view alias, std::string_view vendor, bool many, double seconds,
@@ -208,8 +213,10 @@ void record_db_execute(WorkerTables& t, std::string_view alias, std::string_view
   }
   if (error_type.empty()) return;
   LabelKey ekey(Kind::DbError, {alias, vendor, error_type});
-  if (Series* s = series(t.series, Kind::DbError, ekey)) add(s->cells[0]);
-  else add(t.django.series_dropped);
+  if (Series* s = series(t.series, Kind::DbError, ekey))
+    add(s->cells[0]);
+  else
+    add(t.django.series_dropped);
 }
 
 void set_migrations(Region& region, std::string_view connection, std::uint64_t applied, std::uint64_t unapplied) {

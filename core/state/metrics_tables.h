@@ -29,7 +29,7 @@ namespace squall::metrics {
 // ---- buckets ---------------------------------------------------------------------
 
 // django-prometheus' DEFAULT_LATENCY_BUCKETS (+Inf implied).
-inline constexpr double kLatencyBuckets[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
+inline constexpr double kLatencyBuckets[] = {0.01, 0.025, 0.05, 0.075, 0.1,  0.25, 0.5,  0.75,
                                              1.0,  2.5,   5.0,  7.5,   10.0, 25.0, 50.0, 75.0};
 inline constexpr std::size_t kLatencyCells = std::size(kLatencyBuckets) + 1;
 // prometheus_client's default buckets (django_db_query_duration_seconds).
@@ -100,12 +100,12 @@ struct DjangoTable {
 // ---- labelled series ---------------------------------------------------------------
 
 enum class Kind : std::uint32_t {
-  Request = 1,  // view, method, transport, status: count, latency histogram
-  Exception,    // type, view: count
-  Db,           // alias, vendor: connections, errors, execute, execute_many, duration histogram
-  DbError,      // alias, vendor, type: count
-  Migrations,   // connection: applied, unapplied (gauges, pod-wide)
-  Amqp,         // routing_key: received, acked, nacked, failed, handler duration histogram
+  Request = 1,     // view, method, transport, status: count, latency histogram
+  Exception,       // type, view: count
+  Db,              // alias, vendor: connections, errors, execute, execute_many, duration histogram
+  DbError,         // alias, vendor, type: count
+  Migrations,      // connection: applied, unapplied (gauges, pod-wide)
+  Amqp,            // routing_key: received, acked, nacked, failed, handler duration histogram
   AmqpConnection,  // no labels: reconnects, connection losses
 };
 inline constexpr std::size_t kCells = 20;
@@ -158,7 +158,7 @@ Series* series(SeriesTable<N>& t, Kind kind, const LabelKey& key) {
   return find_or_claim(t.slots, N, t.kLimit, t.used, kind, key);
 }
 
-inline constexpr std::size_t kWorkerSeries = 1024;  // per worker: 896 label sets
+inline constexpr std::size_t kWorkerSeries = 1024;   // per worker: 896 label sets
 inline constexpr std::size_t kRetiredSeries = 4096;  // the pod's folded totals
 inline constexpr std::size_t kPodSeries = 64;        // pod-wide gauges (migrations)
 inline constexpr std::size_t kMaxWorkerTables = 128;

@@ -122,7 +122,8 @@ void SharedState::set_startup_error(std::string_view text) {
 }
 
 std::string SharedState::startup_error_text() const {
-  std::uint32_t n = std::min<std::uint32_t>(startup_error_len.load(std::memory_order_acquire), sizeof startup_error - 1);
+  std::uint32_t n =
+      std::min<std::uint32_t>(startup_error_len.load(std::memory_order_acquire), sizeof startup_error - 1);
   return std::string(startup_error, n);
 }
 

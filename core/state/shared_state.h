@@ -43,7 +43,7 @@ struct alignas(64) WorkerSlot {
   std::atomic<std::uint32_t> queued{0};       // requests waiting for a Python thread
   std::atomic<std::uint32_t> busy_threads{0};
   std::atomic<std::uint32_t> threads{0};
-  std::atomic<std::uint32_t> amqp_state{0};   // a consumer (AmqpState): connecting, consuming, ...
+  std::atomic<std::uint32_t> amqp_state{0};  // a consumer (AmqpState): connecting, consuming, ...
   ThreadSlot thread_slots[kMaxThreads];
 
   void reset();
@@ -60,7 +60,7 @@ struct CheckResult {
   std::uint8_t probes = 0;  // ProbeBit mask: the probes this result feeds
   bool ok = false;
   std::string name;
-  std::string reason;  // why it failed (for the log only)
+  std::string reason;   // why it failed (for the log only)
   double duration = 0;  // seconds
 };
 
@@ -107,10 +107,10 @@ inline constexpr std::size_t kRespawnReasonCount = std::size(kRespawnReasons);
 
 // An AMQP consumer's connection (WorkerSlot::amqp_state,
 // squall_amqp_connection_state{state}), enumerators and label values together.
-#define SQUALL_AMQP_STATES(X)          \
-  X(Disconnected, "disconnected")      \
-  X(Connecting, "connecting")          \
-  X(Consuming, "consuming")            \
+#define SQUALL_AMQP_STATES(X)     \
+  X(Disconnected, "disconnected") \
+  X(Connecting, "connecting")     \
+  X(Consuming, "consuming")       \
   X(Closing, "closing")
 enum class AmqpState : std::uint32_t {
 #define SQUALL_X(e, name) e,
@@ -137,8 +137,8 @@ struct SharedState {
   // Requests still running at --timeout + --timeout-grace, whose worker the
   // master replaced (squall_request_timeouts_total{outcome="worker_replaced"}).
   std::atomic<std::uint64_t> timeouts_replaced{0};
-  std::atomic<std::int64_t> master_started_ns{0};                // CLOCK_MONOTONIC
-  std::atomic<std::uint32_t> amqp{0};  // the workers are AMQP consumers (manage.py consume)
+  std::atomic<std::int64_t> master_started_ns{0};  // CLOCK_MONOTONIC
+  std::atomic<std::uint32_t> amqp{0};              // the workers are AMQP consumers (manage.py consume)
   // Metrics tables (state/metrics_tables.h), a mapping of their own; nullptr
   // with --no-metrics. retire() folds a dead worker's into the pod totals.
   // The tables live in this layer, beside the slots, and not in core/metrics/
@@ -170,13 +170,13 @@ struct WorkerSnapshot {
   bool ready = false;
   std::uint64_t requests = 0;
   std::uint32_t in_flight = 0, queued = 0, busy_threads = 0, threads = 0;
-  double heartbeat_age = 0;     // seconds
-  double oldest_request = 0;    // seconds the longest-running request has run, 0 if none
+  double heartbeat_age = 0;   // seconds
+  double oldest_request = 0;  // seconds the longest-running request has run, 0 if none
 };
 struct Snapshot {
   bool draining = false;
   bool started = false;
-  double started_after = 0;  // seconds from the master's start to startup done
+  double started_after = 0;          // seconds from the master's start to startup done
   std::uint64_t requests_total = 0;  // never decreases: includes retired workers
   std::vector<WorkerSnapshot> workers;
   std::vector<CheckResult> checks;  // the latest health-check results

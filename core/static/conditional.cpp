@@ -14,7 +14,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-
 // 1*DIGIT, at most 19 of them (no overflow of uint64).
 bool parse_digits(std::string_view s, std::uint64_t& out) {
   if (s.empty() || s.size() > 19) return false;
@@ -95,8 +94,7 @@ bool etag_matches(std::string_view list, std::string_view etag, bool weak_compar
   });
 }
 
-Decision evaluate(const RequestConditions& r, std::string_view etag, std::int64_t last_modified,
-                  std::uint64_t size) {
+Decision evaluate(const RequestConditions& r, std::string_view etag, std::int64_t last_modified, std::uint64_t size) {
   bool get_or_head = r.method == "GET" || r.method == "HEAD";
   // Step 1-2 (RFC 9110 13.2.2): a lost update is refused.
   if (r.if_match) {
@@ -148,7 +146,8 @@ bool accepts_encoding(std::string_view accept, std::string_view coding) {
         std::string_view v = trim(params.substr(2));
         // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
         q = 0;
-        if (!v.empty() && v[0] == '1') q = 1000;
+        if (!v.empty() && v[0] == '1')
+          q = 1000;
         else if (v.size() > 2 && v[0] == '0' && v[1] == '.') {
           int scale = 100;
           for (std::size_t i = 2; i < v.size() && i < 5 && v[i] >= '0' && v[i] <= '9'; ++i, scale /= 10)
@@ -156,8 +155,10 @@ bool accepts_encoding(std::string_view accept, std::string_view coding) {
         }
       }
     }
-    if (http::iequals(name, coding)) named = q;
-    else if (name == "*") any = q;
+    if (http::iequals(name, coding))
+      named = q;
+    else if (name == "*")
+      any = q;
     return false;
   });
   return named >= 0 ? named > 0 : any > 0;

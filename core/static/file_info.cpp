@@ -15,7 +15,6 @@
 namespace squall::static_files {
 namespace {
 
-
 // What Django's mimetypes and nginx's mime.types agree on for web assets.
 constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
     {"css", "text/css; charset=utf-8"},
@@ -128,8 +127,8 @@ std::string_view content_type(std::string_view name) {
 bool compressible(std::string_view type) {
   return type.starts_with("text/") || type.find("javascript") != std::string_view::npos ||
          type.find("json") != std::string_view::npos || type.find("xml") != std::string_view::npos ||
-         type == "application/wasm" || type == "font/ttf" || type == "font/otf" ||
-         type == "image/vnd.microsoft.icon" || type == "image/bmp" || type == "application/vnd.ms-fontobject";
+         type == "application/wasm" || type == "font/ttf" || type == "font/otf" || type == "image/vnd.microsoft.icon" ||
+         type == "image/bmp" || type == "application/vnd.ms-fontobject";
 }
 
 bool has_content_hash(std::string_view name) {
@@ -148,9 +147,9 @@ bool has_content_hash(std::string_view name) {
 
 std::string make_etag(const FileMeta& meta, std::string_view variant) {
   char buf[96];
-  int n = std::snprintf(buf, sizeof buf, "\"%llx-%llx%08llx", static_cast<unsigned long long>(meta.size),
-                        static_cast<unsigned long long>(meta.mtime_sec),
-                        static_cast<unsigned long long>(meta.mtime_nsec));
+  int n =
+      std::snprintf(buf, sizeof buf, "\"%llx-%llx%08llx", static_cast<unsigned long long>(meta.size),
+                    static_cast<unsigned long long>(meta.mtime_sec), static_cast<unsigned long long>(meta.mtime_nsec));
   std::string tag(buf, static_cast<std::size_t>(n));
   if (!variant.empty()) {
     tag += '-';
@@ -227,7 +226,7 @@ net::UniqueFd open_beneath(int root, const std::string& relative, bool follow_sy
 }
 
 std::optional<FileMeta> regular_file_meta(int fd) {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   return FileMeta{static_cast<std::uint64_t>(st.st_size), static_cast<std::int64_t>(st.st_mtim.tv_sec),
                   static_cast<std::int64_t>(st.st_mtim.tv_nsec)};

@@ -156,8 +156,8 @@ std::optional<Response> StaticFiles::handle(const http::RequestHead& head, bool 
     common.emplace_back("ETag", etag);
     common.emplace_back("Last-Modified", format_http_date(found.meta.mtime_sec));
     std::uint32_t max_age = mount.immutable_hashed && has_content_hash(found.relative) ? kYear : config_.max_age;
-    common.emplace_back("Cache-Control",
-                        max_age == kYear ? std::string("max-age=31536000, immutable") : "max-age=" + std::to_string(max_age));
+    common.emplace_back("Cache-Control", max_age == kYear ? std::string("max-age=31536000, immutable")
+                                                          : "max-age=" + std::to_string(max_age));
     if (vary) common.emplace_back("Vary", "Accept-Encoding");
 
     Response r;

@@ -32,13 +32,13 @@ struct Mount {
 
 struct Config {
   std::vector<Mount> mounts;
-  std::uint32_t max_age = 3600;   // s, Cache-Control of names without a content hash
-  bool follow_symlinks = false;   // symbolic links may lead out of the root
+  std::uint32_t max_age = 3600;  // s, Cache-Control of names without a content hash
+  bool follow_symlinks = false;  // symbolic links may lead out of the root
 };
 
 struct Response {
   int status = 200;
-  std::string head;    // status line, fields, blank line (and a short error body): http::serialize
+  std::string head;  // status line, fields, blank line (and a short error body): http::serialize
 
   net::UniqueFd file;  // the body, when valid: `length` bytes from `offset`
   off_t offset = 0;

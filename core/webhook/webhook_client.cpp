@@ -19,14 +19,14 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "net/fd.h"
 #include "log/log.h"
+#include "net/fd.h"
 
 namespace squall::webhook {
 namespace {
 
 constexpr std::int64_t kNever = INT64_MAX;
-constexpr std::size_t kBodyLogChars = 200;  // a receiver's error page is not our log
+constexpr std::size_t kBodyLogChars = 200;    // a receiver's error page is not our log
 constexpr std::size_t kMaxQueuedPerUrl = 64;  // a dead receiver must not grow memory without bound
 
 std::int64_t monotonic_ns() {
@@ -68,9 +68,7 @@ std::string seconds_text(double s) {
   return buf;
 }
 
-void log(std::string_view level, const std::string& message) {
-  log::log_event(level, "squall.webhook", message);
-}
+void log(std::string_view level, const std::string& message) { log::log_event(level, "squall.webhook", message); }
 
 }  // namespace
 
@@ -98,12 +96,12 @@ struct WebhookClient::Impl {
   // One receiver: its queue is sent strictly in order, one request at a time.
   struct Target {
     std::string url;
-    std::string shown;        // url for the log
-    std::deque<Job> queue;    // front: in flight or waiting for its retry
-    CURL* easy = nullptr;     // the front's transfer, while in flight
-    int attempts = 0;         // made for the front
+    std::string shown;      // url for the log
+    std::deque<Job> queue;  // front: in flight or waiting for its retry
+    CURL* easy = nullptr;   // the front's transfer, while in flight
+    int attempts = 0;       // made for the front
     std::int64_t retry_at_ns = kNever;
-    std::string body;         // start of the response, for the log
+    std::string body;  // start of the response, for the log
     char error[CURL_ERROR_SIZE] = {};
   };
 
@@ -131,7 +129,8 @@ struct WebhookClient::Impl {
     ev.events = EPOLLIN;
     ev.data.fd = timer.get();
     epoll_ctl(epoll.get(), EPOLL_CTL_ADD, timer.get(), &ev);
-    if (!epoll.valid() || !timer.valid()) log("error", std::string("webhook: no epoll/timerfd, deliveries will fail: ") + std::strerror(errno));
+    if (!epoll.valid() || !timer.valid())
+      log("error", std::string("webhook: no epoll/timerfd, deliveries will fail: ") + std::strerror(errno));
 
     multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
@@ -262,8 +261,7 @@ struct WebhookClient::Impl {
     std::string attempt = "attempt " + std::to_string(t.attempts) + "/" + std::to_string(total);
     if (rc == CURLE_OK && status >= 200 && status < 300) {
       delivered.fetch_add(1);
-      log("info", job.what + " delivered to " + t.shown + " (HTTP " + std::to_string(status) + ", " +
-                      attempt + ")");
+      log("info", job.what + " delivered to " + t.shown + " (HTTP " + std::to_string(status) + ", " + attempt + ")");
       next(t);
       return;
     }
@@ -276,14 +274,13 @@ struct WebhookClient::Impl {
     }
     if (t.attempts < total) {
       double delay = config.backoff * std::ldexp(1.0, t.attempts - 1);
-      log("warning", job.what + " to " + t.shown + " failed (" + attempt + "): " + reason +
-                         "; retrying in " + seconds_text(delay));
+      log("warning", job.what + " to " + t.shown + " failed (" + attempt + "): " + reason + "; retrying in " +
+                         seconds_text(delay));
       t.retry_at_ns = monotonic_ns() + static_cast<std::int64_t>(delay * 1e9);
       return;
     }
     log("warning", job.what + " to " + t.shown + " failed (" + attempt + "): " + reason);
-    log("error", job.what + " to " + t.shown + " given up after " + std::to_string(total) +
-                     " attempts");
+    log("error", job.what + " to " + t.shown + " given up after " + std::to_string(total) + " attempts");
     failed.fetch_add(1);
     next(t);
   }
@@ -356,15 +353,14 @@ int WebhookClient::fd() const { return impl_->epoll.get(); }
 
 void WebhookClient::send(const Event& event) {
   Impl& s = *impl_;
-  auto unix_seconds = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  auto unix_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   Impl::Job job{payload_json(event, s.config, unix_seconds), event.type + " webhook (" + event.status + ")"};
   for (auto& t : s.targets) {
     if (t->queue.size() >= kMaxQueuedPerUrl) {
       s.failed.fetch_add(1);
-      log("error", job.what + " to " + t->shown + " dropped: " + std::to_string(kMaxQueuedPerUrl) +
-                       " events already waiting");
+      log("error",
+          job.what + " to " + t->shown + " dropped: " + std::to_string(kMaxQueuedPerUrl) + " events already waiting");
       continue;
     }
     t->queue.push_back(job);

@@ -95,11 +95,13 @@ std::string get_with(std::string_view header_lines) {
 // ---- framing: Content-Length and Transfer-Encoding ---------------------------
 
 TEST(ParserSmuggling, ContentLengthWithTransferEncoding) {
-  expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+  expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                  400);
 }
 
 TEST(ParserSmuggling, TransferEncodingWithContentLength) {
-  expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400);
+  expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+                  400);
 }
 
 TEST(ParserSmuggling, DuplicateContentLengthDiffering) {
@@ -128,8 +130,8 @@ TEST(ParserSmuggling, TransferEncodingUnknownBeforeChunked) {
 }
 
 TEST(ParserSmuggling, TransferEncodingChunkedTwice) {
-  expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-                  400);
+  expect_rejected(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
 }
 
 TEST(ParserSmuggling, TransferEncodingEmpty) {
@@ -148,9 +150,7 @@ TEST(ParserSmuggling, ObsFoldWithTab) { expect_rejected(get_with("X-A: b\r\n\tc\
 
 TEST(ParserSmuggling, ObsFoldAfterEmptyValue) { expect_rejected(get_with("X-A:\r\n c\r\n"), 400); }
 
-TEST(ParserSmuggling, WhitespaceBeforeFirstHeader) {
-  expect_rejected("GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400);
-}
+TEST(ParserSmuggling, WhitespaceBeforeFirstHeader) { expect_rejected("GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400); }
 
 TEST(ParserSmuggling, BareCrInHeaderValue) { expect_rejected(get_with("X-A: b\rc\r\n"), 400); }
 
@@ -170,13 +170,26 @@ TEST(ParserSmuggling, TabBeforeColon) { expect_rejected("GET / HTTP/1.1\r\nHost\
 
 TEST(ParserSmuggling, NulInHeaderValue) { expect_rejected(get_with(std::string("X: b\0c\r\n", 8)), 400); }
 
-TEST(ParserSmuggling, ControlCharInHeaderValue) { expect_rejected(get_with("X: b\x01" "c\r\n"), 400); }
+TEST(ParserSmuggling, ControlCharInHeaderValue) {
+  expect_rejected(get_with("X: b\x01"
+                           "c\r\n"),
+                  400);
+}
 
-TEST(ParserSmuggling, DelInHeaderValue) { expect_rejected(get_with("X: b\x7f" "c\r\n"), 400); }
+TEST(ParserSmuggling, DelInHeaderValue) {
+  expect_rejected(get_with("X: b\x7f"
+                           "c\r\n"),
+                  400);
+}
 
 TEST(ParserSmuggling, NulInHeaderName) { expect_rejected(get_with(std::string("X\0Y: b\r\n", 8)), 400); }
 
-TEST(ParserSmuggling, ControlCharInTarget) { expect_rejected("GET /a\x01" "b HTTP/1.1\r\nHost: a\r\n\r\n", 400); }
+TEST(ParserSmuggling, ControlCharInTarget) {
+  expect_rejected(
+      "GET /a\x01"
+      "b HTTP/1.1\r\nHost: a\r\n\r\n",
+      400);
+}
 
 TEST(ParserSmuggling, NulInTarget) { expect_rejected(std::string("GET /a\0b HTTP/1.1\r\nHost: a\r\n\r\n", 31), 400); }
 
@@ -198,7 +211,9 @@ TEST(ParserSmuggling, ChunkBareLfEndsTrailerSection) { expect_rejected(post_chun
 
 TEST(ParserSmuggling, ObsFoldInTrailer) { expect_rejected(post_chunked("0\r\nX: 1\r\n 2\r\n\r\n"), 400); }
 
-TEST(ParserSmuggling, ChunkSizeOverflow) { expect_rejected(post_chunked("10000000000000000\r\nabc\r\n0\r\n\r\n"), 400); }
+TEST(ParserSmuggling, ChunkSizeOverflow) {
+  expect_rejected(post_chunked("10000000000000000\r\nabc\r\n0\r\n\r\n"), 400);
+}
 
 TEST(ParserSmuggling, ChunkSizeTooManyDigits) {
   expect_rejected(post_chunked("00000000000000003\r\nabc\r\n0\r\n\r\n"), 400);
@@ -700,9 +715,10 @@ void expect_refused_as(const std::string& raw, RequestError id) {
 }  // namespace
 
 TEST(ParserSingletons, TwoContentTypesRejected) {
-  expect_refused_as("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\n"
-                    "Content-Length: 2\r\n\r\n{}",
-                    RequestError::MultipleContentType);
+  expect_refused_as(
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\n\r\n{}",
+      RequestError::MultipleContentType);
   // The same value twice is refused too: only list-based fields may repeat (RFC 9110 5.3).
   expect_refused_as(get_with("content-type: a/b\r\nContent-Type: a/b\r\n"), RequestError::MultipleContentType);
 }
@@ -713,10 +729,10 @@ TEST(ParserSingletons, OneContentTypeAccepted) {
 }
 
 TEST(ParserTrailers, ForbiddenFieldsRejected) {
-  for (std::string name : {"Content-Length", "content-length", "Host", "Transfer-Encoding", "Content-Type",
-                           "Content-Encoding", "Content-Range", "Trailer", "Authorization", "Proxy-Authorization",
-                           "Cookie", "Cache-Control", "Expect", "Range", "If-None-Match", "Max-Forwards",
-                           "Connection", "TE"}) {
+  for (std::string name :
+       {"Content-Length", "content-length", "Host", "Transfer-Encoding", "Content-Type", "Content-Encoding",
+        "Content-Range", "Trailer", "Authorization", "Proxy-Authorization", "Cookie", "Cache-Control", "Expect",
+        "Range", "If-None-Match", "Max-Forwards", "Connection", "TE"}) {
     SCOPED_TRACE(name);
     expect_refused_as(post_chunked("3\r\nabc\r\n0\r\n" + name + ": 1\r\n\r\n"), RequestError::ForbiddenTrailerField);
   }
@@ -727,7 +743,8 @@ TEST(ParserTrailers, ForbiddenFieldAfterAllowedOneRejected) {
 }
 
 TEST(ParserTrailers, ForbiddenNamesAreFineInTheHead) {
-  Outcome o = parse_all("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  Outcome o =
+      parse_all("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   EXPECT_EQ(o.rec.completed, 1) << o.last.error.reason;
 }
 
@@ -755,7 +772,9 @@ TEST(ParserTarget, ObsTextInTargetAcceptedAsItsBytes) {
 
 TEST(ParserTarget, ObsTextInPipelinedRequestsAndBodies) {
   // Only the request line is masked for llhttp: a body's bytes arrive as sent.
-  const std::string body = "\xff\x80" "x\r\n";
+  const std::string body =
+      "\xff\x80"
+      "x\r\n";
   Outcome o = parse_all("POST /\xc3\xa9 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n" + body +
                         "GET /\xe2\x82\xac HTTP/1.1\r\nHost: a\r\n\r\n");
   ASSERT_EQ(o.rec.completed, 2) << o.last.error.reason;
@@ -771,7 +790,10 @@ TEST(ParserTarget, ObsTextOutsideTheTargetRejected) {
 }
 
 TEST(ParserTarget, ControlsAndDelStillRejected) {
-  expect_refused_as("GET /a\x7f" "b HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::InvalidTarget);
+  expect_refused_as(
+      "GET /a\x7f"
+      "b HTTP/1.1\r\nHost: a\r\n\r\n",
+      RequestError::InvalidTarget);
 }
 
 // ---- a lower body limit for one request (probe paths) ---------------------------
@@ -820,8 +842,9 @@ TEST(ParserBodyLimit, ChunkedBodyPastTheLoweredLimitIs413) {
   Limiting h;
   auto parser = make_parser({}, h);
   h.parser = parser.get();
-  FeedResult r = feed_all(*parser, "POST /probe HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                   "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
+  FeedResult r = feed_all(*parser,
+                          "POST /probe HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
   EXPECT_EQ(r.error.id, RequestError::BodyTooLarge);
   EXPECT_EQ(h.completed, 0);
 }
@@ -830,8 +853,9 @@ TEST(ParserBodyLimit, WithinTheLoweredLimitAndBackToTheLimitsAfter) {
   Limiting h;
   auto parser = make_parser({}, h);
   h.parser = parser.get();
-  FeedResult r = feed_all(*parser, "POST /probe HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd"
-                                   "POST /app HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789");
+  FeedResult r = feed_all(*parser,
+                          "POST /probe HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd"
+                          "POST /app HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789");
   EXPECT_NE(r.state, FeedResult::State::Error) << r.error.reason;
   EXPECT_EQ(h.completed, 2);
   EXPECT_EQ(h.body, "abcd0123456789");

@@ -4,10 +4,10 @@
 
 #include <string>
 
-#include "state/shared_state.h"
 #include "metrics/exposition.h"
 #include "metrics/families.h"
 #include "state/metrics_tables.h"
+#include "state/shared_state.h"
 
 using namespace squall;
 using namespace squall::metrics;
@@ -60,10 +60,20 @@ TEST(MetricsTables, WorkersWriteTheMasterSumsAcrossFork) {
   // Give the children a moment to record (they record before pausing).
   for (int i = 0; i < 1000 && load(state->metrics->workers[1].series.used) < 2; ++i) usleep(1000);
   std::string text = render_text(*state);
-  EXPECT_EQ(value_of(text, R"(django_http_requests_total_by_view_transport_method_total{view="hello",transport="http",method="GET"})"), "6");
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(django_http_requests_total_by_view_transport_method_total{view="hello",transport="http",method="GET"})"),
+      "6");
   EXPECT_EQ(value_of(text, R"(django_http_responses_total_by_status_total{status="404"})"), "2");
-  EXPECT_EQ(value_of(text, R"(django_http_requests_latency_seconds_by_view_method_bucket{view="hello",method="GET",le="0.025"})"), "6");
-  EXPECT_EQ(value_of(text, R"(django_http_requests_latency_seconds_by_view_method_bucket{view="hello",method="GET",le="0.01"})"), "0");
+  EXPECT_EQ(
+      value_of(text,
+               R"(django_http_requests_latency_seconds_by_view_method_bucket{view="hello",method="GET",le="0.025"})"),
+      "6");
+  EXPECT_EQ(
+      value_of(text,
+               R"(django_http_requests_latency_seconds_by_view_method_bucket{view="hello",method="GET",le="0.01"})"),
+      "0");
   EXPECT_EQ(value_of(text, R"(squall_info{version="1.2.3"})"), "1");
   for (int slot : {0, 1}) {
     kill(state->workers[slot].pid.load(), SIGKILL);
@@ -111,7 +121,11 @@ TEST(MetricsTables, TheCapOnLabelSetsIsCounted) {
   record_request(t, {"view0", "GET", "http", "200", 0.01, 0, 0, false});
   std::string text = render_text(*state);
   EXPECT_EQ(value_of(text, "squall_metrics_series_dropped_total"), "10");
-  EXPECT_EQ(value_of(text, R"(django_http_requests_total_by_view_transport_method_total{view="view0",transport="http",method="GET"})"), "2");
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(django_http_requests_total_by_view_transport_method_total{view="view0",transport="http",method="GET"})"),
+      "2");
 }
 
 TEST(MetricsLabels, LongAndOddValuesAreCutAndEscaped) {
@@ -193,7 +207,8 @@ TEST(MetricsAmqp, ConsumerFamiliesOnlyForAConsumerAndKeptWhenItExits) {
   EXPECT_EQ(value_of(text, R"(squall_amqp_messages_acked_total{routing_key="orders.created"})"), "2");
   EXPECT_EQ(value_of(text, R"(squall_amqp_messages_nacked_total{routing_key="orders.created"})"), "1");
   EXPECT_EQ(value_of(text, R"(squall_amqp_messages_failed_total{routing_key="orders.created"})"), "1");
-  EXPECT_EQ(value_of(text, R"(squall_amqp_handler_duration_seconds_bucket{routing_key="orders.created",le="0.025"})"), "1");
+  EXPECT_EQ(value_of(text, R"(squall_amqp_handler_duration_seconds_bucket{routing_key="orders.created",le="0.025"})"),
+            "1");
   EXPECT_EQ(value_of(text, R"(squall_amqp_handler_duration_seconds_count{routing_key="orders.created"})"), "2");
   EXPECT_EQ(value_of(text, "squall_amqp_reconnects_total"), "1");
   EXPECT_EQ(value_of(text, R"(squall_amqp_connection_state{state="consuming"})"), "1");

@@ -20,15 +20,15 @@ TEST(SignalPipe, RecordsTheSignalAndItsSenderAndWakesTheFd) {
 }
 
 TEST(SignalPipe, RestoresThePreviousDisposition) {
-  struct ::sigaction before{};
+  struct ::sigaction before {};
   ::sigaction(SIGUSR1, nullptr, &before);
   {
     SignalPipe pipe({SIGUSR1});
-    struct ::sigaction during{};
+    struct ::sigaction during {};
     ::sigaction(SIGUSR1, nullptr, &during);
     EXPECT_NE(during.sa_sigaction, before.sa_sigaction);
   }
-  struct ::sigaction after{};
+  struct ::sigaction after {};
   ::sigaction(SIGUSR1, nullptr, &after);
   EXPECT_EQ(after.sa_handler, before.sa_handler);
 }

@@ -4,15 +4,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "state/shared_state.h"
 #include "probe/probe_server.h"
 #include "probe/probe_watch.h"
+#include "state/shared_state.h"
 
 namespace squall {
 namespace {
 
-using state::CheckResult;
 using probe::Probe;
+using state::CheckResult;
 
 constexpr std::int64_t kMs = 1'000'000;
 
@@ -81,7 +81,8 @@ TEST(CheckTable, LongNamesAndReasonsAreCut) {
 TEST(ProbeChecks, EachResultFeedsOnlyItsProbes) {
   auto snap = started_pod();
   snap.checks_age = 0.5;
-  snap.checks = {{state::kReadinessBit, false, "db", "connection refused", 0}, {state::kLivenessBit, true, "memory", "", 0}};
+  snap.checks = {{state::kReadinessBit, false, "db", "connection refused", 0},
+                 {state::kLivenessBit, true, "memory", "", 0}};
   auto config = with_checker();
   EXPECT_TRUE(passes(Probe::Startup, snap, config));
   EXPECT_FALSE(passes(Probe::Readiness, snap, config));

@@ -136,7 +136,8 @@ TEST_F(EngineTest, AnswersAndKeepsTheConnectionAlive) {
 
 TEST_F(EngineTest, PipelinedResponsesComeBackInOrder) {
   int fd = connect_client();
-  send_all(fd, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  send_all(fd,
+           "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
   std::string all = read_until(fd, "GET /3\n");
   auto p1 = all.find("GET /1\n"), p2 = all.find("GET /2\n"), p3 = all.find("GET /3\n");
   ASSERT_NE(p3, std::string::npos);
@@ -293,7 +294,7 @@ TEST(FairAccept, DefersOnlyWhileBusyAndAnotherWorkerIsIdle) {
   state::WorkerSlot& other = shared->workers[1];
   mine.pid.store(getpid());
   srv.attach(shared, &mine);
-  std::thread loop([&] { srv.run(); });  // no application thread: requests stay queued
+  std::thread loop([&] { srv.run(); });     // no application thread: requests stay queued
   EXPECT_FALSE(srv.should_defer_accept());  // nothing queued
 
   int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -31,9 +31,9 @@ TEST(StaticFileInfo, ContentHash) {
   EXPECT_TRUE(has_content_hash("css/app.3f2a9c81b4d0.css"));
   EXPECT_TRUE(has_content_hash("LICENSE.3f2a9c81b4d0"));
   EXPECT_FALSE(has_content_hash("css/app.css"));
-  EXPECT_FALSE(has_content_hash("app.3f2a9c81b4d.css"));    // 11 digits
-  EXPECT_FALSE(has_content_hash("app.3F2A9C81B4D0.css"));   // Django writes lower case
-  EXPECT_FALSE(has_content_hash("3f2a9c81b4d0.css/app"));   // a folder, not the name
+  EXPECT_FALSE(has_content_hash("app.3f2a9c81b4d.css"));   // 11 digits
+  EXPECT_FALSE(has_content_hash("app.3F2A9C81B4D0.css"));  // Django writes lower case
+  EXPECT_FALSE(has_content_hash("3f2a9c81b4d0.css/app"));  // a folder, not the name
   EXPECT_FALSE(has_content_hash(".3f2a9c81b4d0"));
 }
 
@@ -83,11 +83,11 @@ class StaticOpen : public ::testing::Test {
 
 TEST_F(StaticOpen, StaysBeneathTheRoot) {
   EXPECT_TRUE(open_beneath(dir_, "dir/in.txt", false).valid());
-  EXPECT_TRUE(open_beneath(dir_, "inner", false).valid());       // a link inside the root
-  EXPECT_FALSE(open_beneath(dir_, "escape", false).valid());     // a link out of it
+  EXPECT_TRUE(open_beneath(dir_, "inner", false).valid());    // a link inside the root
+  EXPECT_FALSE(open_beneath(dir_, "escape", false).valid());  // a link out of it
   EXPECT_FALSE(open_beneath(dir_, "../secret.txt", false).valid());
   EXPECT_FALSE(open_beneath(dir_, "missing", false).valid());
-  EXPECT_TRUE(open_beneath(dir_, "escape", true).valid());       // --static-follow-symlinks
+  EXPECT_TRUE(open_beneath(dir_, "escape", true).valid());  // --static-follow-symlinks
 }
 
 TEST_F(StaticOpen, OnlyRegularFiles) {

@@ -99,8 +99,8 @@ class Receiver {
         requests_.push_back(req);
       }
       std::string body = status == 200 ? "ok" : "boom\n<html>" + std::string(500, 'x');
-      std::string resp = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+      std::string resp = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(body.size()) +
+                         "\r\nConnection: close\r\n\r\n" + body;
       ssize_t n = ::send(conn.get(), resp.data(), resp.size(), MSG_NOSIGNAL);
       (void)n;
     }
@@ -169,7 +169,8 @@ bool drive_until(WebhookClient& client, const std::function<bool()>& done, int t
 }
 
 bool drive_until_idle(WebhookClient& client, int timeout_ms = 5000) {
-  return drive_until(client, [&] { return client.idle(); }, timeout_ms);
+  return drive_until(
+      client, [&] { return client.idle(); }, timeout_ms);
 }
 
 // A port nobody listens on: bound, never listened to, then closed.
