@@ -29,7 +29,7 @@ MATRIX_STRICT ?=
 JUICE := django-health-check-full-of-juice==0.2.0 psutil
 # Shell: $$spec = the Django requirement for the series in $$django (5.2 -> >=5.2.11,<5.3).
 DJANGO_SPEC = case $$django in 5.2) spec="Django>=5.2.11,<5.3";; \
-	*) spec="Django>=$$django,<$${django%.*}.$$(( $${django#*.} + 1 ))";; esac
+	*) spec="Django>=$$django,<$${django%.*}.$$(( $${django\#*.} + 1 ))";; esac
 
 # make wheels: one manylinux wheel per interpreter of WHEELS into dist/, each
 # smoke-tested in a fresh venv of its interpreter with that Django series.
