@@ -169,6 +169,21 @@ def test_port_0_gets_its_probes_next_to_the_port_it_got() -> None:
         line = proc.stdout.readline()
         app_port = int(re.search(r"Listening on http://127\.0\.0\.1:(\d+)", line).group(1))
         assert int(found.group(1)) == app_port + 1
+        # "Listening on" is logged just before the master's loop installs its
+        # signal handlers: a SIGINT sent earlier is taken by Python's handler
+        # and lost (seen on 3.13). The probe port answers once the loop runs.
+        deadline = time.monotonic() + 30
+        while True:
+            conn = http.client.HTTPConnection("127.0.0.1", app_port + 1, timeout=2)
+            try:
+                conn.request("GET", "/alive")
+                conn.getresponse().read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the probe port never answered"
+                time.sleep(0.05)
+            finally:
+                conn.close()
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
