@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -29,13 +28,12 @@ import time
 from pathlib import Path
 
 import pika
+from harness import DEMO_DIR, REPO, Launch, free_port, running_server
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(REPO / "tests"))
 
-from realservers import RabbitMQ, free_port, start_rabbitmq  # noqa: E402
+from realservers import RabbitMQ, start_rabbitmq  # noqa: E402
 
-DEMO = ROOT / "examples" / "demo"
 SERVERS = {
     "squall": ("SquallDb", "SquallNoop", []),
     "squall-prefetch10": ("SquallDb", "SquallNoop", ["--prefetch", "10"]),
@@ -44,11 +42,10 @@ SERVERS = {
 
 
 def env_for(db: Path, hurricane: bool) -> dict[str, str]:
-    paths = [str(ROOT / "bench"), str(ROOT / "bench" / "settings"), str(ROOT / "tests" / "apps")]
+    paths = [str(REPO / "bench"), str(REPO / "bench" / "settings"), str(REPO / "tests" / "apps")]
     if os.environ.get("PYTHONPATH"):
         paths.insert(0, os.environ["PYTHONPATH"])
     env = {
-        **os.environ,
         "PYTHONPATH": os.pathsep.join(paths),
         "DJANGO_SETTINGS_MODULE": "bench_amqp_settings",
         "AMQP_TEST_DB": str(db),
@@ -74,34 +71,31 @@ def fill(rabbit: RabbitMQ, queue: str, n: int) -> None:
     conn.close()
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
 def measure(rabbit: RabbitMQ, server: str, workload: str, n: int, work: Path) -> dict[str, object]:
     db_handler, noop_handler, extra = SERVERS[server]
     hurricane = server == "hurricane"
     queue = f"q-{server}-{workload}"
     db = work / f"{queue}.sqlite3"
     env = env_for(db, hurricane)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=DEMO, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=DEMO_DIR,
+                   env={**os.environ, **env}, check=True)  # fmt: skip
     fill(rabbit, queue, n)
     handler = "amqp_handlers." + (db_handler if workload == "db" else noop_handler)
-    log = (work / f"{queue}.log").open("wb")
+    log = work / f"{queue}.log"
     cmd = [
         sys.executable, "manage.py", "consume", handler, "--queue", queue, "--exchange", "ex-bench",
         "--amqp-host", "127.0.0.1", "--amqp-port", str(rabbit.port),
         "--probe-port", str(free_port()), *extra,
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=DEMO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+    with running_server(Launch(cmd, DEMO_DIR, env), log, grace_s=30.0) as proc:
+        return drain(rabbit, proc, server, workload, queue, n, db, log)
+
+
+def drain(
+    rabbit: RabbitMQ, proc: subprocess.Popen[bytes], server: str, workload: str, queue: str,
+    n: int, db: Path, log: Path,
+) -> dict[str, object]:
+    """The consumer's rate, from 10 % of the queue gone to all of it."""
     conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit.port))
     channel = conn.channel()
     t10 = t_end = None
@@ -109,7 +103,7 @@ def measure(rabbit: RabbitMQ, server: str, workload: str, n: int, work: Path) ->
     try:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"{server} exited with {proc.returncode}; see {log.name}")
+                raise RuntimeError(f"{server} exited with {proc.returncode}; see {log}")
             depth = channel.queue_declare(queue, passive=True).method.message_count
             now = time.monotonic()
             if t10 is None and depth <= n * 0.9:
@@ -119,7 +113,7 @@ def measure(rabbit: RabbitMQ, server: str, workload: str, n: int, work: Path) ->
                 break
             time.sleep(0.01)
         if t10 is None or t_end is None:
-            raise RuntimeError(f"{server}: the queue did not drain; see {log.name}")
+            raise RuntimeError(f"{server}: the queue did not drain; see {log}")
         rate = (n * 0.9) / max(t_end - t10, 1e-6)
         if workload == "db":
             # The last message may still be in its handler: wait for its row.
@@ -134,8 +128,6 @@ def measure(rabbit: RabbitMQ, server: str, workload: str, n: int, work: Path) ->
             rows = None
     finally:
         conn.close()
-        stop(proc)
-        log.close()
     return {"server": server, "workload": workload, "messages": n, "rate": rate, "rows": rows}
 
 

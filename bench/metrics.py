@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""/metrics under load (issue 5's targets).
+"""/metrics under load, against two targets: scrapes stay fast and cheap.
 
 1. Scrape latency: Squall serves bench.metrics_app (every request recorded
    as the Django middleware records it, over 42 view names: just over 1,000
@@ -12,14 +12,13 @@
 
     PYTHONPATH=$PWD .venv/bin/python bench/metrics.py [-d 10] [--rounds 3] [-c 64]
 
-Loopback only, every wait bounded; the same wrk helpers as bench/run.py.
+Loopback only, every wait bounded; the wrk helpers of bench/harness.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import statistics
 import sys
 import tempfile
@@ -27,8 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-from run import (
+from harness import (
     BENCH_DIR,
+    BIN,
     HOST,
     REPO,
     Launch,
@@ -47,11 +47,12 @@ OM_ACCEPT = (
 
 
 def launch(port: int, probe_port: int, opts: Options) -> Launch:
-    argv = [sys.executable, "-m", "squall", "bench.metrics_app:app", "--host", HOST]
+    # The console script, with the caller's PYTHONPATH only: this tree's squall
+    # with PYTHONPATH=$PWD (an in-place build), else the one installed in .venv.
+    argv = [str(BIN / "squall"), "bench.metrics_app:app", "--host", HOST]
     argv += ["--port", str(port), "--probe-port", str(probe_port), "--no-access-log"]
     argv += ["--workers", str(opts.processes), "--threads", str(opts.threads)]
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
-    return Launch(argv, REPO, env)
+    return Launch(argv, REPO)
 
 
 def scrape(port: int) -> tuple[float, str]:

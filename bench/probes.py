@@ -37,22 +37,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from run import (
+from harness import (
     DEMO_DIR,
     HOST,
     POLL_INTERVAL_S,
-    SERVERS,
     Launch,
     Options,
     OtherLoadMeter,
-    ServerSpec,
-    _seed_components,
     free_port,
     parse_wrk,
     run_wrk,
     running_server,
+    seed_components,
     wait_until_answering,
 )
+from servers import SERVERS, ServerSpec
 
 BUSY_REQUESTS = 8  # more than the 4 Python threads of either server: some queue
 OPTIONS = Options(
@@ -92,7 +91,7 @@ def migrate_demo(work_dir: Path) -> Path:
     )  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"demo migrate failed: {done.stderr.strip()[-600:]}")
-    _seed_components(db)
+    seed_components(db)
     return db
 
 

@@ -24,16 +24,13 @@ See bench/README.md ("Static files").
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
-import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from run import (
+from harness import (
     BUSY_MACHINE_CORES,
     HOST,
     RESULTS_DIR,
@@ -42,10 +39,14 @@ from run import (
     Options,
     free_port,
     log_tail,
-    machine_info,
     measure,
+    ratio,
+    require_wrk,
+    run_header,
     running_server,
+    utc_stamp,
     wait_until_answering,
+    write_json,
 )
 
 FILES = {"4k": ("bench/file-4k.txt", 4 * 1024), "1m": ("bench/file-1m.bin", 1024 * 1024)}
@@ -179,12 +180,10 @@ def render(rows: list[Row]) -> str:
                 out.append(f"| {r.server} | {r.status} |" + " — |" * 6)
                 notes.append(f"- {r.server}: {r.note}")
                 continue
-            ratio = "—"
-            if squall and squall.requests_per_s and r.requests_per_s:
-                ratio = f"{squall.requests_per_s / r.requests_per_s:.2f}"
+            versus = ratio(squall.requests_per_s if squall else None, r.requests_per_s)
             out.append(
                 f"| {r.server} | {r.requests_per_s:,.0f} | {r.mib_per_s:,.0f} | {r.p50_ms:.2f} "
-                f"| {r.p99_ms:.2f} | {r.errors:,} | {r.peak_rss_mib:.1f} | {ratio} |"
+                f"| {r.p99_ms:.2f} | {r.errors:,} | {r.peak_rss_mib:.1f} | {versus} |"
             )
             if r.note:
                 notes.append(f"- {r.server}: {r.note}")
@@ -216,15 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     files = [f for f in a.files.split(",") if f]
     if unknown := (set(servers) - set(SERVER_NAMES)) | (set(files) - set(FILES)):
         raise SystemExit(f"unknown: {', '.join(sorted(unknown))}")
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = a.output or RESULTS_DIR / f"static-{stamp}.json"
-    print(
-        f"# {opts.processes} process(es) × {opts.threads} thread(s); wrk -t2 "
-        f"-c{opts.connections} -d{opts.duration_s}s after {opts.warmup_s} s warm-up",
-        flush=True,
-    )
+    require_wrk()
+    output = a.output or RESULTS_DIR / f"static-{utc_stamp()}.json"
+    print(run_header(opts), flush=True)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="squall-bench-static-") as tmp:
         work = Path(tmp)
@@ -247,16 +240,9 @@ def main(argv: list[str] | None = None) -> int:
                 shown = f"{row.requests_per_s:,.0f} req/s" if row.status == "ok" else row.status
                 print(shown, flush=True)
                 rows.append(row)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    command = " ".join([".venv/bin/python", "bench/static.py", *(argv or sys.argv[1:])])
-    payload = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": command,
-        "machine": machine_info(),
-        "options": asdict(opts),
-        "results": [asdict(r) for r in rows],
-    }
-    output.write_text(json.dumps(payload, indent=2) + "\n")
+    argv = [".venv/bin/python", "bench/static.py", *(argv or sys.argv[1:])]
+    write_json(output, opts, argv, rows)
+    command = " ".join(argv)
     print()
     print(render(rows))
     print(f"command: {command}\nraw results: {output}")

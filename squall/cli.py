@@ -13,12 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from squall.devtools import (
-    autoreload_child_config,
-    check_devtools,
-    is_autoreload_child,
-    run_with_autoreload,
-)
+from squall.autoreload import autoreload_child_config, is_autoreload_child, run_with_autoreload
+from squall.debugger import check_devtools
 from squall.log import configure_logging
 from squall.options import Config, exit_with_error, parse_config
 

@@ -5,7 +5,11 @@ The body of :class:`Config` *is* the option table: each field is declared with
 help text, unit and aliases. :data:`OPTIONS` is read from those fields, and the
 command-line parser, the Django settings and environment look-ups, the
 ``--help`` text, ``docs/options.md`` and :class:`Config` validation all derive
-from it. No option is listed twice.
+from it. No option is listed twice. ``manage.py consume``'s connection options
+are the body of :class:`AmqpOptions`, declared and resolved the same way
+(:data:`AMQP_OPTIONS`, :func:`resolve_amqp_options`) with Hurricane's names
+(``--amqp-host``, ``AMQP_HOST``): a row may name its flag and its setting /
+environment variable, have only one of them, and count an empty value as unset.
 
 Where a value comes from, highest precedence first:
 
@@ -50,23 +54,26 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
+from squall.cgroup import available_cpus
+
 __all__ = [
+    "AMQP_OPTIONS",
     "OPTIONS",
+    "AmqpOptions",
     "Alias",
     "Config",
     "Option",
     "OptionError",
     "add_table_options",
-    "available_cpus",
     "build_parser",
     "check_combinations",
     "exit_with_error",
     "parse_config",
     "render_markdown",
+    "resolve_amqp_options",
     "resolve_config",
 ]
 
@@ -274,55 +281,6 @@ OPTIONAL_URL_PATH = Kind(
 )
 
 
-# --------------------------------------------------------------------------- CPUs
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
-    """The CPU quota of this cgroup in CPUs (1.5 = 150 ms per 100 ms), None when unlimited.
-
-    cgroup v2: ``cpu.max`` is ``"<quota> <period>"`` or ``"max <period>"``.
-    cgroup v1: ``cpu/cpu.cfs_quota_us`` (-1 = none) over ``cpu/cpu.cfs_period_us``
-    (also looked for under ``cpu,cpuacct/``). Missing or malformed files: None.
-    """
-    v2 = _read(root / "cpu.max")
-    if v2 is not None:
-        parts = v2.split()
-        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit() and int(parts[1]) > 0:
-            return int(parts[0]) / int(parts[1])
-        return None  # "max 100000", or malformed
-    for folder in ("cpu", "cpu,cpuacct"):
-        quota = _read(root / folder / "cpu.cfs_quota_us")
-        period = _read(root / folder / "cpu.cfs_period_us")
-        if quota is None or period is None:
-            continue
-        try:
-            q, p = int(quota), int(period)
-        except ValueError:
-            return None
-        return q / p if q > 0 and p > 0 else None
-    return None
-
-
-def available_cpus(root: Path = Path("/sys/fs/cgroup")) -> int:
-    """The CPUs this process may use: its CPU affinity, capped by the cgroup CPU quota
-    rounded up (a pod limited to 2 CPUs on a 64-core node gets 2); at least 1."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    quota = cgroup_cpu_quota(root)
-    if quota is not None:
-        cpus = min(cpus, math.ceil(quota))
-    return max(1, cpus)
-
-
 # --------------------------------------------------------------------------- table
 
 Source = Literal["cli", "settings", "env"]
@@ -353,6 +311,13 @@ class Option:
     aliases: tuple[Alias, ...] = ()
     default_text: str = ""  # shown instead of a default computed on this machine
     off_flag: bool = False  # also --no-NAME, which sets the value to "" (off)
+    # The command-line name: "" for the field's name, None for none (settings and
+    # environment only).
+    cli_name: str | None = ""
+    # The Django setting and environment variable: "" for SQUALL_<NAME>, None for
+    # none (command line only).
+    variable_name: str | None = ""
+    blank_is_unset: bool = False  # an empty value counts as not set (Hurricane's `or`)
 
     @property
     def is_list(self) -> bool:
@@ -360,8 +325,13 @@ class Option:
         return self.kind.repeatable
 
     @property
+    def dest(self) -> str | None:
+        """The key of its command-line value (argparse's dest); None when there is no flag."""
+        return self.name if self.cli_name == "" else self.cli_name
+
+    @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return "--" + (self.dest or self.name).replace("_", "-")
 
     @property
     def is_switch(self) -> bool:
@@ -376,9 +346,9 @@ class Option:
         return (self.flag,)
 
     @property
-    def variable(self) -> str:
+    def variable(self) -> str | None:
         """The name of both the Django setting and the environment variable."""
-        return "SQUALL_" + self.name.upper()
+        return "SQUALL_" + self.name.upper() if self.variable_name == "" else self.variable_name
 
     @property
     def metavar(self) -> str:
@@ -412,9 +382,15 @@ def option(
     aliases: tuple[Alias, ...] = (),
     default_text: str = "",
     off_flag: bool = False,
+    cli_name: str | None = "",
+    variable_name: str | None = "",
+    blank_is_unset: bool = False,
 ) -> Any:
-    """Declare a Config field together with its entry in the option table."""
-    entry = Option("", kind, default, help, group, unit, aliases, default_text, off_flag)
+    """Declare a field of Config (or AmqpOptions) together with its row in the option table."""
+    entry = Option(
+        "", kind, default, help, group, unit, aliases, default_text, off_flag,
+        cli_name, variable_name, blank_is_unset,
+    )  # fmt: skip
     return field(default=default, metadata={"squall": entry})
 
 
@@ -821,15 +797,7 @@ class Config:
     )
 
     def __post_init__(self) -> None:
-        # Check every field (and normalise: 5 -> 5.0 seconds, a list -> a tuple).
-        for opt in OPTIONS:
-            value = getattr(self, opt.name)
-            try:
-                object.__setattr__(self, opt.name, opt.kind.parse(value))
-            except ValueError:
-                raise ValueError(
-                    f"Config.{opt.name}: invalid value {value!r} (expected {opt.kind.expected})"
-                ) from None
+        _check_fields(self, OPTIONS)
         # A debugger is attached to one process, which must not be restarted under it.
         debugging = self.debugger or bool(self.pycharm_host)
         if debugging and self.autoreload:
@@ -838,9 +806,111 @@ class Config:
             object.__setattr__(self, "workers", 1)
 
 
-OPTIONS: tuple[Option, ...] = tuple(
-    replace(f.metadata["squall"], name=f.name) for f in fields(Config)
-)
+def _check_fields(obj: object, table: Sequence[Option]) -> None:
+    """Checks every field of `obj` against its row of `table` (and normalises:
+    5 -> 5.0 seconds, a list -> a tuple)."""
+    for opt in table:
+        value = getattr(obj, opt.name)
+        try:
+            object.__setattr__(obj, opt.name, opt.kind.parse(value))
+        except ValueError:
+            raise ValueError(
+                f"{type(obj).__name__}.{opt.name}: invalid value {value!r} "
+                f"(expected {opt.kind.expected})"
+            ) from None
+
+
+def _table(cls: type) -> tuple[Option, ...]:
+    """The option table declared by the fields of the dataclass `cls`."""
+    return tuple(replace(f.metadata["squall"], name=f.name) for f in fields(cls))
+
+
+OPTIONS: tuple[Option, ...] = _table(Config)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        raise ValueError(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _or_none(kind: Kind) -> Kind:
+    """`kind`, or None (not set)."""
+    return replace(kind, parse=lambda value: None if value is None else kind.parse(value))
+
+
+TEXT = Kind("a string", "NAME", _text)
+
+
+def _amqp(name: str) -> str:
+    """Hurricane's AMQP setting and environment variable: AMQP_<NAME>, no prefix."""
+    return "AMQP_" + name.upper()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AmqpOptions:
+    """``manage.py consume``'s connection to the broker (docs/amqp.md); its body is
+    the consumer's part of the option table.
+
+    As Hurricane read them: the command line, then the Django setting, then the
+    environment variable, both named AMQP_<NAME> without Squall's prefix; an
+    empty value counts as not set. The credentials are read from settings and
+    the environment only, the queue, exchange and --reconnect from the command
+    line only.
+    """
+
+    host: str | None = option(
+        None, _or_none(HOST), "The broker's host.", group="amqp", cli_name="amqp_host",
+        variable_name=_amqp("host"), blank_is_unset=True, default_text="none (required)",
+    )  # fmt: skip
+    port: int | None = option(
+        None, _or_none(integer(0, 65535)), "The broker's port.", group="amqp",
+        cli_name="amqp_port", variable_name=_amqp("port"), blank_is_unset=True,
+        default_text="none (required)",
+    )  # fmt: skip
+    vhost: str = option(
+        "/", TEXT, "The virtual host.", group="amqp", cli_name="amqp_vhost",
+        variable_name=_amqp("vhost"), blank_is_unset=True,
+    )  # fmt: skip
+    user: str | None = option(
+        None, _or_none(TEXT), "The user name.", group="amqp", cli_name=None,
+        variable_name=_amqp("user"), default_text="guest",
+    )  # fmt: skip
+    password: str | None = option(
+        None, _or_none(TEXT), "The password.", group="amqp", cli_name=None,
+        variable_name=_amqp("password"), default_text="guest",
+    )  # fmt: skip
+    queue: str = option(
+        "", TEXT, "The queue to consume from ('': a server-named queue).", group="amqp",
+        variable_name=None,
+    )  # fmt: skip
+    exchange: str = option(
+        "", TEXT, "The topic exchange to declare and bind to.", group="amqp",
+        variable_name=None,
+    )  # fmt: skip
+    reconnect: bool = option(
+        False, BOOLEAN, "Reconnect (backoff 0, 1, 2 ... 30 s) when the broker goes away; "
+        "without it the consumer exits non-zero.", group="amqp", variable_name=None,
+    )  # fmt: skip
+    prefetch: int = option(
+        1, integer(1, 65535), "Unacknowledged messages the broker may send ahead (basic.qos).",
+        group="amqp", variable_name=_amqp("prefetch"), blank_is_unset=True,
+    )  # fmt: skip
+    heartbeat: int = option(
+        30, integer(0), "AMQP heartbeat.", group="amqp", unit="seconds",
+        variable_name=_amqp("heartbeat"), blank_is_unset=True,
+    )  # fmt: skip
+    dead_letter_exchange: str = option(
+        "", TEXT, "Failed messages are rejected (dead-lettered) instead of requeued; a queue "
+        "Squall declares gets this x-dead-letter-exchange.", group="amqp",
+        variable_name=_amqp("dead_letter_exchange"), blank_is_unset=True, default_text="none",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        _check_fields(self, AMQP_OPTIONS)
+
+
+AMQP_OPTIONS: tuple[Option, ...] = _table(AmqpOptions)
 
 GROUPS: dict[str, str] = {
     "listening": "Listening",
@@ -854,6 +924,7 @@ GROUPS: dict[str, str] = {
     "logging": "Logging",
     "static": "Static and media files",
     "development": "Development",
+    "amqp": "AMQP (manage.py consume)",
 }
 
 # Hurricane `serve` options Squall does not implement (yet): named in the error.
@@ -959,15 +1030,18 @@ def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]
     left raw (``None`` when not given) for :func:`resolve_config`."""
     groups: dict[str, Any] = {}
     for opt in options:
+        if opt.dest is None:
+            continue  # settings and environment only
         if opt.group not in groups:
             groups[opt.group] = parser.add_argument_group(GROUPS[opt.group])
         group = groups[opt.group]
-        help_text = f"{opt.help} (default: {opt.show_default()}; {opt.variable})"
+        where = f"; {opt.variable}" if opt.variable else ""
+        help_text = f"{opt.help} (default: {opt.show_default()}{where})"
         help_text = help_text.replace("%", "%%")
         if opt.is_switch:
             group.add_argument(
                 opt.flag,
-                dest=opt.name,
+                dest=opt.dest,
                 action=argparse.BooleanOptionalAction,
                 default=None,
                 help=help_text,
@@ -975,7 +1049,7 @@ def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]
         else:
             group.add_argument(
                 opt.flag,
-                dest=opt.name,
+                dest=opt.dest,
                 default=None,
                 metavar=opt.metavar,
                 help=help_text,
@@ -984,7 +1058,7 @@ def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]
             if opt.off_flag:
                 group.add_argument(
                     "--no-" + opt.flag[2:],
-                    dest=opt.name,
+                    dest=opt.dest,
                     action="store_const",
                     const="",
                     help=f"no {opt.flag[2:]} at all",
@@ -1008,17 +1082,20 @@ def _candidates(
     environ: Mapping[str, str],
 ) -> Iterator[Found]:
     """Every place `opt` is set, highest precedence first."""
-    missing = object()
-    given = cli.get(opt.name)
-    if given is not None:
+
+    def unset(value: object) -> bool:
+        return value is None or (opt.blank_is_unset and value == "")
+
+    if opt.dest is not None and not unset(given := cli.get(opt.dest)):
         yield Found(opt.flag, "cli", given)
+    if opt.variable is None:
+        return
     if settings is not None and getattr(settings, "configured", True):
         for name, alias in ((opt.variable, None), *_named(opt, "settings")):
-            given = getattr(settings, name, missing)
-            if given is not missing and given is not None:
+            if not unset(given := getattr(settings, name, None)):
                 yield Found(f"settings.{name}", "settings", given, alias)
     for name, alias in ((opt.variable, None), *_named(opt, "env")):
-        if name in environ:
+        if name in environ and not unset(environ[name]):
             yield Found(f"{name} (environment)", "env", environ[name], alias)
 
 
@@ -1074,11 +1151,37 @@ def resolve_config(
     is reported to `on_warning`, one line each. Raises :class:`OptionError`
     naming the option and the source.
     """
+    values, labels = _resolve(OPTIONS, cli, settings, environ, on_warning)
+    return Config(**check_combinations(values, labels, on_warning))
+
+
+def resolve_amqp_options(
+    cli: Mapping[str, object] | None = None,
+    *,
+    settings: object | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AmqpOptions:
+    """The AmqpOptions from raw command-line values (keyed by each row's dest:
+    ``amqp_host``, ``queue``), settings and environment, as
+    :func:`resolve_config` does for Config. Raises :class:`OptionError`."""
+    values, _ = _resolve(AMQP_OPTIONS, cli, settings, environ, warn)
+    return AmqpOptions(**values)
+
+
+def _resolve(
+    table: Sequence[Option],
+    cli: Mapping[str, object] | None,
+    settings: object | None,
+    environ: Mapping[str, str] | None,
+    on_warning: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The parsed value of every row of `table` that is set, by name, and where
+    each was found ("--port", "settings.PORT"); see :func:`resolve_config`."""
     cli = cli or {}
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     labels: dict[str, str] = {}
-    everywhere = {opt: list(_candidates(opt, cli, settings, environ)) for opt in OPTIONS}
+    everywhere = {opt: list(_candidates(opt, cli, settings, environ)) for opt in table}
     for candidates in everywhere.values():  # every warning before the first error
         for found in candidates:
             if found.alias is not None and found.alias.warning:
@@ -1106,7 +1209,7 @@ def resolve_config(
                 f"{label}: invalid value {raw!r} (expected {opt.kind.expected}){hint}"
             ) from None
         labels[opt.name] = label
-    return Config(**check_combinations(values, labels, on_warning))
+    return values, labels
 
 
 def parse_config(
@@ -1215,6 +1318,8 @@ def render_markdown() -> str:
         "",
     ]
     for key, title in GROUPS.items():
+        if not any(opt.group == key for opt in OPTIONS):
+            continue  # another command's rows (AMQP: docs/amqp.md)
         out += [f"## {title}", ""]
         out += ["| option | setting / environment | default | description |", "|---|---|---|---|"]
         for opt in OPTIONS:

@@ -1,10 +1,11 @@
 """Runs a WSGI application: a C++ master process and pre-forked workers.
 
 ``serve()`` opens the listen socket and hands control to the engine's master
-(``squall._core.Master``), which forks the workers and supervises them in C++
-(docs/architecture.md). Each worker returns here once, right after its fork,
-and runs :func:`run_worker`: the engine's epoll loop on the main thread (GIL
-released) and ``threads`` Python threads calling the application.
+(``squall._core.Master``, through squall.bootstrap, as ``consume`` does), which
+forks the workers and supervises them in C++ (docs/architecture.md). Each
+worker returns here once, right after its fork, and runs :func:`run_worker`:
+the engine's epoll loop on the main thread (GIL released) and ``threads``
+Python threads calling the application.
 
 Signals are taken by the engine's loops (sigaction handlers that wake an
 eventfd, core/net/signal_pipe.h): the master handles TERM, INT, QUIT, HUP,
@@ -19,13 +20,12 @@ import faulthandler
 import logging
 import os
 import platform
-import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any
 
 from squall.options import Config, exit_with_error
+from squall.staticfiles import StaticSetupError, static_mounts
 
 if TYPE_CHECKING:
     from squall import _core
@@ -42,15 +42,6 @@ def log_app_error(message: str, exc: BaseException | None) -> None:
         error_logger.error(message)
     else:
         error_logger.error(message, exc_info=(type(exc), exc, exc.__traceback__))
-
-
-def probe_port(config: Config, bound_port: int) -> int | None:
-    """The probe port, or None without probes: --probe-port, else the port the
-    application got + 1 (so --port 0 gets probes next to its free port). Equal
-    to the app port: probes are answered there by the workers' I/O threads."""
-    if not config.probe:
-        return None
-    return config.probe_port if config.probe_port is not None else bound_port + 1
 
 
 def probe_config(config: Config, checker: bool) -> _core.ProbeConfig:
@@ -80,106 +71,6 @@ def webhook_version() -> str | None:
         if value is not None:
             return str(value)
     return None
-
-
-class StaticSetupError(Exception):
-    """--static / --media cannot be set up; str() is the one-line reason."""
-
-
-def _url_prefix(value: object, name: str) -> str | None:
-    """The path of STATIC_URL / MEDIA_URL with its trailing slash, decoded (the
-    engine compares it with the decoded request path); None when it is an
-    absolute URL on another host (a CDN): nothing to serve here."""
-    if not value:
-        raise StaticSetupError(f"settings.{name} is not set")
-    parts = urlsplit(str(value))
-    if parts.scheme or parts.netloc:
-        logger.warning("settings.%s is %r, on another host: not served by Squall", name, value)
-        return None
-    path = unquote(parts.path)
-    if not path.startswith("/"):
-        path = "/" + path
-    if not path.endswith("/"):
-        raise StaticSetupError(f"settings.{name} must end with a slash: {value!r}")
-    if path == "/":
-        raise StaticSetupError(f"settings.{name} is '/': every request would be a file")
-    return path
-
-
-def finder_roots() -> list[tuple[str, str]]:
-    """(prefix, directory) of every place Django's staticfiles finders look, in
-    their order: what runserver serves with DEBUG."""
-    from django.apps import apps
-    from django.contrib.staticfiles.finders import (
-        AppDirectoriesFinder,
-        FileSystemFinder,
-        get_finders,
-    )
-
-    if not apps.is_installed("django.contrib.staticfiles"):
-        return []
-    roots: list[tuple[str, str]] = []
-    for finder in get_finders():
-        if isinstance(finder, FileSystemFinder):
-            for prefix, root in finder.locations:
-                roots.append((prefix.strip("/") + "/" if prefix else "", str(root)))
-        elif isinstance(finder, AppDirectoriesFinder):
-            for storage in finder.storages.values():
-                roots.append(("", str(storage.location)))
-        else:
-            logger.warning(
-                "staticfiles finder %s.%s: its files are not served by --static",
-                type(finder).__module__, type(finder).__qualname__,
-            )  # fmt: skip
-    return roots
-
-
-def static_mounts(config: Config) -> _core.StaticFilesConfig | None:
-    """The engine's "statics": URL prefixes and directories from Django's settings
-    (STATIC_URL/STATIC_ROOT and, with DEBUG, the finders; MEDIA_URL/MEDIA_ROOT).
-    None without --static and --media. Raises StaticSetupError."""
-    from squall.startup import django_configured
-
-    if not (config.static or config.media):
-        return None
-    if not django_configured():
-        raise StaticSetupError(
-            "--static and --media need Django settings (manage.py serve, or an application "
-            "that configures Django)"
-        )
-    from django.conf import settings
-
-    from squall import _core
-
-    def mount(prefix: str, roots: list[tuple[str, str]], media: bool) -> _core.StaticMount:
-        return _core.StaticMount(
-            prefix=prefix,
-            roots=[_core.StaticRoot(subprefix=sub, dir=root) for sub, root in roots],
-            fall_through=media,  # a media miss goes to the application
-            immutable_hashed=not media,
-        )
-
-    mounts: list[_core.StaticMount] = []
-    if config.static:
-        prefix = _url_prefix(settings.STATIC_URL, "STATIC_URL")
-        roots = [("", os.fspath(settings.STATIC_ROOT))] if settings.STATIC_ROOT else []
-        if settings.DEBUG:
-            roots += finder_roots()
-        if not roots:
-            raise StaticSetupError("--static: settings.STATIC_ROOT is not set (and DEBUG is off)")
-        if prefix is not None:
-            mounts.append(mount(prefix, roots, media=False))
-    if config.media:
-        prefix = _url_prefix(settings.MEDIA_URL, "MEDIA_URL")
-        if not settings.MEDIA_ROOT:
-            raise StaticSetupError("--media: settings.MEDIA_ROOT is not set")
-        if prefix is not None:
-            mounts.append(mount(prefix, [("", os.fspath(settings.MEDIA_ROOT))], media=True))
-    return _core.StaticFilesConfig(
-        mounts=mounts,
-        max_age=config.static_max_age,
-        follow_symlinks=config.static_follow_symlinks,
-    )
 
 
 def metrics_info(config: Config) -> dict[str, str]:
@@ -278,7 +169,8 @@ def serve(
     `app` is the preloaded application (loaded once, before fork), or None
     with `load_app`, which each worker then calls after its fork (--no-preload).
     """
-    from squall import _core
+    from squall._core import Role
+    from squall.bootstrap import run_master, start_master, url_host
     from squall.checker import checker_needed
     from squall.startup import django_configured, needs_startup_process
 
@@ -293,54 +185,27 @@ def serve(
     for mount in statics.mounts if statics is not None else []:
         where = ", ".join(root.dir for root in mount.roots)
         logger.info("Serving %s from %s", mount.prefix, where)
-    _core.set_log_format(_core.LogFormat[config.log_format])
-    master = _core.Master(master_config(config, checker=checker_needed()))
-    try:
-        port = master.listen(config.host, config.port, config.backlog, config.reuse_port)
-    except RuntimeError as exc:
-        logger.error("%s", exc)
+    engine = master_config(config, checker=checker_needed())
+    started = start_master(engine, config, logger, app_port=True)
+    if started is None:
         return 1
-    probes = probe_port(config, port)
-    if probes is not None and probes != port:
-        try:
-            probes = master.listen_probe(config.host, probes)
-        except RuntimeError as exc:
-            logger.error("probe port: %s", exc)
-            return 1
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    if probes is not None:
-        extra = f"; metrics at {config.metrics}" if config.metrics else ""
-        logger.info("Probes on http://%s:%d (startup, readiness, liveness%s)", host, probes, extra)
+    master, port = started
     logger.info(
         "Listening on http://%s:%d: %d worker(s) x %d thread(s), master pid %d",
-        host, port, config.workers, config.threads, os.getpid(),
+        url_host(config.host), port, config.workers, config.threads, os.getpid(),
     )  # fmt: skip
-    result = master.run()
-    role = result.role
-    if role is not _core.Role.master:
-        # A process the master just forked: do its job, then leave.
-        if role is _core.Role.worker:
-            code = run_worker(app, load_app, config, master, result.slot, result.listen_fd, statics)
-        elif role is _core.Role.startup:
-            from squall.startup import run_startup
 
-            code = run_startup(config, master)
-        else:
-            from squall.checker import run_checker
+    def worker(master: Any, slot: int, listen_fd: int) -> int:
+        return run_worker(app, load_app, config, master, slot, listen_fd, statics)
 
-            code = run_checker(config, master)
-        exit_child(code)
-    logger.info("Stopped" if result.exit_status == 0 else "Stopped: startup failed")
-    return result.exit_status
+    def startup(master: Any, _slot: int, _listen_fd: int) -> int:
+        from squall.startup import run_startup
 
+        return run_startup(config, master)
 
-def exit_child(code: int) -> NoReturn:
-    """Ends a process the master forked (worker, startup, checker, consumer)
-    without running the master's atexit handlers or unwinding its stack."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    status = run_master(master, config, {Role.worker: worker, Role.startup: startup})
+    logger.info("Stopped" if status == 0 else "Stopped: startup failed")
+    return status
 
 
 def start_migrations_gauges(master: Any) -> None:
@@ -378,7 +243,7 @@ def run_worker(
     faulthandler.enable(all_threads=True)
     try:
         if config.debugger or config.pycharm_host:
-            from squall.devtools import attach_debugger
+            from squall.debugger import attach_debugger
 
             attach_debugger(config)
         if app is None:

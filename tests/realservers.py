@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,35 +25,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from polling import free_port, port_accepts, wait_for
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 RABBITMQ_START_TIMEOUT = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _poll(ready: Callable[[], bool], what: str, timeout: float, log: Path | None = None) -> None:
-    """Polls `ready` until it returns True; at the deadline raises with the log's tail."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            tail = ""
-            if log is not None and log.exists():
-                tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            raise TimeoutError(f"{what} not ready within {timeout} s{tail}")
-        time.sleep(0.05)
+    """Polls `ready` until it returns True; TimeoutError with the log's tail at the deadline."""
+
+    def tail() -> str:
+        if log is None or not log.exists():
+            return ""
+        return "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+
+    wait_for(ready, f"{what} to be ready", timeout, interval=0.05, error=TimeoutError, detail=tail)
 
 
 def _terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:

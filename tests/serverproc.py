@@ -1,8 +1,12 @@
 """Start real Squall server processes for tests, on free ports, and stop them.
 
-Tests wait for the listening socket (never on sleeps) and read the server's
-log (stderr) after it exits. The server is started with the same Python that
-runs pytest, from tests/apps (so `module:callable` resolves there).
+Every test that starts Squall (``python -m squall APP``, ``manage.py serve``,
+``manage.py consume``) does it here: :func:`run_server` for a server that keeps
+running (the test waits for a condition, by default its listening socket,
+never on sleeps, and reads its log after it exits), :func:`run_until_exit` for
+one that is expected to exit by itself (a startup failure, an option error).
+The server is started with the same Python that runs pytest, by default from
+tests/apps (so `module:callable` resolves there).
 """
 
 from __future__ import annotations
@@ -15,33 +19,26 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from polling import free_port, port_accepts
+from polling import wait_for as poll
 
 TESTS_DIR = Path(__file__).resolve().parent
 APPS_DIR = TESTS_DIR / "apps"
 DEMO_DIR = TESTS_DIR.parent / "examples" / "demo"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with status {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"server did not listen on port {port} within {timeout} s")
+        return port_accepts(port)
+
+    poll(listening, f"the server to listen on port {port}", timeout, error=TimeoutError)
 
 
 @dataclass
@@ -78,39 +75,83 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> int
     return proc.returncode
 
 
+def squall_command(argv: Sequence[str]) -> list[str]:
+    """`python manage.py ...` when argv starts with "manage.py" (run it in the
+    project's directory), else `python -m squall ARGV`."""
+    if argv and argv[0] == "manage.py":
+        return [sys.executable, "manage.py", *argv[1:]]
+    return [sys.executable, "-m", "squall", *argv]
+
+
+def _environment(
+    env: Mapping[str, str] | None, environ: Mapping[str, str] | None
+) -> dict[str, str]:
+    return {**(os.environ if environ is None else environ), **(env or {})}
+
+
+def _listening(server: ServerProcess) -> None:
+    wait_for_port(server.port, server.proc)
+
+
 @contextmanager
 def run_server(
     argv: Sequence[str],
     *,
     cwd: Path = APPS_DIR,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     port: int | None = None,
+    listen: bool = True,
+    probe_port: int = 0,
+    ready: Callable[[ServerProcess], object] = _listening,
 ) -> Iterator[ServerProcess]:
     """Runs `python -m squall <argv> --host 127.0.0.1 --port P` (or, when argv
-    starts with "manage.py", the Django `serve` command in `cwd`)."""
-    port = port or free_port()
+    starts with "manage.py", that command in `cwd`: ``serve``, ``consume``),
+    yields once ready(server) returns (by default: once port P accepts), and
+    stops it with SIGINT.
+
+    The environment is `environ` (os.environ by default) updated with `env`.
+    Without `listen`, argv is run exactly as given (no --host, --port or
+    --probe-port added); `port` and `probe_port` then only say where the
+    server will listen.
+    """
+    port = (port or free_port()) if listen else (port or 0)
     log = tempfile.NamedTemporaryFile(prefix="squall-", suffix=".log", delete=False)
-    if argv and argv[0] == "manage.py":
-        cmd = [sys.executable, "manage.py", *argv[1:]]
-    else:
-        cmd = [sys.executable, "-m", "squall", *argv]
-    cmd += ["--host", "127.0.0.1", "--port", str(port)]
-    # The probe port defaults to port + 1, which another test's server or a
-    # client socket may hold: give it a free port of its own.
-    probe_port = 0
-    if "--probe-port" not in argv and "--no-probe" not in argv:
-        probe_port = free_port()
-        cmd += ["--probe-port", str(probe_port)]
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    cmd = squall_command(argv)
+    if listen:
+        cmd += ["--host", "127.0.0.1", "--port", str(port)]
+        # The probe port defaults to port + 1, which another test's server or a
+        # client socket may hold: give it a free port of its own.
+        if "--probe-port" not in argv and "--no-probe" not in argv:
+            probe_port = free_port()
+            cmd += ["--probe-port", str(probe_port)]
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=_environment(env, environ), stdout=log, stderr=subprocess.STDOUT
+    )
     server = ServerProcess(proc, port, Path(log.name), cmd, probe_port)
     try:
-        wait_for_port(port, proc)
+        ready(server)
         yield server
     finally:
         # SIGINT: a fast stop; tests of SIGTERM send it themselves.
         server.stop(signal.SIGINT)
         log.close()
+
+
+def run_until_exit(
+    argv: Sequence[str],
+    *,
+    cwd: Path = APPS_DIR,
+    env: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Runs `argv` as :func:`run_server` does (nothing added to it) to its end;
+    its exit status and its stdout and stderr as text."""
+    return subprocess.run(
+        squall_command(argv), cwd=cwd, env=_environment(env, environ),
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
 
 
 def recv_all(sock: socket.socket, timeout: float = 5.0) -> bytes:

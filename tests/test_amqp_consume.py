@@ -15,7 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ import pytest
 from polling import wait_for
 from prometheus import promtool_check
 from realservers import RabbitMQ, free_port, start_rabbitmq
-from serverproc import APPS_DIR, DEMO_DIR, stop_process
+from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, run_server, stop_process
 
 pytestmark = pytest.mark.skipif(
     not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists(), reason="needs rabbitmq-server"
@@ -101,23 +100,21 @@ def consumer(
     db: Path, port: int, *options: str, handler: str = "amqp_handlers.RecordHandler", **env: str
 ) -> Iterator[Consumer]:
     probe_port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="squall-consume-", suffix=".log", delete=False)
-    cmd = [
-        sys.executable, "manage.py", "consume", handler,
+    argv = [
+        "manage.py", "consume", handler,
         "--amqp-host", "127.0.0.1", "--amqp-port", str(port), "--probe-port", str(probe_port),
         *options,
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=DEMO_DIR, env={**django_env(db, db.parent), **env},
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    c = Consumer(proc, probe_port, Path(log.name), db)
-    try:
-        wait_for(lambda: c.status("/alive") or proc.poll() is not None, "the probe port", 30)
-        yield c
-    finally:
-        c.stop(signal.SIGINT)
-        log.close()
+
+    def started(server: ServerProcess) -> None:
+        c = Consumer(server.proc, probe_port, server.log_path, db)
+        wait_for(lambda: c.status("/alive") or c.proc.poll() is not None, "the probe port", 30)
+
+    with run_server(
+        argv, cwd=DEMO_DIR, env={**django_env(db, db.parent), **env}, listen=False,
+        probe_port=probe_port, ready=started,
+    ) as server:  # fmt: skip
+        yield Consumer(server.proc, probe_port, server.log_path, db)
 
 
 def publish(rabbit: RabbitMQ, exchange: str, messages: list[dict], key: str = "orders.created",

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
-from serverproc import APPS_DIR, DEMO_DIR
+from serverproc import APPS_DIR, DEMO_DIR, run_until_exit
 
-from squall.management.commands.consume import amqp_value, build_consume_parser
+from squall.management.commands.consume import build_consume_parser
+from squall.options import resolve_amqp_options
 
 
 def test_the_command_line_wins_then_settings_then_the_environment(
     settings: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AMQP_HOST", "from-env")
-    assert amqp_value("amqp_host", "AMQP_HOST", str, None, {}) == "from-env"
+    monkeypatch.delenv("AMQP_VHOST", raising=False)
+    assert resolve_amqp_options({}, settings=settings).host == "from-env"
     settings.AMQP_HOST = "from-settings"  # type: ignore[attr-defined]
-    assert amqp_value("amqp_host", "AMQP_HOST", str, None, {}) == "from-settings"
-    assert amqp_value("amqp_host", "AMQP_HOST", str, None, {"amqp_host": "cli"}) == "cli"
+    assert resolve_amqp_options({}, settings=settings).host == "from-settings"
+    assert resolve_amqp_options({"amqp_host": "cli"}, settings=settings).host == "cli"
     monkeypatch.setenv("AMQP_PORT", "5673")
-    assert amqp_value("amqp_port", "AMQP_PORT", int, None, {}) == 5673
-    assert amqp_value("amqp_vhost", "AMQP_VHOST_UNSET", str, "/", {}) == "/"
+    assert resolve_amqp_options({}, settings=settings).port == 5673
+    assert resolve_amqp_options({}, settings=settings).vhost == "/"
 
 
 def test_hurricane_options_and_the_table_s_probe_options_parse() -> None:
@@ -40,10 +41,9 @@ def test_hurricane_options_and_the_table_s_probe_options_parse() -> None:
 
 def run_consume(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
-    return subprocess.run(
-        [sys.executable, "manage.py", "consume", *argv],
-        cwd=DEMO_DIR, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONPATH": pythonpath, "DJANGO_SETTINGS_MODULE": "amqp_settings",
+    return run_until_exit(
+        ["manage.py", "consume", *argv], cwd=DEMO_DIR,
+        env={"PYTHONPATH": pythonpath, "DJANGO_SETTINGS_MODULE": "amqp_settings",
              "AMQP_TEST_DB": "/nonexistent/db.sqlite3", **env},
     )  # fmt: skip
 

@@ -15,6 +15,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from serverproc import run_until_exit
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo"
 
@@ -37,6 +39,17 @@ FAKE_ENGINE = textwrap.dedent(
 )
 
 
+def clean_env(path: tuple[Path, ...] = ()) -> dict[str, str]:
+    """os.environ with squall (and `path`) importable and no SQUALL_*/HURRICANE_* env."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SQUALL_", "HURRICANE_", "DJANGO_SETTINGS_MODULE"))
+    }
+    clean["PYTHONPATH"] = os.pathsep.join(str(p) for p in (ROOT, *path))
+    return clean
+
+
 def run(
     args: list[str],
     *,
@@ -44,29 +57,27 @@ def run(
     env: dict[str, str] | None = None,
     path: tuple[Path, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """`python ARGS` with squall (and `path`) importable and no SQUALL_*/HURRICANE_* env."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SQUALL_", "HURRICANE_", "DJANGO_SETTINGS_MODULE"))
-    }
-    clean["PYTHONPATH"] = os.pathsep.join(str(p) for p in (ROOT, *path))
+    """`python ARGS` in the environment of :func:`clean_env`."""
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
-        env={**clean, **(env or {})},
+        env={**clean_env(path), **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
     )
 
 
-def squall(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    return run(["-m", "squall", *args], **kw)  # type: ignore[arg-type]
+def squall(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, path: tuple[Path, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    return run_until_exit(list(args), cwd=cwd, env=env, environ=clean_env(path))
 
 
-def manage(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    return run([str(DEMO / "manage.py"), *args], cwd=DEMO, **kw)  # type: ignore[arg-type]
+def manage(
+    *args: str, env: dict[str, str] | None = None, path: tuple[Path, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    return run_until_exit(["manage.py", *args], cwd=DEMO, env=env, environ=clean_env(path))
 
 
 def assert_error(result: subprocess.CompletedProcess[str], message: str) -> None:

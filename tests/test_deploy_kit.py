@@ -48,14 +48,13 @@ DASHBOARD = DEPLOY / "grafana" / "squall-dashboard.json"
 # the grace period must leave that much after the drain.
 WEBHOOK_FLUSH_SECONDS = 3
 
-# The metrics endpoint (issue 5: `--metrics /metrics` on the probe port). Read
-# from Config once the option exists there.
-METRICS_PATH = getattr(Config(), "metrics", "/metrics")
+# The metrics endpoint on the probe port (--metrics).
+METRICS_PATH = Config().metrics
 
 # The HPA's metrics: per-pod gauges of docs/metrics.md.
 HPA_METRICS = {"squall_requests_in_flight", "squall_requests_queued"}
 
-# django-prometheus families Squall exposes under the same names (issue 5).
+# django-prometheus families Squall exposes under the same names (docs/metrics.md).
 DJANGO_FAMILIES = {
     "django_http_requests_total_by_method",
     "django_http_requests_total_by_transport",

@@ -25,7 +25,7 @@ import pytest
 from polling import wait_for
 from serverproc import free_port, run_server
 
-from squall.devtools import InotifyWatcher
+from squall.inotify import InotifyWatcher
 
 ROOT = Path(__file__).resolve().parent.parent
 

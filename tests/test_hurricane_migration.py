@@ -24,14 +24,23 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, free_port, probe, wait_for, wait_for_port
+from serverproc import (
+    APPS_DIR,
+    DEMO_DIR,
+    ServerProcess,
+    free_port,
+    probe,
+    run_server,
+    run_until_exit,
+    wait_for,
+    wait_for_port,
+)
 from webhook_receiver import WebhookReceiver
 
 from squall.options import HURRICANE_ONLY
@@ -74,16 +83,11 @@ def manage_serve(
 ) -> Iterator[ServerProcess]:
     """`python manage.py serve ARGS` in the demo, exactly as given (no --host, no
     port added); yields once the probe port listens."""
-    log = tempfile.NamedTemporaryFile(prefix="squall-hurricane-", suffix=".log", delete=False)
-    cmd = [sys.executable, "manage.py", "serve", *args]
-    proc = subprocess.Popen(cmd, cwd=DEMO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = ServerProcess(proc, port, Path(log.name), cmd, probe_port)
-    try:
-        wait_for_port(probe_port, proc)
+    with run_server(
+        ["manage.py", "serve", *args], cwd=DEMO_DIR, environ=env, port=port, listen=False,
+        probe_port=probe_port, ready=lambda s: wait_for_port(s.probe_port, s.proc),
+    ) as server:  # fmt: skip
         yield server
-    finally:
-        server.stop(signal.SIGINT)
-        log.close()
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -271,10 +275,7 @@ def test_hurricane_check_migrations_from_env_fails_startup_on_unapplied_ones(
             HURRICANE_PORT=str(free_port()),
             HURRICANE_PROBE_PORT=str(free_port()),
         )
-        proc = subprocess.run(
-            [sys.executable, "manage.py", "serve"],
-            cwd=DEMO_DIR, env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        proc = run_until_exit(["manage.py", "serve"], cwd=DEMO_DIR, environ=env)
         assert proc.returncode == 1, proc.stderr
         event = hooks.wait_for(lambda e: e["type"] == "startup")
     assert event["status"] == "failed"
@@ -305,10 +306,7 @@ def test_unsupported_hurricane_option_exits_2_naming_it(
     before = []
     if args == ["--max-buffer-size=1"]:
         before = ["--port", "8000", "--workers", "2", "--check-migrations"]
-    proc = subprocess.run(
-        [sys.executable, "manage.py", "serve", *before, *args],
-        cwd=DEMO_DIR, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    proc = run_until_exit(["manage.py", "serve", *before, *args], cwd=DEMO_DIR, environ=env)
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr == (

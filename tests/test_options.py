@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
+from squall.cgroup import available_cpus, cgroup_cpu_quota
 from squall.options import (
     HURRICANE_ONLY,
     OPTIONS,
     Config,
     OptionError,
-    available_cpus,
     build_parser,
-    cgroup_cpu_quota,
     parse_config,
     render_markdown,
     resolve_config,

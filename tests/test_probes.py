@@ -10,15 +10,14 @@ import http.client
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from serverproc import APPS_DIR, ServerProcess, free_port, probe, run_server, wait_for
+from polling import wait_for as poll
+from serverproc import ServerProcess, free_port, probe, run_server, wait_for
 
 APP = "process_apps:app"
 
@@ -156,34 +155,14 @@ def test_no_probe_opens_no_probe_port() -> None:
 
 def test_port_0_gets_its_probes_next_to_the_port_it_got() -> None:
     # --port 0: the default probe port is the bound port + 1, not port 1.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "squall", APP, "--host", "127.0.0.1", "--port", "0",
-         "--workers", "1"],
-        cwd=APPS_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # "Probes on http://127.0.0.1:P ..."
+    argv = [APP, "--host", "127.0.0.1", "--port", "0", "--workers", "1"]
+
+    def listening(server: ServerProcess) -> None:
+        poll(lambda: "Listening on" in server.log(), "the line Listening on", timeout=30)
+
+    with run_server(argv, listen=False, ready=listening) as server:
+        line = server.log()  # "Probes on http://127.0.0.1:P ...", then "Listening on ..."
         found = re.search(r"Probes on http://127\.0\.0\.1:(\d+)", line)
         assert found, line
-        line = proc.stdout.readline()
         app_port = int(re.search(r"Listening on http://127\.0\.0\.1:(\d+)", line).group(1))
         assert int(found.group(1)) == app_port + 1
-        # "Listening on" is logged just before the master's loop installs its
-        # signal handlers: a SIGINT sent earlier is taken by Python's handler
-        # and lost (seen on 3.13). The probe port answers once the loop runs.
-        deadline = time.monotonic() + 30
-        while True:
-            conn = http.client.HTTPConnection("127.0.0.1", app_port + 1, timeout=2)
-            try:
-                conn.request("GET", "/alive")
-                conn.getresponse().read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the probe port never answered"
-                time.sleep(0.05)
-            finally:
-                conn.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)

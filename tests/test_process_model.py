@@ -1,5 +1,5 @@
 """The process model under load: a master forking workers, supervision,
-recycling and the signals (issue 3, "Acceptance").
+recycling and the signals (docs/architecture.md, "Processes").
 
 Every test starts a real master (`python -m squall process_apps:app`; the app
 in tests/apps/process_apps.py answers with the serving worker's pid) and, for

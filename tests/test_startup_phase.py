@@ -18,7 +18,16 @@ import time
 from pathlib import Path
 
 import pytest
-from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, free_port, probe, run_server, wait_for
+from serverproc import (
+    APPS_DIR,
+    DEMO_DIR,
+    ServerProcess,
+    free_port,
+    probe,
+    run_server,
+    run_until_exit,
+    wait_for,
+)
 from webhook_receiver import WebhookReceiver
 
 
@@ -35,10 +44,10 @@ def demo_env(db: Path, **extra: str) -> dict[str, str]:
 def serve_until_exit(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
     """Runs manage.py serve to its end (startup failures); returns (status, output)."""
     port = free_port()
-    proc = subprocess.run(
-        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port),
+    proc = run_until_exit(
+        ["manage.py", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--probe-port", str(free_port()), *args],
-        cwd=DEMO_DIR, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout,
+        cwd=DEMO_DIR, env=env, timeout=timeout,
     )  # fmt: skip
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -175,10 +184,9 @@ def test_check_migrations_waits_for_the_database_with_a_line_per_attempt(tmp_pat
 
 
 def test_command_without_a_django_project_is_an_option_error() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "squall", "wsgi_apps:hello", "--port", "0", "--command", "check"],
-        cwd=APPS_DIR, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    proc = run_until_exit(
+        ["wsgi_apps:hello", "--port", "0", "--command", "check"], cwd=APPS_DIR, timeout=30
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         "squall: error: --command and --check-migrations need a Django project (manage.py serve)"

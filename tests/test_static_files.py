@@ -14,13 +14,12 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serverproc import APPS_DIR, ServerProcess, run_server
+from serverproc import APPS_DIR, ServerProcess, run_server, run_until_exit
 from test_http_protocol import IMF_FIXDATE, Client, Response, assert_closed, client, get
 
 from squall.options import resolve_config
@@ -502,10 +501,7 @@ def test_hurricane_names_turn_the_options_on() -> None:
 
 
 def squall_exit(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "squall", *argv, "--port", "0"],
-        cwd=APPS_DIR, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    return run_until_exit([*argv, "--port", "0"], cwd=APPS_DIR, env=env)
 
 
 def test_static_without_a_static_root_is_an_error(tree: dict[str, Path]) -> None:

@@ -11,32 +11,15 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from squall.amqp import BasicProperties, Channel, Deliver, TopicHandler
-from squall.options import Config
+from squall.options import AmqpOptions, Config
 
 if TYPE_CHECKING:
     from squall import _core
 
 logger = logging.getLogger("squall.amqp")
-
-
-@dataclass(frozen=True)
-class AmqpOptions:
-    host: str
-    port: int
-    vhost: str = "/"
-    user: str | None = None
-    password: str | None = None
-    queue: str = ""
-    exchange: str = ""
-    reconnect: bool = False
-    prefetch: int = 1
-    heartbeat: int = 30
-    dead_letter_exchange: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def consumer_config(
@@ -63,9 +46,10 @@ def consumer_config(
 
 def consume(handler_class: type[TopicHandler], options: AmqpOptions, config: Config) -> int:
     """Runs the consumer until SIGTERM; returns the pod's exit status."""
-    from squall import _core
+    from squall._core import Role
+    from squall.bootstrap import run_master, start_master
     from squall.checker import checker_needed
-    from squall.server import exit_child, master_config, metrics_config
+    from squall.server import master_config, metrics_config
 
     engine = master_config(config, checker=checker_needed())
     engine.workers = 1
@@ -74,31 +58,18 @@ def consume(handler_class: type[TopicHandler], options: AmqpOptions, config: Con
     engine.exit_with_worker = not options.reconnect
     engine.amqp = True
     engine.metrics = metrics_config(config, mode="consume", prefetch=str(options.prefetch))
-    _core.set_log_format(_core.LogFormat[config.log_format])
-    master = _core.Master(engine)
-    if config.probe:
-        probe_port = config.probe_port if config.probe_port is not None else 8001
-        try:
-            probe_port = master.listen_probe(config.host, probe_port)
-        except RuntimeError as exc:
-            logger.error("probe port: %s", exc)
-            return 1
-        extra = f"; metrics at {config.metrics}" if config.metrics else ""
-        logger.info("Probes on http://%s:%d (startup, readiness, liveness%s)",
-                    config.host, probe_port, extra)  # fmt: skip
+    started = start_master(engine, config, logger, app_port=False)
+    if started is None:
+        return 1
+    master, _ = started
     logger.info("Consuming from %s:%d%s (queue %r, exchange %r), master pid %d",
                 options.host, options.port, options.vhost, options.queue, options.exchange,
                 os.getpid())  # fmt: skip
-    result = master.run()
-    if result.role is not _core.Role.master:
-        if result.role is _core.Role.worker:
-            code = run_consumer(handler_class, options, config, master, result.slot)
-        else:
-            from squall.checker import run_checker
 
-            code = run_checker(config, master)
-        exit_child(code)
-    status = result.exit_status
+    def consumer(master: Any, slot: int, _listen_fd: int) -> int:
+        return run_consumer(handler_class, options, config, master, slot)
+
+    status = run_master(master, config, {Role.worker: consumer})
     logger.info("Stopped" if status == 0 else f"Stopped with status {status}")
     return status
 

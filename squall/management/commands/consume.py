@@ -3,13 +3,15 @@ Django code, with the probes and metrics of ``serve`` (docs/amqp.md).
 
 HANDLER is the dotted path of a :class:`squall.amqp.TopicHandler` subclass
 (Hurricane's ``hurricane.amqp.basehandler.TopicHandler`` subclasses work with
-that one import changed). The AMQP options are Hurricane's and are read, like
-Hurricane does, from the command line, then the Django setting, then the
+that one import changed). Every option is a row of squall.options' table: the
+AMQP options are the rows of :class:`squall.options.AmqpOptions`, read as
+Hurricane did from the command line, then the Django setting, then the
 environment variable (``AMQP_HOST``, ``AMQP_PORT``, ``AMQP_VHOST``,
 ``AMQP_USER``, ``AMQP_PASSWORD``, and Squall's ``AMQP_PREFETCH``,
-``AMQP_DEAD_LETTER_EXCHANGE``). The probe, metrics, webhook, timeout and
-logging options are rows of squall.options' table, with its ``SQUALL_*``
-settings and environment variables.
+``AMQP_DEAD_LETTER_EXCHANGE``, ``AMQP_HEARTBEAT``); the probe, metrics,
+webhook, timeout and logging options are rows of the ``serve`` table
+(:data:`CONSUME_OPTIONS`), with their ``SQUALL_*`` settings and environment
+variables.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from django.utils.module_loading import import_string
 
 from squall.log import configure_logging
 from squall.options import (
+    AMQP_OPTIONS,
     OPTIONS,
     OptionError,
     SquallArgumentParser,
     add_table_options,
     exit_with_error,
+    resolve_amqp_options,
     resolve_config,
 )
 
@@ -39,15 +43,8 @@ CONSUME_OPTIONS = (
     "liveness_probe", "check_interval", "metrics", "webhook_url", "log_format", "log_level",
 )  # fmt: skip
 
-# (option, setting / environment variable, parse, default)
-AMQP_SOURCES: tuple[tuple[str, str, Any, Any], ...] = (
-    ("amqp_host", "AMQP_HOST", str, None),
-    ("amqp_port", "AMQP_PORT", int, None),
-    ("amqp_vhost", "AMQP_VHOST", str, "/"),
-    ("prefetch", "AMQP_PREFETCH", int, 1),
-    ("dead_letter_exchange", "AMQP_DEAD_LETTER_EXCHANGE", str, ""),
-    ("heartbeat", "AMQP_HEARTBEAT", int, 30),
-)
+# Without them the consumer has nowhere to connect.
+REQUIRED = {"host": "the AMQP host", "port": "the AMQP port"}
 
 
 def build_consume_parser(prog: str) -> SquallArgumentParser:
@@ -60,55 +57,12 @@ def build_consume_parser(prog: str) -> SquallArgumentParser:
     )
     parser.add_argument("handler", metavar="HANDLER",
                         help="the squall.amqp.TopicHandler subclass (dotted path)")  # fmt: skip
-    amqp = parser.add_argument_group("AMQP")
-    amqp.add_argument(
-        "--queue", default="", help="the queue to consume from ('': a server-named queue)"
-    )
-    amqp.add_argument("--exchange", default="", help="the topic exchange to declare and bind to")
-    amqp.add_argument("--amqp-host", help="the broker's host (else settings / env AMQP_HOST)")
-    amqp.add_argument("--amqp-port", help="the broker's port (else settings / env AMQP_PORT)")
-    amqp.add_argument("--amqp-vhost", help="the virtual host (else AMQP_VHOST, default /)")
-    amqp.add_argument("--reconnect", action="store_true",
-                      help="reconnect (backoff 0, 1, 2 ... 30 s) when the broker goes away; "
-                      "without it the consumer exits non-zero")  # fmt: skip
-    amqp.add_argument("--prefetch", help="unacknowledged messages the broker may send ahead "
-                      "(basic.qos; default 1; AMQP_PREFETCH)")  # fmt: skip
-    amqp.add_argument("--dead-letter-exchange",
-                      help="failed messages are rejected (dead-lettered) instead of requeued; "
-                      "a queue Squall declares gets this x-dead-letter-exchange")  # fmt: skip
-    amqp.add_argument("--heartbeat", help="AMQP heartbeat in seconds (default 30)")
     by_name = {opt.name: opt for opt in OPTIONS}
-    add_table_options(parser, [by_name[name] for name in CONSUME_OPTIONS])
+    add_table_options(parser, [*AMQP_OPTIONS, *(by_name[name] for name in CONSUME_OPTIONS)])
     dj = parser.add_argument_group("Django (applied by manage.py)")
     dj.add_argument("--settings", metavar="MODULE", help="the settings module to use")
     dj.add_argument("--pythonpath", metavar="DIR", help="a directory to add to sys.path")
     return parser
-
-
-def amqp_value(name: str, variable: str, parse: Any, default: Any, cli: dict[str, Any]) -> Any:
-    """CLI, then the Django setting, then the environment (Hurricane's order)."""
-    for label, raw in (
-        ("--" + name.replace("_", "-"), cli.get(name)),
-        (f"settings.{variable}", getattr(settings, variable, None)),
-        (f"{variable} (environment)", os.environ.get(variable)),
-    ):
-        if raw is None or raw == "":
-            continue
-        try:
-            value = parse(raw)
-        except (TypeError, ValueError):
-            exit_with_error(f"{label}: invalid value {raw!r}")
-        if parse is int and value < 0:
-            exit_with_error(f"{label}: invalid value {raw!r}")
-        return value
-    return default
-
-
-def credential(variable: str) -> str | None:
-    value = getattr(settings, variable, None)
-    if value is None:
-        value = os.environ.get(variable)
-    return None if value is None else str(value)
 
 
 class Command(BaseCommand):
@@ -130,44 +84,27 @@ class Command(BaseCommand):
 
     def _consume(self, cli: dict[str, Any]) -> NoReturn:
         from squall.amqp import TopicHandler
-        from squall.amqp.consumer import AmqpOptions, consume
+        from squall.amqp.consumer import consume
 
         try:
             config = resolve_config({k: cli.get(k) for k in CONSUME_OPTIONS}, settings=settings)
+            configure_logging(config)
+            options = resolve_amqp_options(cli, settings=settings)
         except OptionError as exc:
             exit_with_error(str(exc))
-        configure_logging(config)
-        values = {name: amqp_value(name, var, parse, default, cli)
-                  for name, var, parse, default in AMQP_SOURCES}  # fmt: skip
-        if not values["amqp_host"]:
-            exit_with_error(
-                "the AMQP host is not set: --amqp-host, settings.AMQP_HOST or AMQP_HOST"
-            )
-        if not values["amqp_port"]:
-            exit_with_error(
-                "the AMQP port is not set: --amqp-port, settings.AMQP_PORT or AMQP_PORT"
-            )
-        if not 1 <= values["prefetch"] <= 65535:
-            exit_with_error(f"--prefetch: invalid value {values['prefetch']!r} (expected 1-65535)")
+        rows = {opt.name: opt for opt in AMQP_OPTIONS}
+        for name, what in REQUIRED.items():
+            if not getattr(options, name):
+                opt = rows[name]
+                exit_with_error(
+                    f"{what} is not set: {opt.flag}, settings.{opt.variable} or {opt.variable}"
+                )
         try:
             handler_class = import_string(cli["handler"])
         except ImportError as exc:
             exit_with_error(f"cannot import the handler {cli['handler']!r}: {exc}")
         if not (isinstance(handler_class, type) and issubclass(handler_class, TopicHandler)):
             exit_with_error(f"{cli['handler']!r} is not a subclass of squall.amqp.TopicHandler")
-        options = AmqpOptions(
-            host=values["amqp_host"],
-            port=values["amqp_port"],
-            vhost=values["amqp_vhost"],
-            user=credential("AMQP_USER"),
-            password=credential("AMQP_PASSWORD"),
-            queue=cli.get("queue") or "",
-            exchange=cli.get("exchange") or "",
-            reconnect=bool(cli.get("reconnect")),
-            prefetch=values["prefetch"],
-            heartbeat=values["heartbeat"],
-            dead_letter_exchange=values["dead_letter_exchange"],
-        )
         # No database connection may be shared with the processes the engine forks.
         connections.close_all()
         raise SystemExit(consume(handler_class, options, config))

@@ -4,7 +4,7 @@ Options, their errors (one line, exit 2) and ``--help`` come from
 squall.options, with Django settings (``SQUALL_*``, and Hurricane's names
 without prefix such as ``PORT``) between the command line and the environment.
 With ``--autoreload`` this process becomes the reloading supervisor
-(squall.devtools) and a child process serves. Django's own
+(squall.autoreload) and a child process serves. Django's own
 argument handling is bypassed: an option Squall does not know, including
 Hurricane ``serve`` options not implemented yet, is an error.
 """
