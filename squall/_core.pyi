@@ -94,12 +94,15 @@ class StaticRoot:
 class StaticMount:
     """A URL prefix ("/static/", both slashes: else ValueError) served from
     `roots` in order; fall_through: a miss goes to the application (media);
-    immutable_hashed: content-hashed names are cached for a year (static)."""
+    immutable_hashed: content-hashed names are cached for a year (static);
+    private_prefixes: paths under the mount starting with one of these
+    ("invoices/") are never served, they go to the application."""
 
     prefix: str
     roots: list[StaticRoot]
     fall_through: bool
     immutable_hashed: bool
+    private_prefixes: list[str]
     def __init__(
         self,
         *,
@@ -107,6 +110,7 @@ class StaticMount:
         roots: list[StaticRoot],
         fall_through: bool,
         immutable_hashed: bool,
+        private_prefixes: list[str],
     ) -> None: ...
 
 class StaticFilesConfig:
@@ -121,7 +125,9 @@ class StaticFilesConfig:
 
 class ServerConfig:
     """A worker's HTTP server. forwarded_allow_ips: IPs, CIDR networks or "*"
-    (ValueError for a bad entry; constructor only). app_port_probes /
+    (ValueError for a bad entry; constructor only). access_log_format: field
+    names of squall.options.ACCESS_LOG_FIELDS (ValueError for another;
+    constructor only). app_port_probes /
     app_port_metrics: --probe-port equal to --port, the I/O threads answer
     the probes (and /metrics) on the app port."""
 
@@ -131,6 +137,7 @@ class ServerConfig:
     body_timeout: float
     graceful_timeout: float
     access_log: bool
+    server_software: str
     log_format: LogFormat
     threads: int
     multiprocess: bool
@@ -147,6 +154,8 @@ class ServerConfig:
         graceful_timeout: float,
         forwarded_allow_ips: list[str],
         access_log: bool,
+        server_software: str,
+        access_log_format: list[str],
         log_format: LogFormat,
         threads: int,
         multiprocess: bool,

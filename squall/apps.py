@@ -9,6 +9,11 @@ class SquallConfig(AppConfig):
     verbose_name = "Squall"
 
     def ready(self) -> None:
+        # django.setup() has just applied the project's LOGGING: Squall's own
+        # log lines stay as --log-level / --log-format say (squall.log).
+        from squall.log import reassert_logging
+
+        reassert_logging()
         # The HEALTH_CHECK system checks, also when "squall.health" is not
         # installed on its own (registering twice is harmless).
         from squall.health.checks import register_checks

@@ -1,8 +1,10 @@
 """``--autoreload``: the process started by the user becomes a small supervisor.
 
 It runs the same command line again as a child with ``SQUALL_AUTORELOAD_CHILD=1``
-(the child serves), watches the project's Python files and the
-``--static-watch`` paths (squall.inotify), and on a change stops the child
+(the child serves), watches the project's Python files, its template
+directories (with ``manage.py serve``: Django's cached template loader keeps a
+template until the process restarts) and the ``--static-watch`` paths
+(squall.inotify), and on a change stops the child
 (SIGTERM, then SIGKILL after a few seconds) and starts a new one. A child that
 exits on its own, for example on a SyntaxError at import, is logged and
 started again on the next change: the supervisor only ends on SIGTERM /
@@ -18,6 +20,7 @@ import select
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -229,18 +232,41 @@ def _relative(path: Path, top: Path) -> str:
         return str(path)
 
 
+def template_directories() -> list[Path]:
+    """The project's template directories (TEMPLATES' DIRS and, with APP_DIRS or
+    the app directories loader, each app's templates/), when Django is set up:
+    Django's cached template loader keeps a template until the process
+    restarts. Not those of installed packages (site-packages), nor Django's."""
+    try:
+        from django.apps import apps
+        from django.template.autoreload import get_template_directories
+    except ImportError:
+        return []
+    if not apps.ready:
+        return []
+    installed = {Path(p).resolve() for p in sysconfig.get_paths().values()}
+    found = []
+    for directory in sorted(get_template_directories()):
+        path = Path(directory).resolve()
+        if path.is_dir() and not any(path.is_relative_to(p) for p in installed):
+            found.append(path)
+    return found
+
+
 def run_with_autoreload(config: Config) -> int:
     """Serve in a child process, restarted on changes, until SIGTERM / SIGINT.
 
     Returns the exit status of the last child (0 after a clean stop).
     """
-    watcher = InotifyWatcher(Path.cwd(), config.static_watch)
+    templates = template_directories()
+    watcher = InotifyWatcher(Path.cwd(), [*config.static_watch, *templates])
     count = watcher.directories
     logger.info(
-        "autoreload: watching %d director%s under %s%s",
+        "autoreload: watching %d director%s under %s%s%s",
         count,
         "y" if count == 1 else "ies",
         watcher.top,
         "".join(f", and {p}" for p in config.static_watch),
+        "".join(f", templates in {_relative(p, watcher.top)}" for p in templates),
     )
     return Supervisor(config, _child_command(), watcher).run()

@@ -56,6 +56,7 @@ def start_master(
     from squall import _core
 
     _core.set_log_format(_core.LogFormat[config.log_format])
+    line_buffered_output()
     master = _core.Master(engine)
     port: int | None = None
     if app_port:
@@ -76,6 +77,19 @@ def start_master(
         log.info("Probes on http://%s:%d (startup, readiness, liveness%s)",
                  url_host(config.host), probes, extra)  # fmt: skip
     return master, port
+
+
+def line_buffered_output() -> None:
+    """stdout and stderr flushed at each newline in the master and every process it
+    forks: a print() in a view or a consumer's handler shows at once, also when
+    stdout is a pipe or a file (a container's log), where Python would buffer it."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(line_buffering=True)
+            except (ValueError, OSError):
+                pass
 
 
 def run_master(master: Any, config: Config, roles: Mapping[_core.Role, RoleMain]) -> int:

@@ -11,12 +11,16 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from squall.autoreload import autoreload_child_config, is_autoreload_child, run_with_autoreload
 from squall.debugger import check_devtools
-from squall.log import configure_logging
+from squall.log import configure_logging, reassert_logging
 from squall.options import Config, exit_with_error, parse_config
+from squall.startup import django_configured, needs_startup_process
+
+if TYPE_CHECKING:
+    from squall.freshmaster import FreshMaster
 
 __all__ = ["describe", "import_app", "main", "prepare", "run"]
 
@@ -69,11 +73,15 @@ def run(
     config: Config,
     *,
     load_app: Callable[[], Callable[..., Any]] | None = None,
+    fresh: FreshMaster | None = None,
 ) -> NoReturn:
     """Serve with the engine and exit with its status: `app` loaded here (--preload),
-    or None and `load_app`, which each worker calls after its fork (--no-preload)."""
+    or None and `load_app`, which each worker calls after its fork (--no-preload,
+    or `fresh`: a master that has not loaded the project, squall.freshmaster)."""
     from squall.server import serve  # the engine: imported only to serve
 
+    if fresh is not None:
+        sys.exit(serve(None, config, load_app=load_app, fresh=fresh))
     if app is None:
         sys.exit(serve(None, config, load_app=load_app))
     sys.exit(serve(app, config))
@@ -103,4 +111,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         app = import_app(namespace.app)
     except AppImportError as exc:
         exit_with_error(f"cannot import {namespace.app!r}: {exc}")
+    reassert_logging()  # importing it may have applied a Django project's LOGGING
+    if needs_startup_process(config) and django_configured():
+        # The startup commands may change what importing it read: serve from a
+        # master that has not loaded the project (squall.freshmaster).
+        from squall.freshmaster import exec_fresh_master
+
+        exec_fresh_master(config, app=namespace.app)
     run(app, config)

@@ -9,8 +9,10 @@ line before anything starts. See docs/devtools.md.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging
 import os
+from typing import Any
 
 from squall.options import Config, exit_with_error
 
@@ -48,6 +50,19 @@ def check_devtools(config: Config) -> None:
                 exit_with_error(message)
 
 
+def _output_to_server(settrace: Any) -> dict[str, bool]:
+    """settrace's arguments that send stdout and stderr to PyCharm's console:
+    ``stdout_to_server`` since pydevd-pycharm 2023 (e.g. 263.7307.50),
+    ``stdoutToServer`` before."""
+    try:
+        names = inspect.signature(settrace).parameters
+    except (TypeError, ValueError):
+        names = {}
+    if "stdoutToServer" in names:
+        return {"stdoutToServer": True, "stderrToServer": True}
+    return {"stdout_to_server": True, "stderr_to_server": True}
+
+
 def attach_debugger(config: Config) -> None:
     """Attach the debuggers `config` asks for to this process; nothing if none.
 
@@ -78,9 +93,8 @@ def attach_debugger(config: Config) -> None:
             pydevd_pycharm.settrace(
                 config.pycharm_host,
                 port=config.pycharm_port,
-                stdoutToServer=True,
-                stderrToServer=True,
                 suspend=False,
+                **_output_to_server(pydevd_pycharm.settrace),
             )
         except Exception as exc:  # any failure to connect: serve without the debugger
             logger.warning(

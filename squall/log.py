@@ -24,6 +24,16 @@ to the log call (they never replace the five keys)::
   traceback text, newlines escaped by JSON.
 
 JSON is written with ASCII escapes, so a json line never contains a raw newline.
+
+The project's LOGGING cannot silence these lines: Django applies it in
+``django.setup()``, which may run after :func:`configure_logging` (a worker
+loading the application, ``squall mysite.wsgi``), so :func:`reassert_logging`
+runs again afterwards (squall's ``AppConfig.ready()``, and after the
+application is loaded): the ``squall`` loggers are enabled again, ``squall``
+gets Squall's handler and ``--log-level`` back (a ``squall`` entry in LOGGING
+may add handlers, not remove these lines). With json, every handler of the
+logging tree that writes to stderr (Django's ``console``, the project's own)
+gets the json formatter, so ``Not Found: /x`` is a json line too.
 """
 
 from __future__ import annotations
@@ -36,7 +46,13 @@ from typing import IO, Any
 
 from squall.options import Config
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "format_time"]
+__all__ = [
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "format_time",
+    "reassert_logging",
+]
 
 LOGGER = "squall"
 
@@ -88,19 +104,60 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, default=str)
 
 
+# What configure_logging() was last called with: reassert_logging() applies it again.
+_configured: tuple[str, str, IO[str] | None] | None = None
+
+
 def configure_logging(config: Config, stream: IO[str] | None = None) -> logging.Logger:
     """Send the ``squall`` logger's records to stderr (or `stream`) in config.log_format.
 
     Independent of Django's LOGGING: the handler is on the ``squall`` logger,
     which does not propagate. Calling it again replaces the handler.
     """
+    global _configured
+    _configured = (config.log_format, config.log_level, stream)
+    return _configure(config.log_format, config.log_level, stream)
+
+
+def reassert_logging() -> None:
+    """After the project's LOGGING was applied: Squall's log as configure_logging()
+    set it up (nothing when it was not called in this process)."""
+    if _configured is not None:
+        _configure(*_configured)
+
+
+def _configure(log_format: str, log_level: str, stream: IO[str] | None) -> logging.Logger:
     logger = logging.getLogger(LOGGER)
     for handler in [h for h in logger.handlers if getattr(h, "squall", False)]:
         logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.squall = True  # type: ignore[attr-defined]
-    handler.setFormatter(JsonFormatter() if config.log_format == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     logger.addHandler(handler)
-    logger.setLevel(config.log_level.upper())
+    logger.setLevel(log_level.upper())
     logger.propagate = False
+    logger.disabled = False
+    # LOGGING's disable_existing_loggers, or levels set on squall.<part>.
+    for name, child in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith(LOGGER + ".") and isinstance(child, logging.Logger):
+            child.disabled = False
+            child.setLevel(logging.NOTSET)
+            child.propagate = True
+    if log_format == "json" and stream is None:
+        _json_on_stderr()
     return logger
+
+
+def _json_on_stderr() -> None:
+    """Every handler in the logging tree that writes to stderr formats json."""
+    stderrs = {id(sys.stderr), id(sys.__stderr__)}
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    handlers = [h for lg in loggers if isinstance(lg, logging.Logger) for h in lg.handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for handler in handlers:
+        if getattr(handler, "squall", False) or not isinstance(handler, logging.StreamHandler):
+            continue
+        if id(handler.stream) in stderrs or type(handler).__name__ == "_StderrHandler":
+            handler.setFormatter(JsonFormatter())
+    logging.captureWarnings(True)  # warnings.warn() as json lines too

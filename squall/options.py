@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import math
 import os
 import re
@@ -68,6 +69,7 @@ __all__ = [
     "Option",
     "OptionError",
     "add_table_options",
+    "add_django_options",
     "build_parser",
     "check_combinations",
     "exit_with_error",
@@ -75,6 +77,7 @@ __all__ = [
     "render_markdown",
     "resolve_amqp_options",
     "resolve_config",
+    "with_verbosity",
 ]
 
 # --------------------------------------------------------------------------- kinds
@@ -173,7 +176,7 @@ def _paths(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         items = value.split(",")
     elif isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
-        items = list(value)
+        items = list(value)  # a setting's list as is (--static-watch splits each flag)
     else:
         raise ValueError(value)
     return tuple(item.strip() for item in items if item.strip())
@@ -219,12 +222,49 @@ def _urls(value: object) -> tuple[str, ...]:
     return urls
 
 
+#: The fields --access-log-format may name (the engine's SQUALL_ACCESS_LOG_FIELDS).
+ACCESS_LOG_FIELDS = (
+    "client",
+    "request",
+    "method",
+    "path",
+    "protocol",
+    "status",
+    "bytes",
+    "duration",
+    "user_agent",
+    "referer",
+    "host",
+)
+
+
+def _access_log_fields(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [item.strip().lower() for item in value.split(",") if item.strip()]
+    elif isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        items = [item.strip().lower() for item in value]
+    else:
+        raise ValueError(value)
+    if not items:
+        raise ValueError(value)
+    for item in items:
+        if item not in ACCESS_LOG_FIELDS or items.count(item) > 1:
+            raise ValueError(item)
+    return tuple(items)
+
+
 SECONDS = seconds(zero=False)
 SECONDS_OR_ZERO = seconds(zero=True)
 BOOLEAN = Kind("a boolean: 1/0, true/false, yes/no, on/off", "", _boolean, lambda v: str(v).lower())
 HOST = Kind("a host name or IP address", "ADDRESS", _host)
 OPTIONAL_HOST = Kind("a host name or IP address, or empty", "ADDRESS", _optional_host)
 NETWORKS = Kind("comma-separated IP addresses or CIDR networks, or *", "IPS", _networks, ",".join)
+ACCESS_FIELDS = Kind(
+    "comma-separated access-log fields, each once: " + ", ".join(ACCESS_LOG_FIELDS),
+    "FIELDS",
+    _access_log_fields,
+    ",".join,
+)
 # Repeatable on the command line (--static-watch A --static-watch B).
 PATHS = Kind("paths (repeat the flag, or comma-separate them)", "PATH", _paths, ",".join, True)
 COMMANDS = Kind(
@@ -290,8 +330,10 @@ Source = Literal["cli", "settings", "env"]
 class Alias:
     """Another name for an option, one step below Squall's own name at `source`."""
 
-    source: Literal["settings", "env"]
-    name: str  # "PORT" (a Django setting), "HURRICANE_PORT" (an environment variable)
+    source: Literal["cli", "settings", "env"]
+    # "PORT" (a Django setting), "HURRICANE_PORT" (an environment variable),
+    # "--max-buffer-size" (a command-line flag)
+    name: str
     # A deprecation warning printed on stderr whenever the alias is set; "{label}"
     # is replaced by where it was found ("settings.WORKERS").
     warning: str | None = None
@@ -456,7 +498,8 @@ class Config:
         True,
         BOOLEAN,
         "Load the application once in the master before forking the workers "
-        "(--no-preload: each worker loads it, so a rolling restart by SIGHUP imports new code).",
+        "(--no-preload: each worker loads it, so a rolling restart by SIGHUP imports new code). "
+        "With --command or --check-migrations each worker loads it, after them.",
         group="workers",
     )
     reuse_port: bool = option(
@@ -571,9 +614,9 @@ class Config:
     )
     req_queue_len: int = option(
         10,
-        integer(1),
+        integer(0),
         "Readiness fails (400) while this many requests or more, summed over the workers, "
-        "wait for a Python thread.",
+        "wait for a Python thread; 0: the queue never fails readiness (no queue check).",
         group="probes",
         aliases=hurricane("REQ_QUEUE_LEN"),
     )
@@ -661,7 +704,12 @@ class Config:
         "Largest request body, declared or streamed; larger is answered 413.",
         group="limits",
         unit="bytes",
-        aliases=hurricane("MAX_BODY_SIZE"),
+        aliases=(
+            *hurricane("MAX_BODY_SIZE"),
+            # Tornado's max_buffer_size: the most of a body it would hold.
+            Alias("cli", "--max-buffer-size"),
+            *hurricane("MAX_BUFFER_SIZE"),
+        ),
     )
     header_timeout: float = option(
         10.0,
@@ -674,9 +722,11 @@ class Config:
     keepalive_timeout: float = option(
         75.0,
         SECONDS,
-        "An idle keep-alive connection is closed after this. Must exceed the idle "
-        "timeout of any load balancer or proxy in front (AWS ALB: 60 s), or it may "
-        "send a request on a connection Squall is closing.",
+        "An idle keep-alive connection is closed after this (a request that already "
+        "arrived is served first; the close is a half-close, never a reset). Must "
+        "exceed the idle timeout of any load balancer or proxy in front (AWS ALB: "
+        "60 s, nginx upstream keepalive_timeout: 60 s), or it may send a request on "
+        "a connection Squall is closing (a proxy retries only idempotent ones).",
         group="timeouts",
         unit="seconds",
     )
@@ -691,7 +741,9 @@ class Config:
         ("127.0.0.1", "::1"),
         NETWORKS,
         "Peers whose X-Forwarded-For and X-Forwarded-Proto headers are honoured: "
-        "comma-separated IP addresses or CIDR networks, * for any peer, empty for none.",
+        "comma-separated IP addresses or CIDR networks, * for any peer, empty for none. "
+        "The client (REMOTE_ADDR, the access log) is the right-most X-Forwarded-For "
+        "address that is not itself in this list.",
         group="proxy",
     )
     access_log: bool = option(
@@ -700,24 +752,39 @@ class Config:
         "Write one access-log line per request (--no-access-log: none).",
         group="logging",
     )
+    access_log_format: tuple[str, ...] = option(
+        ("client", "request", "status", "bytes", "duration"),
+        ACCESS_FIELDS,
+        "The fields of an access-log line, in order: client (the peer, or the client "
+        "a trusted proxy forwarded for), request (\"METHOD TARGET PROTOCOL\"), method, "
+        "path, protocol, status, bytes (of the body), duration (ms), user_agent, referer, "
+        "host (quoted, \"-\" when absent). With --log-format json they are keys of the "
+        "line's object (client: remote_addr, request: method, path and protocol, "
+        "duration: duration_ms; an absent header is null).",
+        group="logging",
+    )
     log_format: str = option(
         "text",
         choice("text", "json"),
-        "Format of log lines on stderr: text, or json (one object per line).",
+        "Format of log lines on stderr: text, or json (one object per line; then every "
+        "logging handler of the project that writes to stderr writes json too, e.g. "
+        "Django's 'Not Found' warnings).",
         group="logging",
     )
     log_level: str = option(
         "info",
         choice("debug", "info", "warning", "error"),
-        "Lowest level of Squall's own log lines.",
+        "Lowest level of Squall's own log lines (the squall loggers); the project's "
+        "LOGGING cannot disable or raise it.",
         group="logging",
     )
     static: bool = option(
         False,
         BOOLEAN,
         "Serve STATIC_ROOT under STATIC_URL from the workers' I/O threads, without Python "
-        "(sendfile, ETag, Range, precompressed .br/.gz); with DEBUG also the files Django's "
-        "staticfiles finders find, as runserver does. A missing file is 404. See "
+        "(sendfile, ETag, Range, precompressed .br/.gz); with DEBUG the files Django's "
+        "staticfiles finders find come first, as with runserver. A missing file is 404. "
+        "Without STATIC_ROOT: a warning, and STATIC_URL goes to the application. See "
         "docs/static-files.md.",
         group="static",
         aliases=hurricane("STATIC"),
@@ -726,9 +793,20 @@ class Config:
         False,
         BOOLEAN,
         "Serve MEDIA_ROOT under MEDIA_URL the same way; a request for a file that is not "
-        "there goes to the application.",
+        "there goes to the application. Every file under MEDIA_ROOT is public to anyone "
+        "who knows its URL, without the application's permission checks: keep private "
+        "uploads out with --media-private.",
         group="static",
         aliases=hurricane("MEDIA"),
+    )
+    media_private: tuple[str, ...] = option(
+        (),
+        PATHS,
+        "With --media: files under this directory of MEDIA_URL (invoices, or "
+        "/media/invoices/) are never served by Squall; their requests go to the "
+        "application, which checks permissions. --media serves every other file under "
+        "MEDIA_ROOT to anyone who knows its URL. Repeat the flag for more.",
+        group="static",
     )
     static_max_age: int = option(
         3600,
@@ -929,7 +1007,7 @@ GROUPS: dict[str, str] = {
 
 # Hurricane `serve` options Squall does not implement (yet): named in the error.
 HURRICANE_ONLY = frozenset(
-    """--debug --max-buffer-size""".split()
+    """--debug""".split()
 )
 
 # --------------------------------------------------------------------------- errors
@@ -947,8 +1025,16 @@ def exit_with_error(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def warn(message: str) -> None:
-    sys.stderr.write(f"squall: warning: {message}\n")
+def warn(message: str, *, json_line: bool = False) -> None:
+    """A warning about the options on stderr: ``squall: warning: ...``, or with
+    `json_line` (--log-format json) a log line of the ``squall`` logger."""
+    if json_line:
+        from squall.log import JsonFormatter
+
+        record = logging.LogRecord("squall", logging.WARNING, __file__, 0, message, (), None)
+        sys.stderr.write(JsonFormatter().format(record) + "\n")
+    else:
+        sys.stderr.write(f"squall: warning: {message}\n")
     sys.stderr.flush()
 
 
@@ -974,10 +1060,13 @@ class SquallArgumentParser(argparse.ArgumentParser):
         return namespace
 
     def error(self, message: str) -> NoReturn:
-        # argparse says "argument --port: expected one argument"; we say "--port: ...".
-        match = re.fullmatch(r"argument ([^/:\s]+)(?:/\S+)?: (.*)", message, re.DOTALL)
+        # argparse says "argument --port: expected one argument"; we say "--port: ...",
+        # with the long name of an option that has two ("-v/--verbosity").
+        match = re.fullmatch(r"argument ([^:\s]+): (.*)", message, re.DOTALL)
         if match:
-            message = f"{match[1]}: {match[2]}"
+            names = match[1].split("/")
+            name = next((n for n in names if n.startswith("--")), names[0])
+            message = f"{name}: {match[2]}"
         exit_with_error(message)
 
 
@@ -1018,10 +1107,60 @@ def build_parser(prog: str, *, django: bool = False) -> SquallArgumentParser:
         )
     add_table_options(parser, OPTIONS)
     if django:
-        dj = parser.add_argument_group("Django (applied by manage.py)")
-        dj.add_argument("--settings", metavar="MODULE", help="the settings module to use")
-        dj.add_argument("--pythonpath", metavar="DIR", help="a directory to add to sys.path")
+        add_django_options(parser)
     return parser
+
+
+# Django's -v/--verbosity as Squall's log level (when --log-level is not given).
+VERBOSITY_LOG_LEVEL = {0: "warning", 1: "info", 2: "debug", 3: "debug"}
+
+
+def with_verbosity(cli: Mapping[str, object]) -> dict[str, object]:
+    """Raw command-line values with Django's -v as --log-level, unless that is given."""
+    verbosity = cli.get("verbosity")
+    if isinstance(verbosity, int) and cli.get("log_level") is None:
+        return {**cli, "log_level": VERBOSITY_LOG_LEVEL.get(verbosity, "debug")}
+    return dict(cli)
+
+
+def add_django_options(parser: argparse.ArgumentParser) -> None:
+    """The options every Django management command takes, with their meaning for
+    ``serve``: -v sets the log level, --traceback logs the traceback of an error
+    that stops the server, --version prints the versions; --no-color,
+    --force-color and --skip-checks are accepted (Squall's lines have no colour,
+    and serve runs no system checks before serving)."""
+    dj = parser.add_argument_group("Django (as every management command)")
+    dj.add_argument("--settings", metavar="MODULE",
+                    help="the settings module to use (applied by manage.py)")  # fmt: skip
+    dj.add_argument("--pythonpath", metavar="DIR",
+                    help="a directory to add to sys.path (applied by manage.py)")  # fmt: skip
+    dj.add_argument(
+        "-v", "--verbosity", type=int, choices=[0, 1, 2, 3], default=None,
+        help="0: only warnings and errors in the log, 1: info (default), 2 and 3: debug; "
+        "--log-level wins",
+    )  # fmt: skip
+    dj.add_argument("--traceback", action="store_true", default=None,
+                    help="log the traceback of an error that stops the server")  # fmt: skip
+    dj.add_argument("--no-color", action="store_true", default=None,
+                    help="accepted; Squall's log lines have no colour")  # fmt: skip
+    dj.add_argument("--force-color", action="store_true", default=None,
+                    help="accepted; Squall's log lines have no colour")  # fmt: skip
+    dj.add_argument("--skip-checks", action="store_true", default=None,
+                    help="accepted; serve runs no system checks before serving "
+                    "(docs/migrating-from-hurricane.md)")  # fmt: skip
+    dj.add_argument("--version", action="version", version=_versions(),
+                    help="print Squall's and Django's versions and exit")  # fmt: skip
+
+
+def _versions() -> str:
+    from squall import __version__
+
+    try:
+        import django
+
+        return f"squall {__version__}, Django {django.get_version()}"
+    except ImportError:
+        return f"squall {__version__}"
 
 
 
@@ -1035,6 +1174,11 @@ def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]
         if opt.group not in groups:
             groups[opt.group] = parser.add_argument_group(GROUPS[opt.group])
         group = groups[opt.group]
+        for alias in opt.aliases_from("cli"):
+            group.add_argument(
+                alias.name, dest=_alias_dest(alias), default=None, metavar=opt.metavar,
+                help=f"Hurricane's name of {opt.flag}",
+            )  # fmt: skip
         where = f"; {opt.variable}" if opt.variable else ""
         help_text = f"{opt.help} (default: {opt.show_default()}{where})"
         help_text = help_text.replace("%", "%%")
@@ -1053,7 +1197,7 @@ def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]
                 default=None,
                 metavar=opt.metavar,
                 help=help_text,
-                action="append" if opt.is_list else "store",
+                action=_list_action(opt) if opt.is_list else "store",
             )
             if opt.off_flag:
                 group.add_argument(
@@ -1063,6 +1207,22 @@ def add_table_options(parser: argparse.ArgumentParser, options: Sequence[Option]
                     const="",
                     help=f"no {opt.flag[2:]} at all",
                 )
+
+
+def _list_action(opt: Option) -> type[argparse.Action] | str:
+    return _AppendSplit if opt.kind is PATHS else "append"
+
+
+class _AppendSplit(argparse.Action):
+    """A repeatable flag whose every value may hold several, comma-separated."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+        values: Any, option_string: str | None = None,
+    ) -> None:  # fmt: skip
+        items = list(getattr(namespace, self.dest, None) or [])
+        items += [part for part in str(values).split(",")]
+        setattr(namespace, self.dest, items)
 
 
 @dataclass(frozen=True)
@@ -1088,6 +1248,9 @@ def _candidates(
 
     if opt.dest is not None and not unset(given := cli.get(opt.dest)):
         yield Found(opt.flag, "cli", given)
+    for alias in opt.aliases_from("cli"):
+        if not unset(given := cli.get(_alias_dest(alias))):
+            yield Found(alias.name, "cli", given, alias)
     if opt.variable is None:
         return
     if settings is not None and getattr(settings, "configured", True):
@@ -1097,6 +1260,10 @@ def _candidates(
     for name, alias in ((opt.variable, None), *_named(opt, "env")):
         if name in environ and not unset(environ[name]):
             yield Found(f"{name} (environment)", "env", environ[name], alias)
+
+
+def _alias_dest(alias: Alias) -> str:
+    return alias.name.lstrip("-").replace("-", "_")
 
 
 def _named(opt: Option, source: Source) -> tuple[tuple[str, Alias], ...]:
@@ -1230,10 +1397,18 @@ def parse_config(
     namespace = parser.parse_args(list(argv))
     if not django and not namespace.app:
         parser.error("missing the application argument MODULE[:CALLABLE]")
+    warnings: list[str] = []  # written once the log format is known
     try:
-        config = resolve_config(vars(namespace), settings=settings, environ=environ)
+        config = resolve_config(
+            with_verbosity(vars(namespace)), settings=settings, environ=environ,
+            on_warning=warnings.append,
+        )  # fmt: skip
     except OptionError as exc:
+        for message in warnings:
+            warn(message)
         parser.error(str(exc))
+    for message in warnings:
+        warn(message, json_line=config.log_format == "json")
     return config, namespace
 
 
@@ -1282,8 +1457,9 @@ def render_markdown() -> str:
         "`--threads 4` and `--max-requests 1000` for Hurricane's meaning.",
         "`MAX_MEMORY` / `HURRICANE_MAX_MEMORY` / `--max-memory` mean MiB of RSS in both.",
         "",
-        "Hurricane `serve` options that Squall does not implement (`--debug`,",
-        "`--max-buffer-size`) are errors, not silently ignored.",
+        "Hurricane's `--max-buffer-size` (Tornado's limit of a body held in memory) is",
+        "`--max-body-size`. Hurricane's `--debug` (Tornado's debug mode), which Squall",
+        "does not implement, is an error, not silently ignored.",
         "`--metrics PATH` and `--no-metrics` work as in Hurricane (docs/metrics.md).",
         "",
         "## Options that constrain others",
@@ -1332,7 +1508,7 @@ def render_markdown() -> str:
             names = f"`{opt.variable}`"
             description = f"{opt.help} Accepts {opt.kind.expected}."
             if opt.aliases:
-                where = {"settings": "setting", "env": "environment"}
+                where = {"cli": "command line", "settings": "setting", "env": "environment"}
                 alias_names = ", ".join(
                     f"`{a.name}` ({where[a.source]}{', deprecated' if a.warning else ''}"
                     f"{', negated' if a.negate else ''})"
@@ -1346,7 +1522,11 @@ def render_markdown() -> str:
         "## Django options (`manage.py serve`)",
         "",
         "`--settings MODULE` and `--pythonpath DIR` are Django's own; `manage.py` applies",
-        "them before the command runs.",
+        "them before the command runs. Django's other command options keep their meaning:",
+        "`-v/--verbosity N` (0: warnings and errors only, 1: info, 2 and 3: debug; a",
+        "`--log-level` given wins), `--traceback` (log the traceback of an error that stops",
+        "the server), `--version`; `--no-color`, `--force-color` and `--skip-checks` are",
+        "accepted (Squall's lines have no colour; `serve` runs no system checks first).",
         "",
     ]
     return "\n".join(out)

@@ -24,16 +24,20 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from squall.log import reassert_logging
 from squall.options import Config, exit_with_error
 from squall.staticfiles import StaticSetupError, static_mounts
 
 if TYPE_CHECKING:
     from squall import _core
+    from squall.freshmaster import FreshMaster
 
 logger = logging.getLogger("squall")
 error_logger = logging.getLogger("squall.error")
 
 WSGIApp = Callable[..., Any]
+
+NO_QUEUE_CHECK = 2**32 - 1  # --req-queue-len 0: a limit no queue reaches
 
 
 def log_app_error(message: str, exc: BaseException | None) -> None:
@@ -52,7 +56,8 @@ def probe_config(config: Config, checker: bool) -> _core.ProbeConfig:
         startup_path=config.startup_probe,
         readiness_path=config.readiness_probe,
         liveness_path=config.liveness_probe,
-        req_queue_len=config.req_queue_len,
+        # 0: no queue check (Hurricane accepts 0); the engine compares queued < limit.
+        req_queue_len=config.req_queue_len or NO_QUEUE_CHECK,
         heartbeat_timeout=float(config.timeout),
         check_interval=float(config.check_interval) if checker else 0.0,
     )
@@ -104,7 +109,7 @@ def server_config(
     config: Config, statics: _core.StaticFilesConfig | None = None
 ) -> _core.ServerConfig:
     """A worker's HTTP server."""
-    from squall import _core
+    from squall import __version__, _core
 
     app_port_probes = config.probe and config.probe_port == config.port
     return _core.ServerConfig(
@@ -120,6 +125,8 @@ def server_config(
         graceful_timeout=float(config.graceful_timeout),
         forwarded_allow_ips=list(config.forwarded_allow_ips),
         access_log=config.access_log,
+        server_software=f"squall/{__version__}",
+        access_log_format=list(config.access_log_format),
         log_format=_core.LogFormat[config.log_format],
         threads=config.threads,
         multiprocess=config.workers > 1,
@@ -163,11 +170,15 @@ def serve(
     config: Config,
     *,
     load_app: Callable[[], WSGIApp] | None = None,
+    fresh: FreshMaster | None = None,
 ) -> int:
     """Serves until SIGTERM (graceful) or SIGINT/SIGQUIT; returns the master's exit status.
 
     `app` is the preloaded application (loaded once, before fork), or None
     with `load_app`, which each worker then calls after its fork (--no-preload).
+    With `fresh`, this process has Django's settings but has not set Django up
+    (squall.freshmaster): the startup, health-check and worker processes do it
+    after their fork, the workers only once the startup phase is done.
     """
     from squall._core import Role
     from squall.bootstrap import run_master, start_master, url_host
@@ -179,13 +190,13 @@ def serve(
     if needs_startup_process(config) and not django_configured():
         exit_with_error("--command and --check-migrations need a Django project (manage.py serve)")
     try:
-        statics = static_mounts(config)
+        # A fresh master checks the settings; its workers add the finders' roots.
+        statics = static_mounts(config, finders=fresh is None)
     except StaticSetupError as exc:
         exit_with_error(str(exc))
-    for mount in statics.mounts if statics is not None else []:
-        where = ", ".join(root.dir for root in mount.roots)
-        logger.info("Serving %s from %s", mount.prefix, where)
-    engine = master_config(config, checker=checker_needed())
+    if fresh is None:
+        log_mounts(statics)
+    engine = master_config(config, checker=fresh.checker if fresh else checker_needed())
     started = start_master(engine, config, logger, app_port=True)
     if started is None:
         return 1
@@ -196,16 +207,51 @@ def serve(
     )  # fmt: skip
 
     def worker(master: Any, slot: int, listen_fd: int) -> int:
-        return run_worker(app, load_app, config, master, slot, listen_fd, statics)
+        return run_worker(
+            app, load_app, config, master, slot, listen_fd, statics, own_statics=fresh is not None
+        )
 
     def startup(master: Any, _slot: int, _listen_fd: int) -> int:
         from squall.startup import run_startup
 
-        return run_startup(config, master)
+        if fresh is not None:
+            from squall.freshmaster import setup_django
 
-    status = run_master(master, config, {Role.worker: worker, Role.startup: startup})
+            setup_django()
+        status = run_startup(config, master)
+        if status == 0 and fresh is not None:
+            log_mounts(static_mounts(config, quiet=True))  # what the commands left in place
+        return status
+
+    def checker(master: Any, _slot: int, _listen_fd: int) -> int:
+        from squall.checker import run_checker
+        from squall.freshmaster import setup_django
+
+        setup_django()
+        return run_checker(config, master)
+
+    roles = {Role.worker: worker, Role.startup: startup}
+    if fresh is not None:
+        roles[Role.checker] = checker
+    status = run_master(master, config, roles)
     logger.info("Stopped" if status == 0 else "Stopped: startup failed")
     return status
+
+
+def log_mounts(statics: _core.StaticFilesConfig | None) -> None:
+    """``Serving /static/ from DIR`` for each mount; a warning for each
+    directory that does not exist."""
+    for mount in statics.mounts if statics is not None else []:
+        there = [root.dir for root in mount.roots if os.path.isdir(root.dir)]
+        if there:
+            logger.info("Serving %s from %s", mount.prefix, ", ".join(there))
+        miss = "go to the application" if mount.fall_through else "are 404"
+        for root in mount.roots:
+            if root.dir not in there:
+                logger.warning(
+                    "%s: %s is not a directory: its files %s until it is",
+                    mount.prefix, root.dir, miss,
+                )  # fmt: skip
 
 
 def start_migrations_gauges(master: Any) -> None:
@@ -234,8 +280,11 @@ def run_worker(
     slot: int,
     listen_fd: int,
     statics: _core.StaticFilesConfig | None = None,
+    *,
+    own_statics: bool = False,
 ) -> int:
-    """One worker process's life; returns its exit status."""
+    """One worker process's life; returns its exit status. `own_statics`: the
+    static mounts are read here, once the application is loaded (fresh master)."""
     from squall import _core
 
     # SIGABRT from the master (a request past --timeout) prints every
@@ -249,6 +298,9 @@ def run_worker(
         if app is None:
             assert load_app is not None
             app = load_app()
+            reassert_logging()  # loading it may have applied the project's LOGGING
+        if own_statics:
+            statics = static_mounts(config, quiet=True)
         server = _core.Server(server_config(config, statics))
         server.attach(master, slot, listen_fd)
         server.handle_signals()

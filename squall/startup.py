@@ -1,16 +1,23 @@
 """The startup phase: runs in the *startup process*, which the master forks
 before any worker (core/master/side_processes.cpp). The probe port already
 answers (startup 400) while it runs; the workers start only when it exits 0.
+With ``manage.py serve`` that master has not set Django up
+(squall.freshmaster): this process does, then runs the commands, and the
+workers load the project only after them.
 
 In order: ``--check-migrations`` / ``--check-migrations-apply`` (wait for the
 database, then check or apply the migrations), then each ``--command``. The
 output goes to the log; a failure logs the error and its traceback, leaves the
 traceback for the startup-failed webhook and exits 1, and the master then
-exits 1 without starting a worker.
+exits 1 without starting a worker. What a command writes to stdout (stderr)
+becomes log lines of ``squall.startup`` at INFO (WARNING), one per line, in
+the --log-format of every other line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import shlex
 import time
@@ -86,14 +93,45 @@ def check_migrations(config: Config) -> None:
     call_command("migrate", interactive=False, verbosity=1)
 
 
+class LogLines(io.TextIOBase):
+    """A text stream whose every line becomes a log record of `logger` at `level`."""
+
+    def __init__(self, log: logging.Logger, level: int) -> None:
+        super().__init__()
+        self.log = log
+        self.level = level
+        self.pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.log.log(self.level, "%s", line.rstrip("\r"))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            line, self.pending = self.pending, ""
+            self.log.log(self.level, "%s", line)
+
+
 def run_command(command: str) -> None:
     from django.core.management import CommandError, call_command
 
     argv = shlex.split(command)
     logger.info("running command: %s", command)
     started = time.monotonic()
+    out, err = LogLines(logger, logging.INFO), LogLines(logger, logging.WARNING)
     try:
-        call_command(*argv)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                call_command(*argv)
+            finally:
+                out.flush()
+                err.flush()
     except CommandError as exc:  # what the command itself reports as its failure
         raise StartupFailed(f"command {command!r} failed: {exc}") from exc
     except SystemExit as exc:  # a command that calls sys.exit()

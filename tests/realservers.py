@@ -8,8 +8,11 @@ Every object is a context manager that stops the server (and removes what it
 created outside base_dir) on exit. Nothing is shared between instances, so
 several can run side by side, in one pytest session or in concurrent ones.
 
-Debian packages used: postgresql (15), redis-server, rabbitmq-server. Nothing
-needs systemd or a server already running.
+Also nginx as a reverse proxy in front of a Squall server (`start_nginx`),
+with upstream keep-alive as production setups run it.
+
+Debian packages used: postgresql (15), redis-server, rabbitmq-server, nginx.
+Nothing needs systemd or a server already running.
 """
 
 from __future__ import annotations
@@ -406,3 +409,112 @@ class RabbitMQ(_Server):
 
 def start_rabbitmq(base_dir: Path) -> RabbitMQ:
     return RabbitMQ(base_dir)
+
+
+# --------------------------------------------------------------------------- nginx
+
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp/body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+{pools}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ proxy_pass http://pool0; }}
+{locations}
+    }}
+}}
+"""
+NGINX_POOL = """\
+    upstream pool{i} {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 64;
+        keepalive_timeout {keepalive_timeout}ms;
+    }}
+"""
+
+
+class Nginx(_Server):
+    """A private nginx reverse proxy to 127.0.0.1:`upstream_port`, with upstream
+    keep-alive (HTTP/1.1, idle upstream connections kept for
+    `keepalive_timeout` seconds: by default 600, so the upstream server is the
+    side that closes them).
+
+    `pools` separate upstream connection pools to the same server: `/` goes
+    through the first, `/pool<i>/rest` through pool i as `/rest` (a client
+    that uses one pool alone knows how long its upstream connection idled)."""
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self, base_dir: Path, upstream_port: int, pools: int = 1, keepalive_timeout: float = 600
+    ) -> None:
+        self.dir = base_dir / "nginx"
+        (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.conf = self.dir / "nginx.conf"
+        self.conf.write_text(
+            NGINX_CONF.format(
+                dir=self.dir,
+                port=self.port,
+                pools="".join(
+                    NGINX_POOL.format(
+                        i=i,
+                        upstream_port=upstream_port,
+                        keepalive_timeout=round(keepalive_timeout * 1000),
+                    )
+                    for i in range(pools)
+                ),
+                locations="".join(
+                    f"        location /pool{i}/ {{ proxy_pass http://pool{i}/; }}\n"
+                    for i in range(pools)
+                ),
+            )
+        )
+        self.log_path = self.dir / "error.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def error_log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self) -> None:
+        if self.is_running():
+            return
+        argv = ["nginx", "-p", str(self.dir), "-e", str(self.log_path), "-c", str(self.conf)]
+        self.proc = subprocess.Popen(argv, cwd=self.dir, start_new_session=True)
+
+        def ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited with {self.proc.returncode}")
+            return port_accepts(self.port)
+
+        _poll(ready, f"nginx on port {self.port}", 30.0, self.log_path)
+
+    def stop(self) -> None:
+        _terminate(self.proc)
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def start_nginx(
+    base_dir: Path, upstream_port: int, pools: int = 1, keepalive_timeout: float = 600
+) -> Nginx:
+    return Nginx(base_dir, upstream_port, pools, keepalive_timeout)

@@ -249,6 +249,19 @@ def test_a_hurricane_handler_that_acks_itself_is_acked_once(
     assert queue_depth(rabbitmq, "q-hur") == 0
 
 
+def test_a_handlers_print_is_in_the_log_at_once(rabbitmq: RabbitMQ, database: Path) -> None:
+    # stdout is a file here, as in a container: Python would buffer a print()
+    # until the process exits; the consumer writes each line at once.
+    declare(rabbitmq, "ex-print", "q-print", "orders.*")
+    handler = "amqp_handlers.PrintHandler"
+    with consumer(database, rabbitmq.port, "--queue", "q-print", handler=handler) as c:
+        wait_for(lambda: c.status("/startup") == 200, "startup", 30)
+        publish(rabbitmq, "ex-print", [{"id": "p1"}])
+        log = c.log_path
+        wait_for(lambda: "handled message p1" in log.read_text(), "the print in the log", 30)
+        assert c.stop() == 0
+
+
 def test_sigterm_mid_message_finishes_and_acks_it_and_loses_nothing(
     rabbitmq: RabbitMQ, database: Path, tmp_path: Path
 ) -> None:

@@ -13,8 +13,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from pathlib import Path
 
+import serverproc
 from serverproc import run_until_exit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,8 +222,49 @@ def test_manage_py_serve_unknown_and_unimplemented_options() -> None:
         "--webhook-url: invalid value 'ftp://x' (expected http:// or https:// URLs (repeat the "
         "flag, or comma-separate them))",
     )
-    # Django's own options that serve does not implement are unknown too.
-    assert_error(manage("serve", "--verbosity", "2"), "--verbosity: unknown option")
+    # Django's own options are checked as Django checks them.
+    assert_error(
+        manage("serve", "--verbosity", "5"),
+        "--verbosity: invalid choice: 5 (choose from 0, 1, 2, 3)",
+    )
+
+
+def test_manage_py_serve_version_prints_the_versions() -> None:
+    import django
+
+    from squall import __version__
+
+    result = manage("serve", "--version")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"squall {__version__}, Django {django.get_version()}\n"
+
+
+def test_manage_py_serve_traceback_logs_the_whole_traceback(tmp_path: Path) -> None:
+    (tmp_path / "nowsgi_settings.py").write_text(
+        "from demo.settings import *\nWSGI_APPLICATION = 'nowhere.wsgi.application'\n"
+    )
+    quiet = manage("serve", "--settings=nowsgi_settings", path=(tmp_path,))
+    loud = manage("serve", "--settings=nowsgi_settings", "--traceback", path=(tmp_path,))
+    assert quiet.returncode == loud.returncode == 2
+    assert "Traceback (most recent call last)" not in quiet.stderr
+    assert "Traceback (most recent call last)" in loud.stderr
+    assert "ModuleNotFoundError: No module named 'nowhere'" in loud.stderr
+    assert loud.stderr.endswith(quiet.stderr.splitlines()[-1] + "\n")
+
+
+def test_manage_py_serve_takes_djangos_command_options(tmp_path: Path) -> None:
+    env = serverproc.demo_env(tmp_path, "demo_test_settings",
+                              DEMO_TEST_RECORD=str(tmp_path / "loads.txt"))  # fmt: skip
+    argv = ["manage.py", "serve", "-v", "0", "--no-color", "--skip-checks", "--traceback",
+            "--settings", "demo_test_settings", "--pythonpath", str(tmp_path),
+            "--workers", "1"]  # fmt: skip
+    with serverproc.run_server(argv, cwd=DEMO, env=env) as server:
+        with urllib.request.urlopen(server.url + "/", timeout=10) as response:
+            assert response.status == 200
+        assert server.stop() == 0
+    # -v 0: the Python side's lines at warning and above only.
+    assert "Listening on" not in server.log()
+    assert "serving" not in server.log()
 
 
 def test_manage_py_serve_invalid_environment_value() -> None:

@@ -57,7 +57,10 @@ def test_fields_read_back_as_attributes() -> None:
 
 def test_a_value_the_engine_refuses_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="static prefix must start and end with '/': 'static'"):
-        _core.StaticMount(prefix="static", roots=[], fall_through=False, immutable_hashed=True)
+        _core.StaticMount(
+            prefix="static", roots=[], fall_through=False, immutable_hashed=True,
+            private_prefixes=[],
+        )  # fmt: skip
 
 
 def test_the_options_defaults_reach_the_engine() -> None:

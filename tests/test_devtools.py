@@ -313,3 +313,80 @@ def test_supervisor_passes_sigint_to_the_server(tmp_path: Path) -> None:
     assert "autoreload: SIGINT: stopping server process" in server.log()
     with pytest.raises(ConnectionRefusedError):  # the server process is gone too
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_pycharm_host_attaches_with_the_current_pydevd_pycharm() -> None:
+    # A stand-in for PyCharm's debug server; tests/apps/pydevd_stub has
+    # pydevd-pycharm's current settrace() signature (stdout_to_server, ...).
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+    debug_port = listener.getsockname()[1]
+    pythonpath = os.pathsep.join(
+        p for p in (str(ROOT / "tests" / "apps" / "pydevd_stub"), os.environ.get("PYTHONPATH")) if p
+    )
+    argv = ["wsgi_apps:hello", "--pycharm-host", "127.0.0.1", "--pycharm-port", str(debug_port)]
+    with listener, run_server(argv, env={"PYTHONPATH": pythonpath}) as server:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(10)
+            call = json.loads(conn.makefile().readline())
+        assert call == {"stdout_to_server": True, "stderr_to_server": True, "suspend": False}
+        with urllib.request.urlopen(server.url + "/", timeout=10) as response:
+            assert response.status == 200
+        wait_for(lambda: "attached to the PyCharm debug server" in server.log(), "attach line")
+    assert f"attached to the PyCharm debug server at 127.0.0.1:{debug_port}" in server.log()
+
+
+TEMPLATE_PROJECT = """\
+from django.shortcuts import render
+from django.urls import path
+
+SECRET_KEY = "autoreload-templates"
+DEBUG = False  # the cached template loader, as in production
+ALLOWED_HOSTS = ["*"]
+INSTALLED_APPS = ["squall"]
+ROOT_URLCONF = "tplproj"
+DATABASES = {}
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates",
+              "DIRS": ["templates"]}]
+
+
+def page(request):
+    return render(request, "page.html")
+
+
+urlpatterns = [path("", page)]
+"""
+
+MANAGE_PY = """\
+import os
+import sys
+
+from django.core.management import execute_from_command_line
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tplproj")
+execute_from_command_line(sys.argv)
+"""
+
+
+def test_autoreload_notices_template_edits_and_static_watch_takes_a_list(tmp_path: Path) -> None:
+    (tmp_path / "tplproj.py").write_text(TEMPLATE_PROJECT)
+    (tmp_path / "manage.py").write_text(MANAGE_PY)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "page.html").write_text("template v1")
+    for name in ("assets", "more"):
+        (tmp_path / name).mkdir()
+    argv = ["manage.py", "serve", "--autoreload", "--workers", "1",
+            "--static-watch", "assets,more"]  # fmt: skip
+    env = {"DJANGO_SETTINGS_MODULE": "tplproj"}
+    with run_server(argv, cwd=tmp_path, env=env) as server:
+        wait_for(lambda: get(server.url) == "template v1", "the first page", 10)
+        (tmp_path / "templates" / "page.html").write_text("template v2")
+        wait_for(lambda: get(server.url) == "template v2", "the edited template", 10)
+        (tmp_path / "more" / "site.css").write_text("body {}")
+        wait_for(
+            lambda: "more/site.css changed; restarting" in server.log(),
+            "a restart for the second --static-watch path", 10,
+        )  # fmt: skip
+        wait_for(lambda: get(server.url) == "template v2", "the restarted server", 10)
+    assert "templates/page.html changed; restarting" in server.log()

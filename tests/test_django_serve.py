@@ -128,3 +128,12 @@ def test_the_demo_counts_its_views_in_django_prometheus_families(demo: ServerPro
         and 'method="GET"' in line
     )
     assert float(line.rsplit(" ", 1)[1]) >= 3
+
+
+def test_health_pages_answer_other_methods_405_not_a_csrf_403(demo: ServerProcess) -> None:
+    # docs/health-checks.md: 405 for other methods than GET and HEAD, also with
+    # CsrfViewMiddleware (the demo has it), which would answer a POST 403.
+    for path in ("/health/", "/health/default/", "/health/no-such-subset/"):
+        response = requests.post(demo.url + path, data=b"x", timeout=10)
+        assert response.status_code == 405, (path, response.status_code)
+        assert response.headers["Allow"] == "GET, HEAD"

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from prometheus import promtool_check
 from realservers import start_postgres
 from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, probe, run_server, wait_for
 from webhook_receiver import WebhookReceiver
@@ -131,16 +132,40 @@ def test_health_check_results_and_probe_status_are_metrics(tmp_path: Path) -> No
     subsets = {"readiness": [["probe_checks.FlagBackend", {"flag": "ready"}]]}
     with demo_pod(tmp_path, subsets, "--workers", "1") as server:
         metrics = probe(server, "/metrics")[1]
-        assert 'squall_health_check_success{check="flag-ready"} 1\n' in metrics
-        duration = r'squall_health_check_duration_seconds\{check="flag-ready"\} [0-9.e-]+\n'
+        assert 'squall_health_check_success{subset="readiness",check="flag-ready"} 1\n' in metrics
+        duration = (
+            r'squall_health_check_duration_seconds\{subset="readiness",check="flag-ready"\} '
+            r"[0-9.e-]+\n"
+        )
         assert re.search(duration, metrics)
         assert 'squall_probe_success{probe="readiness"} 1\n' in metrics
         (tmp_path / "ready").touch()
         until(server, "/ready", 500, within=3.0)
         metrics = probe(server, "/metrics")[1]
-        assert 'squall_health_check_success{check="flag-ready"} 0\n' in metrics
+        assert 'squall_health_check_success{subset="readiness",check="flag-ready"} 0\n' in metrics
         assert 'squall_probe_success{probe="readiness"} 0\n' in metrics
         assert 'squall_probe_success{probe="liveness"} 1\n' in metrics
+
+
+def test_a_backend_in_two_subsets_is_one_series_per_subset(tmp_path: Path) -> None:
+    # Invalid exposition before: the same {check=...} series twice.
+    flag = ["probe_checks.FlagBackend", {"flag": "shared"}]
+    subsets = {"readiness": [flag], "liveness": [flag]}
+    with demo_pod(tmp_path, subsets, "--workers", "1") as server:
+        for accept in ("text/plain", "application/openmetrics-text; version=1.0.0"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.probe_port, timeout=5)
+            conn.request("GET", "/metrics", headers={"Accept": accept})
+            body = conn.getresponse().read().decode()
+            conn.close()
+            for subset in ("readiness", "liveness"):
+                series = f'squall_health_check_success{{subset="{subset}",check="flag-shared"}} 1\n'
+                assert body.count(series) == 1, (accept, body)
+            # No series twice (promtool 2.42 does not look for that).
+            names = [line.rsplit(" ", 1)[0] for line in body.splitlines() if line[:1] not in "#"]
+            assert len(names) == len(set(names)), [n for n in names if names.count(n) > 1]
+            if accept == "text/plain":  # promtool lints the Prometheus text format
+                check = promtool_check(body)
+                assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_readiness_system_checks_and_startup_subset(tmp_path: Path) -> None:

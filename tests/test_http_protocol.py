@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from apps.protocol_apps import BIG_CHUNK, big_chunk
+from polling import wait_for as poll
 from serverproc import ServerProcess, run_server
 
 APP = "protocol_apps:app"
@@ -489,6 +490,14 @@ SMUGGLING = {
     "http-0.9-no-version": "GET /\r\n\r\n",
     "http-0.9-version": "GET / HTTP/0.9\r\nHost: x\r\n\r\n",
     "missing-host": "GET / HTTP/1.1\r\nX-A: b\r\n\r\n",
+    # gunicorn's request corpus: a repeated singleton, fields forbidden in a
+    # trailer section (RFC 9110 6.5.1), asterisk-form off OPTIONS (RFC 9112 3.2.4).
+    "two-content-types": H + "Content-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n\r\n",
+    "trailer-content-length": TE + "\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n",
+    "trailer-transfer-encoding": TE + "\r\n5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "trailer-host": TE + "\r\n5\r\nhello\r\n0\r\nHost: y\r\n\r\n",
+    "trailer-content-type": TE + "\r\n5\r\nhello\r\n0\r\nContent-Type: a/b\r\n\r\n",
+    "asterisk-form-get": "GET * HTTP/1.1\r\nHost: x\r\n\r\n",
 }
 
 
@@ -505,6 +514,26 @@ def test_smuggling_vector_is_refused_and_nothing_after_it_is_served(
         assert r.headers.get("connection", "").lower() == "close"
         assert_closed(c)
     assert f"/smuggled/{name}" not in seen_paths(server)
+
+
+def test_raw_utf8_in_the_target_is_accepted_and_reaches_path_info_as_its_bytes(
+    server: ServerProcess,
+) -> None:
+    # obs-text in the request-target, as nginx, gunicorn and Django accept it:
+    # PATH_INFO holds the bytes decoded as latin-1 (PEP 3333), like %C3%A9 would.
+    raw = "/café/☃".encode()
+    for target in (raw, b"/caf%C3%A9/%E2%98%83"):
+        r = exchange(server, b"GET " + target + b"?q=\xc3\xbc HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert r.status == 200, r.body
+        assert r.body == raw.decode("latin-1").encode(), r.body  # the app answers PATH_INFO
+
+
+def test_asterisk_form_options_and_trailers_that_are_allowed(server: ServerProcess) -> None:
+    r = exchange(server, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (r.status, r.body) == (200, b"")  # PATH_INFO is empty: "*" names no path
+    with client(server) as c:
+        c.send(chunked_post("/echo") + b"5\r\nhello\r\n0\r\nX-Checksum: 1\r\nExpires: 0\r\n\r\n")
+        assert c.response().body == b"hello"
 
 
 # ---- 4. limits and timeouts ----------------------------------------------------------
@@ -749,6 +778,34 @@ def test_forwarded_headers_from_an_allowed_proxy_are_used(
     server: ServerProcess, headers: list[str], expected: tuple[str, str]
 ) -> None:
     assert remote_and_scheme(server, *headers) == expected
+
+
+def test_forwarded_for_with_trusted_networks_and_the_access_log() -> None:
+    # --forwarded-allow-ips takes CIDR networks; the client is the right-most
+    # address that is not itself a trusted proxy, not the last one blindly, and
+    # the access log shows it.
+    argv = ["--forwarded-allow-ips", "127.0.0.0/8,10.0.0.0/8,2001:db8::/32"]
+    with run_server([APP, "--threads", "2", *argv]) as s:
+        cases = [
+            ("X-Forwarded-For: 6.6.6.6, 198.51.100.9, 10.1.2.3", "198.51.100.9"),
+            ("X-Forwarded-For: 198.51.100.10, 2001:db8::1", "198.51.100.10"),
+            ("X-Forwarded-For: 10.0.0.5, 10.9.9.9", "10.0.0.5"),  # all trusted: the left-most
+            ("X-Forwarded-For: 11.0.0.1, 10.255.255.255", "11.0.0.1"),
+        ]
+        for header, client_address in cases:
+            r = exchange(s, get("/environ", header))
+            assert json.loads(r.body)["REMOTE_ADDR"] == client_address, header
+        poll(lambda: '11.0.0.1 "GET /environ HTTP/1.1" 200' in s.log(), "the access line")
+        log = s.log()
+        for _, client_address in cases:
+            assert f'squall.access: {client_address} "GET /environ HTTP/1.1" 200' in log, log
+
+
+def test_server_software_is_squall_and_its_version(server: ServerProcess) -> None:
+    from squall import __version__
+
+    environ = json.loads(exchange(server, get("/environ")).body)
+    assert environ["SERVER_SOFTWARE"] == f"squall/{__version__}"
 
 
 def test_forwarded_headers_from_other_peers_are_ignored() -> None:

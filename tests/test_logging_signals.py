@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import serverproc
 from polling import wait_for_line
 from serverproc import ServerProcess, read_response, run_server
 
@@ -139,3 +140,40 @@ def test_signal_exits_promptly_with_an_idle_keepalive_connection(
         assert server.proc.wait(timeout=10) == 0
         assert time.monotonic() - start < 3
         assert_refuses_connections(server)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        # squall MODULE: importing the application applies LOGGING after Squall's setup.
+        ["demo_test_wsgi"],
+        # Each worker sets Django up after its fork.
+        ["manage.py", "serve", "--no-preload"],
+        # A startup phase: the startup process and the workers set Django up.
+        ["manage.py", "serve", "--command", "check"],
+    ],
+    ids=["squall-cli", "no-preload", "startup-phase"],
+)
+def test_the_projects_logging_does_not_silence_squall_and_json_is_everywhere(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    env = serverproc.demo_env(
+        tmp_path, "logging_settings", DEMO_TEST_RECORD=str(tmp_path / "loads.txt"),
+        # An option warning is a json line too.
+        HURRICANE_MAX_LIFETIME="1000",
+    )
+    with run_server(
+        [*argv, "--workers", "1", "--shutdown-delay", "0", "--log-format", "json"],
+        cwd=serverproc.DEMO_DIR, env=env,
+    ) as server:  # fmt: skip
+        assert requests.get(server.url + "/no-such-page", timeout=5).status_code == 404
+        events = [json.loads(line) for line in stopped_log(server) if line.strip()]
+    messages = [(e["logger"], e["message"]) for e in events]
+    text = "\n".join(f"{logger}: {message}" for logger, message in messages)
+    assert "Listening on http://127.0.0.1:" in text
+    assert re.search(r"squall: worker \d+ serving", text)
+    assert ("squall.access", "GET /no-such-page") in messages
+    assert ("django.request", "Not Found: /no-such-page") in messages
+    assert ("squall", "Stopped") in messages
+    warning = "HURRICANE_MAX_LIFETIME (environment) is Hurricane's"
+    assert any(message.startswith(warning) for _, message in messages)

@@ -104,10 +104,12 @@ def test_defaults_are_the_documented_ones() -> None:
         "body_timeout": 30.0,
         "forwarded_allow_ips": ("127.0.0.1", "::1"),
         "access_log": True,
+        "access_log_format": ("client", "request", "status", "bytes", "duration"),
         "log_format": "text",
         "log_level": "info",
         "static": False,
         "media": False,
+        "media_private": (),
         "static_max_age": 3600,
         "static_follow_symlinks": False,
         "autoreload": False,
@@ -523,7 +525,7 @@ def test_error_lines_name_the_option_and_the_source(capsys: pytest.CaptureFixtur
 def test_hurricane_serve_options_not_implemented_are_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for flag in ("--debug", "--max-buffer-size=1"):
+    for flag in ("--debug",):
         name = flag.split("=")[0]
         assert error_line(capsys, [flag], django=True) == (
             f"squall: error: {name}: unknown option "
@@ -531,14 +533,35 @@ def test_hurricane_serve_options_not_implemented_are_errors(
         )
 
 
+def test_hurricane_max_buffer_size_is_max_body_size() -> None:
+    config, _ = parse_config(["--max-buffer-size", "1000"], django=True, environ={})
+    assert config.max_body_size == 1000
+    # Squall's own name wins over Hurricane's, at each level.
+    config, _ = parse_config(
+        ["--max-buffer-size", "1000", "--max-body-size", "2000"], django=True, environ={}
+    )
+    assert config.max_body_size == 2000
+    assert resolve_config({}, environ={"HURRICANE_MAX_BUFFER_SIZE": "77"}).max_body_size == 77
+
+    class Settings:
+        MAX_BUFFER_SIZE = 88
+
+    assert resolve_config({}, settings=Settings(), environ={}).max_body_size == 88
+
+
+def test_req_queue_len_0_is_accepted() -> None:
+    assert parse_config(["--req-queue-len", "0"], django=True, environ={})[0].req_queue_len == 0
+
+
 def test_hurricane_options_squall_now_has_are_no_longer_errors() -> None:
     implemented = """--autoreload --static-watch --max-lifetime --max-memory --debugger
         --debugger-port --pycharm-host --pycharm-port --workers --probe-port --no-probe
         --startup-probe --readiness-probe --liveness-probe --req-queue-len --command
         --check-migrations --check-migrations-apply --webhook-url --static --media --metrics
-        --no-metrics""".split()
+        --no-metrics --max-buffer-size""".split()
     assert not HURRICANE_ONLY & set(implemented)
     flags = {flag for opt in OPTIONS for flag in opt.flags}
+    flags |= {a.name for opt in OPTIONS for a in opt.aliases_from("cli")}
     assert set(implemented) <= flags
     assert not HURRICANE_ONLY & flags
 
@@ -580,6 +603,9 @@ def test_resolve_config_raises_option_error() -> None:
 def test_static_watch_repeats_and_comma_separates() -> None:
     c = config(["--static-watch", "static", "--static-watch", "assets/css", "--autoreload"])
     assert c.static_watch == ("static", "assets/css")
+    # One flag with a list, as its help says (Hurricane's --static-watch took one path).
+    c = config(["--static-watch", "static,assets/css", "--static-watch", "x", "--autoreload"])
+    assert c.static_watch == ("static", "assets/css", "x")
     c = config(["--autoreload"], environ={"SQUALL_STATIC_WATCH": "static, assets ,"})
     assert c.static_watch == ("static", "assets")
     c = config(["--autoreload"], settings=settings(SQUALL_STATIC_WATCH=("a,b",)))
@@ -795,8 +821,8 @@ def test_bad_probe_options_are_one_line(capsys: pytest.CaptureFixture[str]) -> N
         "squall: error: --probe-port: invalid value '0' "
         "(expected an integer 1-65535, or empty for the app port + 1)"
     )
-    assert error_line(capsys, ["--req-queue-len", "0"]).startswith(
-        "squall: error: --req-queue-len: invalid value '0'"
+    assert error_line(capsys, ["--req-queue-len", "-1"]).startswith(
+        "squall: error: --req-queue-len: invalid value '-1'"
     )
 
 

@@ -166,3 +166,38 @@ def test_port_0_gets_its_probes_next_to_the_port_it_got() -> None:
         assert found, line
         app_port = int(re.search(r"Listening on http://127\.0\.0\.1:(\d+)", line).group(1))
         assert int(found.group(1)) == app_port + 1
+
+
+def post(port: int, path: str, body: bytes, chunked: bool = False) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        if chunked:
+            conn.request("POST", path, body=iter([body]), encode_chunked=True)
+        else:
+            conn.request("POST", path, body=body)
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (ConnectionResetError, BrokenPipeError):
+        return 0, b""  # refused before the whole body was sent
+    finally:
+        conn.close()
+
+
+def test_a_post_with_a_small_body_to_a_probe_path_is_answered() -> None:
+    # As Hurricane does: a body of up to 64 KiB is read and dropped; more is 413.
+    port = free_port()
+    same_port = [APP, "--workers", "1", "--probe-port", str(port)]
+    with pod("--workers", "1") as server, run_server(same_port, port=port) as same:
+        wait_for(server, "/startup", 200)
+        while probe(same, "/startup", port=port)[0] != 200:
+            time.sleep(0.02)
+        for where in (server.probe_port, port):  # the probe port, and probes on the app port
+            assert post(where, "/alive", b"x" * 100) == (200, b"alive\n"), where
+            assert post(where, "/ready", b"{}", chunked=True) == (200, b"ready\n"), where
+            assert post(where, "/alive", b"x" * 64 * 1024)[0] == 200, where
+            status, body = post(where, "/alive", b"x" * (64 * 1024 + 1))
+            assert status == 413 and b"larger than 65536 bytes" in body, (where, status, body)
+            status, _ = post(where, "/alive", b"x" * 200 * 1024, chunked=True)
+            assert status in (413, 0), (where, status)
+        # The app port's own routes keep --max-body-size.
+        assert post(port, "/nope", b"x" * 200 * 1024)[0] == 404

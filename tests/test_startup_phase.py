@@ -8,8 +8,11 @@ SQLite database, and a webhook receiver inside the test.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -191,3 +194,33 @@ def test_command_without_a_django_project_is_an_option_error() -> None:
     assert proc.stderr.strip().splitlines()[-1] == (
         "squall: error: --command and --check-migrations need a Django project (manage.py serve)"
     )
+
+
+def test_the_workers_load_the_project_after_the_startup_commands(tmp_path: Path) -> None:
+    # manifest_test_app's ready() reads the static manifest, which
+    # collectstatic (a startup command) writes: the workers must read it after.
+    root = tmp_path / "static"
+    pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(APPS_DIR)) if p)
+    env = {"PYTHONPATH": pythonpath, "DJANGO_SETTINGS_MODULE": "manifest_settings",
+           "MANIFEST_TEST_ROOT": str(root)}  # fmt: skip
+    for command in (["manage.py", "serve", "--preload"], ["manage.py", "serve", "--no-preload"],
+                    ["manifest_wsgi"]):  # fmt: skip
+        with run_server(
+            [*command, "--workers", "2", "--static", "--command", "collectstatic --noinput"],
+            cwd=DEMO_DIR if command[0] == "manage.py" else APPS_DIR, env=env,
+        ) as server:  # fmt: skip
+            wait_for(server, "/startup", 200, timeout=30)
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.request("GET", "/")
+            page = conn.getresponse()
+            url = page.read().decode()
+            assert page.status == 200, server.log()
+            assert re.fullmatch(r"/static/manifest_test_app/site\.[0-9a-f]{12}\.css", url)
+            conn.request("GET", url)
+            css = conn.getresponse()
+            assert (css.status, css.read()) == (200, b"body { color: #0a0b0c; }\n")
+            conn.close()
+        log = server.log()
+        assert log.index("running command: collectstatic") < log.index("booting worker")
+        assert f"Serving /static/ from {root}" in log
+        shutil.rmtree(root)

@@ -56,6 +56,9 @@ def make_tree(base: Path) -> dict[str, Path]:
     (static / "css" / "only-gz.js.gz").write_bytes(b"GZ")
     (static / "img" / "logo.png").write_bytes(b"\x89PNG....")
     (static / "img" / "logo.png.gz").write_bytes(b"never for images")
+    (static / "img" / "logo.png.br").write_bytes(b"never for images")
+    (static / "img" / "icon.svg").write_bytes(b"<svg/>")
+    (static / "img" / "icon.svg.br").write_bytes(b"SVG-BROTLI")
     (static / "empty.txt").write_bytes(b"")
     (static / ".env").write_bytes(SECRET)
     (static / "css" / ".hidden.css").write_bytes(SECRET)
@@ -288,10 +291,14 @@ def test_brotli_preferred_then_gzip(server: ServerProcess) -> None:
     )
 
 
-def test_images_are_never_sent_compressed(server: ServerProcess) -> None:
-    r = fetch(server, "/static/img/logo.png", "Accept-Encoding: gzip")
-    assert r.body == b"\x89PNG...." and "content-encoding" not in r.headers
-    assert "vary" not in r.headers
+def test_compressed_image_formats_are_never_sent_encoded_svg_is(server: ServerProcess) -> None:
+    # docs/static-files.md: PNG (compressed already) never; SVG (XML text) like text.
+    for encoding in ("gzip", "br", "br, gzip"):
+        r = fetch(server, "/static/img/logo.png", f"Accept-Encoding: {encoding}")
+        assert r.body == b"\x89PNG...." and "content-encoding" not in r.headers
+        assert "vary" not in r.headers
+    r = fetch(server, "/static/img/icon.svg", "Accept-Encoding: br")
+    assert (r.body, r.headers["content-encoding"]) == (b"SVG-BROTLI", "br")
 
 
 # ---- safety ---
@@ -385,6 +392,16 @@ def test_other_paths_reach_the_application(server: ServerProcess) -> None:
     assert fetch(server, "/staticfoo/x.css").body == b"django: GET /staticfoo/x.css"
 
 
+def test_a_path_in_raw_utf8_reaches_django_as_text(server: ServerProcess) -> None:
+    # obs-text in the request-target: accepted, and Django decodes PATH_INFO's
+    # bytes as UTF-8 exactly as it does for the percent-encoded form.
+    for target in ("/café/☃".encode(), b"/caf%C3%A9/%E2%98%83"):
+        with client(server) as c:
+            c.send(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.response()
+        assert (r.status, r.body) == (200, "django: GET /café/☃".encode()), target
+
+
 # ---- DEBUG: the staticfiles finders ---
 
 
@@ -397,8 +414,15 @@ def test_debug_serves_what_the_finders_find(tree: dict[str, Path]) -> None:
         app_css = APPS_DIR / "static_test_app" / "static" / "static_test_app" / "app.css"
         r = fetch(s, "/static/static_test_app/app.css")  # AppDirectoriesFinder
         assert r.body == app_css.read_bytes()
-        assert fetch(s, "/static/both.txt").body == b"from STATIC_ROOT\n"  # searched first
+        # The finders win over STATIC_ROOT, as with runserver; STATIC_ROOT is searched last.
+        assert fetch(s, "/static/both.txt").body == b"from STATICFILES_DIRS\n"
         assert fetch(s, "/static/css/app.css").body == CSS
+        # An edited source file is served at once, without collectstatic.
+        edited = tree["extra"] / "edited.css"
+        edited.write_bytes(b"a { color: red; }\n")
+        assert fetch(s, "/static/edited.css").body == b"a { color: red; }\n"
+        edited.write_bytes(b"a { color: blue; }\n")
+        assert fetch(s, "/static/edited.css").body == b"a { color: blue; }\n"
 
 
 def test_without_debug_the_finders_are_not_searched(server: ServerProcess) -> None:
@@ -504,13 +528,37 @@ def squall_exit(argv: list[str], env: dict[str, str]) -> subprocess.CompletedPro
     return run_until_exit([*argv, "--port", "0"], cwd=APPS_DIR, env=env)
 
 
-def test_static_without_a_static_root_is_an_error(tree: dict[str, Path]) -> None:
-    env = settings_env(tree, STATIC_TEST_ROOT="")
-    done = squall_exit(["static_wsgi", "--static"], env)
-    assert done.returncode == 2
+def test_static_without_a_static_root_and_media_without_a_media_root_warn_and_serve(
+    tree: dict[str, Path], tmp_path: Path
+) -> None:
+    # As Hurricane: a warning each, and those URLs reach the application.
+    env = settings_env(tree, STATIC_TEST_ROOT="", MEDIA_TEST_ROOT="")
+    with run_server(["static_wsgi", "--static", "--media", "--workers", "1"], env=env) as s:
+        assert fetch(s, "/static/css/app.css").body == b"django: GET /static/css/app.css"
+        assert fetch(s, "/media/uploads/photo.jpg").body == b"django: GET /media/uploads/photo.jpg"
+        log = s.log()
     assert (
-        "squall: error: --static: settings.STATIC_ROOT is not set (and DEBUG is off)" in done.stderr
+        "WARNING squall: --static: settings.STATIC_ROOT is not set (and DEBUG is off): "
+        "/static/ is not served by Squall" in log
     )
+    assert "WARNING squall: --media: settings.MEDIA_ROOT is not set" in log
+    assert "Serving" not in log
+
+
+def test_a_root_that_does_not_exist_is_a_warning_not_serving(
+    tree: dict[str, Path], tmp_path: Path
+) -> None:
+    missing = tmp_path / "not-collected-yet"
+    env = settings_env(tree, STATIC_TEST_ROOT=str(missing))
+    with run_server(["static_wsgi", "--static", "--media", "--workers", "1"], env=env) as s:
+        assert fetch(s, "/static/css/app.css").status == 404
+        log = s.log()
+    assert f"Serving /static/ from {missing}" not in log
+    assert (
+        f"WARNING squall: /static/: {missing} is not a directory: its files are 404 until it is"
+        in log
+    )
+    assert f"Serving /media/ from {tree['media']}" in log
 
 
 def test_static_needs_django() -> None:
@@ -528,3 +576,34 @@ def test_files_get_an_access_log_line(server: ServerProcess) -> None:
     log = server.log()
     assert f'"GET /static/css/app.css?v=access-log HTTP/1.1" 200 {len(CSS)} ' in log
     assert '"GET /static/no-such-file.css HTTP/1.1" 404 ' in log
+
+
+# ---- --media-private ---
+
+
+def test_media_private_prefixes_go_to_the_application(tree: dict[str, Path]) -> None:
+    private = tree["media"] / "invoices"
+    private.mkdir(exist_ok=True)
+    (private / "2026-01.pdf").write_bytes(b"PRIVATE")
+    (tree["media"] / "invoices-public.txt").write_bytes(b"public")
+    env = settings_env(tree, SQUALL_MEDIA_PRIVATE="/media/contracts/")
+    argv = ["static_wsgi", "--media", "--media-private", "invoices", "--workers", "1"]
+    with run_server(argv, env=env) as s:
+        # The file exists, but only the application may hand it out.
+        body = fetch(s, "/media/invoices/2026-01.pdf").body
+        assert body == b"django: GET /media/invoices/2026-01.pdf"
+        assert fetch(s, "/media/%69nvoices/2026-01.pdf").body.startswith(b"django: GET ")
+        assert fetch(s, "/media/invoices-public.txt").body == b"public"  # a directory prefix
+        assert fetch(s, "/media/uploads/photo.jpg").body == b"JPEG"
+    # The command line wins over the environment, as for every option.
+    with run_server(["static_wsgi", "--media", "--workers", "1"], env=env) as s:
+        assert fetch(s, "/media/invoices/2026-01.pdf").body == b"PRIVATE"
+
+
+def test_media_private_outside_media_url_is_an_error(tree: dict[str, Path]) -> None:
+    argv = ["static_wsgi", "--media", "--media-private", "/static/x"]
+    done = squall_exit(argv, settings_env(tree))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "squall: error: --media-private '/static/x': not a directory under MEDIA_URL '/media/'"
+    )

@@ -23,6 +23,9 @@ namespace squall::http {
   X(InvalidHeaderValue, "invalid_header_value", 400, "invalid character in a header field")                      \
   X(MissingHost, "missing_host", 400, "missing Host header")                                                     \
   X(MultipleHost, "multiple_host", 400, "more than one Host header")                                             \
+  X(MultipleContentType, "multiple_content_type", 400, "more than one Content-Type header")                      \
+  X(ForbiddenTrailerField, "forbidden_trailer_field", 400, "a field not allowed in a trailer section")           \
+  X(AsteriskFormMethod, "asterisk_form_method", 400, "asterisk-form request-target on a method other than OPTIONS") \
   X(InvalidContentLength, "invalid_content_length", 400, "invalid or conflicting Content-Length")                \
   X(LengthAndTransferEncoding, "length_and_transfer_encoding", 400, "both Content-Length and Transfer-Encoding") \
   X(TransferEncodingHttp10, "transfer_encoding_http10", 400, "Transfer-Encoding in an HTTP/1.0 request")         \

@@ -29,12 +29,37 @@ std::string larger_than(const char* what, std::uint64_t limit) {
   return std::string(what) + " larger than " + std::to_string(limit) + " bytes";
 }
 
-// request-target octets: visible US-ASCII only, no SP or CTL (RFC 9112 3.2).
+bool is_obs_text(char c) { return static_cast<unsigned char>(c) >= 0x80; }
+
+// request-target octets: no SP, CTL or DEL (RFC 9112 3.2). obs-text (0x80-0xFF,
+// RFC 9110 5.5) is accepted as nginx, gunicorn and Django do: a path in raw
+// UTF-8 reaches PATH_INFO as its bytes (PEP 3333: latin-1 decoded).
 bool is_target(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
     auto c = static_cast<unsigned char>(ch);
-    return c > 0x20 && c < 0x7f;
+    return c > 0x20 && c != 0x7f;
   });
+}
+
+// RFC 9110 6.5.1: fields a sender must not put in a trailer section, as a
+// recipient would act on them too late or wrongly: message framing, routing,
+// request modifiers (controls, conditionals, Range), authentication, response
+// control data, and how to process the content.
+bool is_forbidden_trailer(std::string_view name) {
+  static constexpr std::string_view kForbidden[] = {
+      // framing and connection management (RFC 9112 6, 9; RFC 9110 7.6.1)
+      "Transfer-Encoding", "Content-Length", "Connection", "Keep-Alive", "Upgrade", "TE", "Trailer",
+      // routing (RFC 9110 7.2)
+      "Host",
+      // request modifiers: controls and conditionals (RFC 9110 10.1, 13; RFC 9111 5)
+      "Expect", "Max-Forwards", "Range", "If-Match", "If-None-Match", "If-Modified-Since",
+      "If-Unmodified-Since", "If-Range", "Cache-Control", "Pragma",
+      // authentication (RFC 9110 11; RFC 6265)
+      "Authorization", "Proxy-Authorization", "Cookie",
+      // how to process the content (RFC 9110 8.3-8.4, 14.4)
+      "Content-Encoding", "Content-Type", "Content-Range"};
+  return std::any_of(std::begin(kForbidden), std::end(kForbidden),
+                     [&](std::string_view f) { return iequals(f, name); });
 }
 
 std::string_view trim_ows(std::string_view s) {
@@ -119,6 +144,7 @@ class LlhttpParser final : public Parser {
   void resume() override;
   bool reading_head() const override { return phase_ == Phase::RequestLine || phase_ == Phase::Headers; }
   bool idle() const override { return phase_ == Phase::Idle; }
+  void limit_body(std::uint64_t max_bytes) override { body_limit_ = std::min(body_limit_, max_bytes); }
 
  private:
   enum class Phase { Idle, RequestLine, Headers, Body, Trailers, Complete, Failed };
@@ -142,6 +168,7 @@ class LlhttpParser final : public Parser {
   bool deliver_head(const char* stop);
   bool validate_head();
   bool check_version_and_method();
+  bool check_singletons();
   bool check_host();
   bool check_content_length();
   bool check_transfer_encoding();
@@ -197,7 +224,13 @@ class LlhttpParser final : public Parser {
   std::size_t field_count_ = 0;
   std::uint64_t trailer_start_ = 0;
   std::uint64_t body_bytes_ = 0;
+  std::uint64_t body_limit_ = limits_.max_body_bytes;  // this message's (limit_body)
   std::size_t chunk_ext_bytes_ = 0;
+
+  // obs-text in the request line (feed_unguarded): llhttp reads `masked_`,
+  // the target is copied from `original_` at the same offsets.
+  std::string masked_;
+  const char* original_ = nullptr;
 };
 
 const llhttp_settings_t& LlhttpParser::settings() {
@@ -238,6 +271,21 @@ FeedResult LlhttpParser::feed(std::string_view data) {
 
 FeedResult LlhttpParser::feed_unguarded(std::string_view data) {
   if (phase_ == Phase::Idle) phase_ = Phase::RequestLine;
+  original_ = nullptr;
+  if (phase_ == Phase::RequestLine) {
+    // llhttp's strict mode refuses obs-text in the request-target, which we
+    // accept (is_target). It reads a copy in which those bytes of the request
+    // line are 'x': a valid target byte, never part of a valid method or
+    // version, so the grammar is checked as before; on_url copies the target
+    // from the original bytes.
+    const std::string_view line = data.substr(0, data.find('\n'));
+    if (std::any_of(line.begin(), line.end(), is_obs_text)) {
+      masked_.assign(data);
+      std::replace_if(masked_.begin(), masked_.begin() + static_cast<std::ptrdiff_t>(line.size()), is_obs_text, 'x');
+      original_ = data.data();
+      data = masked_;
+    }
+  }
   buf_ = data.data();
   scan_pos_ = buf_;
   const char* const end = buf_ + data.size();
@@ -289,7 +337,10 @@ bool LlhttpParser::deliver_head(const char* stop) {
   if (!within_limits(pos(stop))) return false;  // exact size of the whole head
   phase_ = Phase::Body;
   chunked_ = head_.chunked;
+  const std::uint64_t declared = head_.content_length.value_or(0);
   handler_.on_head(std::move(head_));
+  // RFC 9110 15.5.14: the handler may have lowered the limit for this request (limit_body).
+  if (declared > body_limit_) return reject(RequestError::BodyTooLarge, larger_than("request body", body_limit_));
   return true;
 }
 
@@ -306,6 +357,7 @@ void LlhttpParser::resume() {
   field_count_ = 0;
   trailer_start_ = 0;
   body_bytes_ = 0;
+  body_limit_ = limits_.max_body_bytes;
   chunk_ext_bytes_ = 0;
 }
 
@@ -377,7 +429,7 @@ ParseError LlhttpParser::llhttp_error(llhttp_errno_t err) const {
 
 int LlhttpParser::on_url(const char* at, std::size_t n) {
   if (!within_limits(pos(at + n))) return HPE_USER;
-  head_.target.append(at, n);
+  head_.target.append(original_ ? original_ + (at - buf_) : at, n);
   return 0;
 }
 
@@ -402,6 +454,10 @@ int LlhttpParser::on_header_field_complete() {
   // Limits: the number of fields in the head, and in the trailer section.
   if (++field_count_ > limits_.max_header_count) {
     return verdict(reject(RequestError::TooManyHeaders, "more than " + std::to_string(limits_.max_header_count) + " header fields"));
+  }
+  // Decided on the name, before llhttp reads the value (it has opinions on some, e.g. Transfer-Encoding).
+  if (phase_ == Phase::Trailers && is_forbidden_trailer(name_)) {
+    return verdict(reject(RequestError::ForbiddenTrailerField, "field '" + name_ + "' is not allowed in a trailer section"));
   }
   return 0;
 }
@@ -441,8 +497,8 @@ int LlhttpParser::on_chunk_header() {
   chunk_ext_bytes_ = 0;
   const std::uint64_t size = llhttp_.content_length;
   // RFC 9110 15.5.14: refuse a chunk that would take the body past the limit (413).
-  if (size > limits_.max_body_bytes - body_bytes_) {
-    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", limits_.max_body_bytes)));
+  if (size > body_limit_ - body_bytes_) {
+    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", body_limit_)));
   }
   if (size > 0) return 0;
   pause_ = Pause::LastChunk;  // RFC 9112 7.1: last-chunk, the trailer section follows
@@ -463,8 +519,8 @@ int LlhttpParser::on_body(const char* at, std::size_t n) {
   scan_pos_ = at + n;
   body_bytes_ += n;
   // RFC 9110 15.5.14: the body limit is counted as bytes arrive (413).
-  if (body_bytes_ > limits_.max_body_bytes) {
-    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", limits_.max_body_bytes)));
+  if (body_bytes_ > body_limit_) {
+    return verdict(reject(RequestError::BodyTooLarge, larger_than("request body", body_limit_)));
   }
   handler_.on_body(std::string_view(at, n));
   return 0;
@@ -481,6 +537,9 @@ bool LlhttpParser::validate_head() {
   if (!check_version_and_method()) return false;
   // RFC 9112 3.2: the request-target has no whitespace or CTL (llhttp checks too).
   if (!is_target(head_.target)) return reject(RequestError::InvalidTarget);
+  // RFC 9112 3.2.4: the asterisk-form is only for a server-wide OPTIONS.
+  if (head_.target == "*" && head_.method != "OPTIONS") return reject(RequestError::AsteriskFormMethod);
+  if (!check_singletons()) return false;
   if (!check_host() || !check_content_length() || !check_transfer_encoding()) return false;
   if (!check_framing_agrees_with_llhttp()) return false;
   set_connection_semantics();
@@ -495,6 +554,16 @@ bool LlhttpParser::check_version_and_method() {
   }
   // RFC 9110 9.3.6: CONNECT is for proxies; an origin server does not tunnel.
   if (head_.method == "CONNECT") return reject(RequestError::ConnectUnsupported);
+  return true;
+}
+
+bool LlhttpParser::check_singletons() {
+  // RFC 9110 5.3: only a list-based field may be repeated. Content-Type is a
+  // singleton (RFC 9110 8.3) that decides how the body is read: two of them
+  // are ambiguous (a proxy may have used the other one).
+  const auto types = std::count_if(head_.headers.begin(), head_.headers.end(),
+                                   [](const Header& h) { return iequals(h.name, "Content-Type"); });
+  if (types > 1) return reject(RequestError::MultipleContentType);
   return true;
 }
 

@@ -4,6 +4,7 @@
 // (RFC 9112 6.1-6.3: Content-Length vs Transfer-Encoding, duplicate lengths,
 // final transfer coding). Every framing decision is made here, next to the parse.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,10 @@ class Parser {
   virtual bool reading_head() const = 0;
   // True when no byte of a next message has been seen.
   virtual bool idle() const = 0;
+  // Lowers the body limit of the current message (Limits::max_body_bytes
+  // again from the next one). Called from on_head: a declared length above it
+  // is refused at once, a chunked body when it passes it (413, body_too_large).
+  virtual void limit_body(std::uint64_t max_bytes) = 0;
 };
 
 std::unique_ptr<Parser> make_parser(const Limits& limits, ParserHandler& handler);

@@ -551,10 +551,18 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   for (auto [name, ok] : {std::pair{"startup", src.probes.startup}, std::pair{"readiness", src.probes.readiness},
                           std::pair{"liveness", src.probes.liveness}})
     out.gauge({{"probe", name}}, std::uint64_t{ok});
+  // One series per (subset, check): a backend in two subsets is two results,
+  // and a series repeated without a distinguishing label is invalid exposition.
+  constexpr std::pair<std::uint8_t, const char*> kSubsets[] = {
+      {state::kStartupBit, "startup"}, {state::kReadinessBit, "readiness"}, {state::kLivenessBit, "liveness"}};
   out.family(F::SquallHealthCheckSuccess);
-  for (const auto& c : snap.checks) out.gauge({{"check", c.name}}, std::uint64_t{c.ok});
+  for (const auto& c : snap.checks)
+    for (auto [bit, subset] : kSubsets)
+      if (c.probes & bit) out.gauge({{"subset", subset}, {"check", c.name}}, std::uint64_t{c.ok});
   out.family(F::SquallHealthCheckDurationSeconds);
-  for (const auto& c : snap.checks) out.gauge({{"check", c.name}}, c.duration);
+  for (const auto& c : snap.checks)
+    for (auto [bit, subset] : kSubsets)
+      if (c.probes & bit) out.gauge({{"subset", subset}, {"check", c.name}}, c.duration);
   out.family(F::SquallHealthCheckAgeSeconds);
   if (snap.checks_age >= 0) out.gauge({}, snap.checks_age);
   out.family(F::SquallMetricsSeries);

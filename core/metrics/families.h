@@ -67,8 +67,8 @@ enum class Type { Counter, Gauge, Histogram, Info, Unknown };
   X(SquallListenQueueLength, "squall_listen_queue_length", Gauge, "", "Connections waiting in the listen socket's accept queue.") \
   X(SquallListenQueueMax, "squall_listen_queue_max", Gauge, "", "Limit of the listen socket's accept queue (backlog).") \
   X(SquallProbeSuccess, "squall_probe_success", Gauge, "probe", "1 when the probe passes, by probe.") \
-  X(SquallHealthCheckSuccess, "squall_health_check_success", Gauge, "check", "1 when the health check passed in its latest run.") \
-  X(SquallHealthCheckDurationSeconds, "squall_health_check_duration_seconds", Gauge, "check", "Duration of the health check's latest run.") \
+  X(SquallHealthCheckSuccess, "squall_health_check_success", Gauge, "subset,check", "1 when the health check passed in its latest run, by subset (the probe it feeds).") \
+  X(SquallHealthCheckDurationSeconds, "squall_health_check_duration_seconds", Gauge, "subset,check", "Duration of the health check's latest run, by subset.") \
   X(SquallHealthCheckAgeSeconds, "squall_health_check_age_seconds", Gauge, "", "Time since the latest complete health-check run.") \
   X(SquallMetricsSeries, "squall_metrics_series", Gauge, "", "Django label sets held by the live workers' tables.") \
   X(SquallMetricsSeriesLimit, "squall_metrics_series_limit", Gauge, "", "Django label sets a worker's table accepts.") \

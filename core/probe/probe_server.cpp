@@ -55,7 +55,7 @@ std::vector<int> ProbeServer::accept_all() {
     limits.max_request_line = 2048;
     limits.max_header_bytes = 8192;
     limits.max_header_count = 50;
-    limits.max_body_bytes = 0;
+    limits.max_body_bytes = kMaxProbeBodyBytes;  // read and discarded
     conn->parser = http::make_parser(limits, *conn);
     conn->opened_ns = state::monotonic_ns();
     connections_[fd] = std::move(conn);

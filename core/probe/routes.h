@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -20,6 +21,11 @@
 #include "static/static_files.h"
 
 namespace squall::probe {
+
+// A request to a probe path or /metrics may carry a small body (load
+// balancers' and Hurricane users' POST health checks): up to this much is read
+// and discarded; more is refused with 413 (body_too_large).
+inline constexpr std::uint64_t kMaxProbeBodyBytes = 64 * 1024;
 
 struct Routes {
   const state::SharedState* state = nullptr;        // null: no probes, no /metrics

@@ -264,7 +264,7 @@ void handle_exchange(const AppContext& ctx, std::shared_ptr<Exchange> ex) {
   nb::object sr_obj = nb::cast(StartResponse(&exchange));
   StartResponse& sr = nb::cast<StartResponse&>(sr_obj);
   bool ok = true;
-  PyObject* env = build_environ(exchange, input.ptr(), g_file_wrapper_type.ptr());
+  PyObject* env = build_environ(exchange, input.ptr(), g_file_wrapper_type.ptr(), ctx.server_software.ptr());
   nb::object result;
   if (!env) {
     ok = false;

@@ -34,6 +34,7 @@ struct AppContext {
   nanobind::object app;
   nanobind::object log_error;  // squall.server.log_app_error(message, exc)
   bool access_log = true;
+  nanobind::object server_software;  // str: SERVER_SOFTWARE (None: not set)
 };
 
 void handle_exchange(const AppContext& ctx, std::shared_ptr<server::Exchange> ex);

@@ -76,6 +76,7 @@ void bind_server_config(nb::module_& m) {
       .field("roots", &static_files::Mount::roots)
       .field("fall_through", &static_files::Mount::fall_through)
       .field("immutable_hashed", &static_files::Mount::immutable_hashed)
+      .field("private_prefixes", &static_files::Mount::private_prefixes)
       .validate([](const static_files::Mount& mount) {
         if (mount.prefix.empty() || mount.prefix.front() != '/' || mount.prefix.back() != '/')
           throw nb::value_error(("static prefix must start and end with '/': '" + mount.prefix + "'").c_str());
@@ -100,6 +101,16 @@ void bind_server_config(nb::module_& m) {
                   throw nb::value_error(("forwarded_allow_ips: not an IP address or network: '" + bad + "'").c_str());
               })
       .field("access_log", &server::ServerConfig::access_log)
+      .field("server_software", &server::ServerConfig::server_software)
+      .setter("access_log_format",
+              [](server::ServerConfig& c, nb::handle v) {
+                c.access_log_fields.clear();
+                for (const auto& name : nb::cast<std::vector<std::string>>(v)) {
+                  auto f = server::access_field(name);
+                  if (!f) throw nb::value_error(("access_log_format: unknown field '" + name + "'").c_str());
+                  c.access_log_fields.push_back(*f);
+                }
+              })
       .field("log_format", &server::ServerConfig::log_format)
       .field("threads", &server::ServerConfig::threads)
       .field("multiprocess", &server::ServerConfig::multiprocess)

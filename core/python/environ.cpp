@@ -13,7 +13,7 @@ struct Keys {
   PyObject *request_method, *script_name, *path_info, *query_string, *raw_uri, *server_name, *server_port,
       *server_protocol, *remote_addr, *remote_port, *content_type, *content_length, *wsgi_version, *wsgi_url_scheme,
       *wsgi_input, *wsgi_errors, *wsgi_multithread, *wsgi_multiprocess, *wsgi_run_once, *wsgi_file_wrapper,
-      *wsgi_input_terminated;
+      *wsgi_input_terminated, *server_software;
   PyObject *empty, *http, *https, *http10, *http11, *version_tuple;
 };
 Keys K;
@@ -106,6 +106,7 @@ void init_environ_constants() {
   K.wsgi_run_once = intern("wsgi.run_once");
   K.wsgi_file_wrapper = intern("wsgi.file_wrapper");
   K.wsgi_input_terminated = intern("wsgi.input_terminated");
+  K.server_software = intern("SERVER_SOFTWARE");
   K.empty = intern("");
   K.http = intern("http");
   K.https = intern("https");
@@ -115,7 +116,8 @@ void init_environ_constants() {
   for (const char* m : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) g_methods.emplace(m, intern(m));
 }
 
-PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* file_wrapper) {
+PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* file_wrapper,
+                        PyObject* server_software) {
   const auto& h = ex.head;
   PyObject* env = PyDict_New();
   if (!env) return nullptr;
@@ -143,6 +145,9 @@ PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* f
   }
   Py_INCREF(K.empty);
   set(env, K.script_name, K.empty);
+  // asterisk-form (OPTIONS *, RFC 9112 3.2.4) names no resource: an empty
+  // PATH_INFO (PEP 3333 allows it; a path must start with "/"); RAW_URI keeps "*".
+  if (target == "*") path = {};
   set(env, K.path_info, latin1(percent_decode(path)));
   set(env, K.query_string, latin1(query));
   set(env, K.raw_uri, latin1(h.target));
@@ -150,7 +155,7 @@ PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* f
   set(env, K.server_protocol, h.version_minor == 0 ? K.http10 : K.http11);
 
   std::string server_name = "localhost";
-  std::string forwarded_for, forwarded_proto;
+  std::string forwarded_proto;
   std::string cookies;
   for (const auto& header : h.headers) {
     const std::string& name = header.name;
@@ -173,9 +178,6 @@ PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* f
         host = host.substr(0, colon);
       }
       if (!host.empty()) server_name.assign(host);
-    } else if (ex.peer_trusted && http::iequals(name, "x-forwarded-for")) {
-      if (!forwarded_for.empty()) forwarded_for += ",";
-      forwarded_for += header.value;
     } else if (ex.peer_trusted && http::iequals(name, "x-forwarded-proto") && forwarded_proto.empty()) {
       forwarded_proto = header.value;
     }
@@ -200,23 +202,13 @@ PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* f
   }
   set(env, K.server_name, latin1(server_name));
   set(env, K.server_port, PyUnicode_FromString(std::to_string(ex.local_port).c_str()));
-
-  // X-Forwarded-For from a trusted proxy: the client is the right-most
-  // address that is not itself a trusted proxy.
-  std::string remote = ex.peer.host;
-  if (!forwarded_for.empty()) {
-    std::string_view list = forwarded_for;
-    std::string_view chosen;
-    while (!list.empty()) {
-      auto comma = list.rfind(',');
-      std::string_view item = trim(comma == std::string_view::npos ? list : list.substr(comma + 1));
-      list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
-      if (item.empty()) continue;
-      chosen = item;
-      if (!ex.forwarded_allow || !ex.forwarded_allow->allows(item)) break;
-    }
-    if (!chosen.empty()) remote.assign(chosen);
+  if (server_software && server_software != Py_None) {
+    Py_INCREF(server_software);
+    set(env, K.server_software, server_software);
   }
+
+  // From a trusted proxy, the client it forwarded for (server::forwarded_client).
+  const std::string& remote = ex.client.empty() ? ex.peer.host : ex.client;
   set(env, K.remote_addr, latin1(remote));
   set(env, K.remote_port, PyUnicode_FromString(std::to_string(ex.peer.port).c_str()));
 

@@ -15,6 +15,8 @@ void init_environ_constants();
 
 // A new reference to a fresh environ dict for this exchange; `input` is the
 // wsgi.input object, `file_wrapper` the wsgi.file_wrapper type.
-PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* file_wrapper);
+// `server_software`: SERVER_SOFTWARE (a str), or nullptr / None to leave it out.
+PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* file_wrapper,
+                        PyObject* server_software = nullptr);
 
 }  // namespace squall::python

@@ -115,7 +115,8 @@ class PyServer {
 
   // A Python thread's life: take requests from the queue and run the app.
   void serve_requests(nb::object app, nb::object log_error, int thread_index) {
-    AppContext ctx{std::move(app), std::move(log_error), server_.config().access_log};
+    AppContext ctx{std::move(app), std::move(log_error), server_.config().access_log,
+                   nb::str(server_.config().server_software.c_str())};
     state::WorkerSlot* slot = server_.slot();
     state::ThreadSlot* mine =
         slot && thread_index >= 0 && std::size_t(thread_index) < state::kMaxThreads ? &slot->thread_slots[thread_index]

@@ -1,12 +1,15 @@
 #pragma once
 #include <cstddef>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "http/limits.h"
 #include "log/log.h"
 #include "metrics/exposition.h"
 #include "net/address.h"
 #include "probe/policy.h"
+#include "server/access_log.h"
 #include "static/static_files.h"
 
 namespace squall::server {
@@ -21,6 +24,8 @@ struct ServerConfig {
   double graceful_timeout = 30.0;   // s, SIGTERM: in-flight requests get this long to finish
   net::AllowList forwarded_allow;   // peers whose X-Forwarded-* headers are honoured
   bool access_log = true;
+  std::vector<AccessField> access_log_fields = kDefaultAccessFields;  // --access-log-format
+  std::string server_software = "squall";  // SERVER_SOFTWARE in the WSGI environ: "squall/<version>"
   log::LogFormat log_format = log::LogFormat::Text;
   int threads = 1;                  // Python threads taking requests from the queue
   bool multiprocess = false;        // wsgi.multiprocess: more than one worker process

@@ -21,6 +21,9 @@ constexpr double seconds_between(Clock::time_point a, Clock::time_point b) {
 }
 constexpr std::size_t kMaxIov = 64;
 constexpr double kLingerSeconds = 2.0;
+// After closing an idle connection's write side: long enough for a request
+// already on its way to arrive and be dropped instead of reset.
+constexpr double kIdleLingerSeconds = 0.5;
 constexpr double kDrainIdleSeconds = 1.0;
 
 }  // namespace
@@ -151,6 +154,7 @@ bool Connection::read_some() {
   ssize_t n = ::recv(fd_.get(), buf, ctx_.config.read_chunk, 0);
   if (n > 0) {
     if (lingering_) return true;  // discarded
+    received_ += static_cast<std::uint64_t>(n);
     in_.commit(static_cast<std::size_t>(n));
     if (ctx_.metrics) metrics::bump(ctx_.metrics->bytes_received, static_cast<std::uint64_t>(n));
     last_activity_ = ctx_.now;
@@ -195,10 +199,13 @@ void Connection::on_head(http::RequestHead&& head) {
   // Local routes: probes and /metrics (--probe-port = --port), static and
   // media files, answered here from shared memory or the file system.
   bool close = !head.keep_alive || ctx_.draining.load();
+  std::string client = peer_trusted_ ? forwarded_client(head, peer_.host, ctx_.config.forwarded_allow) : peer_.host;
   if (auto a = probe::route(ctx_.routes, head, close)) {
+    // A probe's or /metrics' body is read and dropped, up to a small bound.
+    if (a->kind != probe::LocalAnswer::Kind::File) parser_->limit_body(probe::kMaxProbeBodyBytes);
     if (a->kind == probe::LocalAnswer::Kind::File && ctx_.config.access_log) {
       // The file is sent after this line is written.
-      server::log_access(peer_.host, head, a->status, a->length,
+      server::log_access(client, head, a->status, a->length,
                          std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count());
     }
     local_ = LocalResponse{std::move(a->bytes), {}, close};
@@ -215,7 +222,7 @@ void Connection::on_head(http::RequestHead&& head) {
   ex->peer_trusted = peer_trusted_;
   ex->multithread = ctx_.config.threads > 1;
   ex->multiprocess = ctx_.config.multiprocess;
-  ex->forwarded_allow = &ctx_.config.forwarded_allow;
+  ex->client = std::move(client);
   ex->draining = &ctx_.draining;
   ex->set_watermarks(ctx_.config.output_high_water, ctx_.config.output_low_water);
   ex->conn = this;
@@ -311,6 +318,7 @@ void Connection::fail(http::RequestError error, std::string_view reason) {
   if (reason.empty()) reason = e.text;
   if (ctx_.metrics) metrics::bump(ctx_.metrics->request_errors[static_cast<std::size_t>(error)]);
   paused_ = true;
+  local_.reset();
   if (exchange_) {
     exchange_->end_body(true);
     bool answered = response_started_;
@@ -410,12 +418,13 @@ void Connection::flush() {
   }
   if (closed_) return;
   if (exchange_) exchange_->report_pending(out_bytes_);
-  if (out_.empty() && close_after_flush_ && !lingering_) start_linger();
+  if (out_.empty() && close_after_flush_ && !lingering_) start_linger(kLingerSeconds);
 }
 
-// Lingering close: stop sending, then read and drop what the client still
-// sends for a moment, so a reset does not destroy the response in flight.
-void Connection::start_linger() {
+// Lingering close (RFC 9112 9.6): stop sending, then read and drop what the
+// client still sends for a moment, so a reset does not destroy the response
+// in flight.
+void Connection::start_linger(double seconds) {
   detach_exchange();
   if (peer_eof_) {
     close();
@@ -423,8 +432,24 @@ void Connection::start_linger() {
   }
   ::shutdown(fd_.get(), SHUT_WR);
   lingering_ = true;
+  linger_seconds_ = seconds;
   last_activity_ = ctx_.now;
   advance();
+}
+
+// Closing an idle persistent connection races the client's next request
+// (RFC 9112 9.3.1, 9.6): it may already sit unread in the socket, or be on its
+// way. What already arrived is read and served (the connection then stays);
+// otherwise the connection is half-closed and lingers, so a request that
+// crosses our FIN is dropped, not answered with a reset, and the client sees
+// an orderly close on which it can retry (RFC 9110 9.2.2).
+void Connection::close_idle() {
+  const std::uint64_t before = received_;
+  readable_ = true;  // the timer, not an event, brought us here: look
+  advance();
+  if (closed_ || received_ != before) return;
+  close_after_flush_ = true;
+  start_linger(kIdleLingerSeconds);
 }
 
 // ---- timers -----------------------------------------------------------------------
@@ -433,7 +458,7 @@ void Connection::check_timeouts(Clock::time_point now) {
   if (closed_) return;
   const auto& cfg = ctx_.config;
   if (lingering_) {
-    if (seconds_between(last_activity_, now) > kLingerSeconds) close();
+    if (seconds_between(last_activity_, now) > linger_seconds_) close();
     return;
   }
   if (!exchange_ && !paused_ && !parser_->idle() && head_started_ != Clock::time_point{} &&
@@ -443,7 +468,7 @@ void Connection::check_timeouts(Clock::time_point now) {
   }
   if (!exchange_ && parser_->idle() && out_.empty() && !paused_ &&
       seconds_between(last_activity_, now) > cfg.keepalive_timeout) {
-    close();
+    close_idle();
     return;
   }
   bool waiting_body = exchange_ && reading_body_ && !readable_ && want_read() &&
@@ -464,10 +489,10 @@ void Connection::check_timeouts(Clock::time_point now) {
 // request right now (it would see a reset, not a response); a request that
 // arrives meanwhile is answered with Connection: close instead.
 void Connection::close_if_idle() {
-  if (closed_ || exchange_ || !out_.empty()) return;
+  if (closed_ || lingering_ || exchange_ || !out_.empty()) return;
   if (!parser_->idle() && !paused_) return;  // a request head is arriving: answer it
   if (seconds_between(last_activity_, ctx_.now) < kDrainIdleSeconds) return;
-  close();
+  close_idle();
 }
 
 Connection::Activity Connection::activity() const {

@@ -50,7 +50,8 @@ class Connection : public http::ParserHandler {
   void exchange_finished();
   void next_message();
   void detach_exchange();
-  void start_linger();
+  void start_linger(double seconds);
+  void close_idle();
   void on_peer_eof();
   void answer_local();
   bool output_backlogged() const;
@@ -78,6 +79,8 @@ class Connection : public http::ParserHandler {
   bool continue_sent_ = false;
   bool close_after_flush_ = false;
   bool lingering_ = false;
+  double linger_seconds_ = 0;
+  std::uint64_t received_ = 0;     // bytes read over the connection's life
   bool peer_eof_ = false;
   bool closed_ = false;
   // A response the I/O thread makes itself (a probe on the app port, a static

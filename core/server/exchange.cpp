@@ -10,6 +10,34 @@
 
 namespace squall::server {
 
+namespace {
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string forwarded_client(const http::RequestHead& head, const std::string& peer, const net::AllowList& trusted) {
+  // Fields are walked from the last one, each list from its right end.
+  std::string_view chosen;
+  for (auto h = head.headers.rbegin(); h != head.headers.rend(); ++h) {
+    if (!http::iequals(h->name, "X-Forwarded-For")) continue;
+    std::string_view list = h->value;
+    while (!list.empty()) {
+      const auto comma = list.rfind(',');
+      const std::string_view item = trim_ows(comma == std::string_view::npos ? list : list.substr(comma + 1));
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
+      if (item.empty()) continue;
+      chosen = item;
+      if (!trusted.allows(item)) return std::string(chosen);
+    }
+  }
+  return chosen.empty() ? peer : std::string(chosen);
+}
+
 Exchange::Exchange(http::RequestHead h, std::shared_ptr<Wakeup> wakeup)
     : head(std::move(h)), wakeup_(std::move(wakeup)) {
   if (!head.has_body()) body_done_ = true;

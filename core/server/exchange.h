@@ -38,6 +38,13 @@ struct OutSegment {
 
 enum class BodyRead { Data, End, Wait, Failed };
 
+// The client a trusted proxy (`peer`, allowed by `trusted`) forwarded for:
+// in the X-Forwarded-For list (every such field, in order), the right-most
+// address that is not itself a trusted proxy; the left-most when all are. A
+// client can prepend anything to the list, so nothing left of the first
+// untrusted address is believed. `peer` when there is no list.
+std::string forwarded_client(const http::RequestHead& head, const std::string& peer, const net::AllowList& trusted);
+
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(http::RequestHead head, std::shared_ptr<Wakeup> wakeup);
@@ -49,7 +56,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool peer_trusted = false;  // may set X-Forwarded-* (--forwarded-allow-ips)
   bool multithread = false;
   bool multiprocess = false;
-  const net::AllowList* forwarded_allow = nullptr;
+  // The client: the peer, or from a trusted peer the X-Forwarded-For address
+  // forwarded_client() picks (REMOTE_ADDR, the access log).
+  std::string client;
   std::chrono::steady_clock::time_point started;
 
   // ---- Worker side: request body ------------------------------------------

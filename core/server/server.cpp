@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "server/access_log.h"
 #include "server/connection.h"
 #include "log/log.h"
 
@@ -45,6 +46,7 @@ Server::Server(ServerConfig config)
       timer_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)),
       control_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   log::set_log_format(config_.log_format);
+  set_access_log_fields(config_.access_log_fields);
   itimerspec tick{};
   tick.it_interval.tv_nsec = kTickMillis * 1000000;
   tick.it_value = tick.it_interval;

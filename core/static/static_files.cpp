@@ -87,6 +87,9 @@ std::optional<Response> StaticFiles::handle(const http::RequestHead& head, bool 
     const Mount& mount = config_.mounts[m];
     PathResult path = resolve(head.target, mount.prefix);
     if (path.verdict == PathVerdict::NotUnder) continue;
+    if (path.verdict == PathVerdict::Ok &&
+        std::ranges::any_of(mount.private_prefixes, [&](const std::string& p) { return path.relative.starts_with(p); }))
+      return std::nullopt;  // a private prefix: the application decides
     bool head_only = head.method == "HEAD";
     bool http10 = head.version_minor == 0;
     if (!head_only && head.method != "GET") {

@@ -25,6 +25,9 @@ struct Mount {
   std::vector<Root> roots;        // searched in order; the first regular file wins
   bool fall_through = false;      // media: anything but a file found goes to the application
   bool immutable_hashed = false;  // static: content-hashed names are cached for a year
+  // Relative paths under one of these ("invoices/") are never served: they go to
+  // the application, which checks its permissions (--media-private).
+  std::vector<std::string> private_prefixes;
 };
 
 struct Config {

@@ -59,3 +59,10 @@ class HurricaneStyleHandler(TopicHandler):
         )
         Handled.objects.create(message_id=str(data["id"]), redelivered=basic_deliver.redelivered)
         self.acknowledge_message(basic_deliver.delivery_tag)
+
+
+class PrintHandler(TopicHandler):
+    """Prints each message's id, as a quick Hurricane handler does, and acks it."""
+
+    def on_message(self, _unused_channel, basic_deliver, properties, body):
+        print(f"handled message {json.loads(body)['id']}")

@@ -108,7 +108,13 @@ def _app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
     if path == "/head-body":
         return answer(b"hello world")
     if path == "/environ":
-        keys = ("REMOTE_ADDR", "wsgi.url_scheme", "SERVER_PROTOCOL", "HTTP_X_FORWARDED_FOR")
+        keys = (
+            "REMOTE_ADDR",
+            "wsgi.url_scheme",
+            "SERVER_PROTOCOL",
+            "HTTP_X_FORWARDED_FOR",
+            "SERVER_SOFTWARE",
+        )
         return answer(json.dumps({k: environ.get(k) for k in keys}).encode())
     if path == "/seen":
         with _seen_lock:

@@ -3,10 +3,12 @@
 Options, their errors (one line, exit 2) and ``--help`` come from
 squall.options, with Django settings (``SQUALL_*``, and Hurricane's names
 without prefix such as ``PORT``) between the command line and the environment.
-With ``--autoreload`` this process becomes the reloading supervisor
-(squall.autoreload) and a child process serves. Django's own
-argument handling is bypassed: an option Squall does not know, including
-Hurricane ``serve`` options not implemented yet, is an error.
+Django's own command options (-v, --traceback, --settings, --version ...) keep
+their meaning (squall.options.add_django_options). With ``--autoreload`` this
+process becomes the reloading supervisor (squall.autoreload) and a child
+process serves. Django's own argument handling is bypassed: an option Squall
+does not know, including Hurricane ``serve`` options not implemented yet, is
+an error.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.core.servers.basehttp import get_internal_wsgi_application
 from django.db import connections
 
 from squall.cli import describe, prepare, run
+from squall.freshmaster import exec_fresh_master
 from squall.log import configure_logging
 from squall.options import (
     Config,
@@ -30,7 +33,9 @@ from squall.options import (
     exit_with_error,
     parse_config,
     resolve_config,
+    with_verbosity,
 )
+from squall.startup import needs_startup_process
 
 logger = logging.getLogger("squall")
 
@@ -46,22 +51,26 @@ class Command(BaseCommand):
 
     def run_from_argv(self, argv: list[str]) -> NoReturn:
         prog = f"{os.path.basename(argv[0])} {argv[1]}"
-        config, _ = parse_config(argv[2:], prog=prog, django=True, settings=settings)
-        self._serve(config)
+        config, namespace = parse_config(argv[2:], prog=prog, django=True, settings=settings)
+        self._serve(config, traceback=bool(namespace.traceback))
 
     def execute(self, *args: Any, **options: Any) -> NoReturn:
         # call_command("serve", port=9000): the options come parsed by create_parser().
         try:
-            config = resolve_config(options, settings=settings)
+            config = resolve_config(with_verbosity(options), settings=settings)
         except OptionError as exc:
             exit_with_error(str(exc))
-        self._serve(config)
+        self._serve(config, traceback=bool(options.get("traceback")))
 
-    def _serve(self, config: Config) -> NoReturn:
+    def _serve(self, config: Config, *, traceback: bool = False) -> NoReturn:
         configure_logging(config)
         # --autoreload: from here on, this process supervises a child running the
         # same command line (sys.orig_argv), which loads and serves the project.
         config = prepare(config)
+        if needs_startup_process(config):
+            # This process has set Django up; the startup phase may change what
+            # that read. Serve from a master that has not (squall.freshmaster).
+            exec_fresh_master(config)
         if not config.preload:
             # Each worker loads settings.WSGI_APPLICATION after its fork.
             connections.close_all()
@@ -70,7 +79,11 @@ class Command(BaseCommand):
             # settings.WSGI_APPLICATION, loaded once here, before the engine forks.
             app = get_internal_wsgi_application()
         except Exception as exc:
-            logger.debug("loading the WSGI application failed", exc_info=True)
+            # --traceback: the whole traceback, not only the one-line reason.
+            logger.log(
+                logging.ERROR if traceback else logging.DEBUG,
+                "loading the WSGI application failed", exc_info=True,
+            )  # fmt: skip
             exit_with_error(f"cannot load the WSGI application: {describe(exc)}")
         # No database connection may be shared by the processes the engine forks.
         connections.close_all()

@@ -682,3 +682,159 @@ TEST(ParserErrors, EachRefusalHasItsStableIdAndTheTablesStatus) {
 }
 
 }  // namespace squall::http
+
+namespace squall::http {
+
+// ---- peers' corpora: singletons, trailers, asterisk-form, obs-text -----------
+
+namespace {
+
+// Rejected with this id, whole and byte by byte (see expect_rejected).
+void expect_refused_as(const std::string& raw, RequestError id) {
+  expect_rejected(raw, info(id).status);
+  for (std::size_t piece : {kWhole, std::size_t{1}}) {
+    EXPECT_EQ(parse_all(raw, {}, piece).last.error.id, id) << info(id).id;
+  }
+}
+
+}  // namespace
+
+TEST(ParserSingletons, TwoContentTypesRejected) {
+  expect_refused_as("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 2\r\n\r\n{}",
+                    RequestError::MultipleContentType);
+  // The same value twice is refused too: only list-based fields may repeat (RFC 9110 5.3).
+  expect_refused_as(get_with("content-type: a/b\r\nContent-Type: a/b\r\n"), RequestError::MultipleContentType);
+}
+
+TEST(ParserSingletons, OneContentTypeAccepted) {
+  Outcome o = parse_all(get_with("Content-Type: text/plain\r\n"));
+  EXPECT_EQ(o.rec.completed, 1) << o.last.error.reason;
+}
+
+TEST(ParserTrailers, ForbiddenFieldsRejected) {
+  for (std::string name : {"Content-Length", "content-length", "Host", "Transfer-Encoding", "Content-Type",
+                           "Content-Encoding", "Content-Range", "Trailer", "Authorization", "Proxy-Authorization",
+                           "Cookie", "Cache-Control", "Expect", "Range", "If-None-Match", "Max-Forwards",
+                           "Connection", "TE"}) {
+    SCOPED_TRACE(name);
+    expect_refused_as(post_chunked("3\r\nabc\r\n0\r\n" + name + ": 1\r\n\r\n"), RequestError::ForbiddenTrailerField);
+  }
+}
+
+TEST(ParserTrailers, ForbiddenFieldAfterAllowedOneRejected) {
+  expect_refused_as(post_chunked("0\r\nX-Checksum: 1\r\nHost: b\r\n\r\n"), RequestError::ForbiddenTrailerField);
+}
+
+TEST(ParserTrailers, ForbiddenNamesAreFineInTheHead) {
+  Outcome o = parse_all("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(o.rec.completed, 1) << o.last.error.reason;
+}
+
+TEST(ParserTarget, AsteriskFormOnlyForOptions) {
+  for (std::string method : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "TRACE"}) {
+    SCOPED_TRACE(method);
+    expect_refused_as(method + " * HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::AsteriskFormMethod);
+  }
+  Outcome o = parse_all("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(o.rec.completed, 1) << o.last.error.reason;
+  EXPECT_EQ(o.rec.heads[0].target, "*");
+}
+
+TEST(ParserTarget, ObsTextInTargetAcceptedAsItsBytes) {
+  const std::string target = "/caf\xc3\xa9/\xe2\x98\x83?q=\xc3\xbc";
+  for (std::size_t piece : {kWhole, std::size_t{1}, std::size_t{7}}) {
+    SCOPED_TRACE(piece);
+    Outcome o = parse_all("GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n" + std::string(kSmuggled), {}, piece);
+    ASSERT_EQ(o.rec.completed, 2) << o.last.error.reason;
+    EXPECT_EQ(o.rec.heads[0].target, target);
+    EXPECT_EQ(o.rec.heads[0].method, "GET");
+    EXPECT_EQ(o.rec.heads[1].target, "/smuggled");
+  }
+}
+
+TEST(ParserTarget, ObsTextInPipelinedRequestsAndBodies) {
+  // Only the request line is masked for llhttp: a body's bytes arrive as sent.
+  const std::string body = "\xff\x80" "x\r\n";
+  Outcome o = parse_all("POST /\xc3\xa9 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n" + body +
+                        "GET /\xe2\x82\xac HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(o.rec.completed, 2) << o.last.error.reason;
+  EXPECT_EQ(o.rec.bodies[0], body);
+  EXPECT_EQ(o.rec.heads[1].target, "/\xe2\x82\xac");
+}
+
+TEST(ParserTarget, ObsTextOutsideTheTargetRejected) {
+  expect_rejected("G\xc3\x89T / HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+  expect_rejected("GET\xc2\xa0/ HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+  expect_rejected("GET / HTTP/1.\xb1\r\nHost: a\r\n\r\n", 400);
+  expect_rejected("GET / \xc3\x89TTP/1.1\r\nHost: a\r\n\r\n", 400);
+}
+
+TEST(ParserTarget, ControlsAndDelStillRejected) {
+  expect_refused_as("GET /a\x7f" "b HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::InvalidTarget);
+}
+
+// ---- a lower body limit for one request (probe paths) ---------------------------
+
+namespace {
+
+// Lowers the body limit of requests to /probe from on_head, as a connection does.
+struct Limiting final : ParserHandler {
+  Parser* parser = nullptr;
+  std::vector<std::string> targets;
+  std::string body;
+  int completed = 0;
+  void on_head(RequestHead&& head) override {
+    if (head.target == "/probe") parser->limit_body(4);
+    targets.push_back(head.target);
+  }
+  void on_body(std::string_view data) override { body.append(data); }
+  void on_message_complete() override { ++completed; }
+};
+
+FeedResult feed_all(Parser& parser, std::string input) {
+  FeedResult r;
+  while (!input.empty()) {
+    r = parser.feed(input);
+    if (r.state == FeedResult::State::Error) return r;
+    input.erase(0, r.consumed);
+    if (r.state == FeedResult::State::MessageComplete) parser.resume();
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST(ParserBodyLimit, DeclaredLengthAboveTheLoweredLimitIs413) {
+  Limiting h;
+  auto parser = make_parser({}, h);
+  h.parser = parser.get();
+  FeedResult r = feed_all(*parser, "POST /probe HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(r.state, FeedResult::State::Error);
+  EXPECT_EQ(r.error.id, RequestError::BodyTooLarge);
+  EXPECT_EQ(r.error.status, 413);
+  EXPECT_EQ(r.error.reason, "request body larger than 4 bytes");
+}
+
+TEST(ParserBodyLimit, ChunkedBodyPastTheLoweredLimitIs413) {
+  Limiting h;
+  auto parser = make_parser({}, h);
+  h.parser = parser.get();
+  FeedResult r = feed_all(*parser, "POST /probe HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
+  EXPECT_EQ(r.error.id, RequestError::BodyTooLarge);
+  EXPECT_EQ(h.completed, 0);
+}
+
+TEST(ParserBodyLimit, WithinTheLoweredLimitAndBackToTheLimitsAfter) {
+  Limiting h;
+  auto parser = make_parser({}, h);
+  h.parser = parser.get();
+  FeedResult r = feed_all(*parser, "POST /probe HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd"
+                                   "POST /app HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789");
+  EXPECT_NE(r.state, FeedResult::State::Error) << r.error.reason;
+  EXPECT_EQ(h.completed, 2);
+  EXPECT_EQ(h.body, "abcd0123456789");
+}
+
+}  // namespace squall::http

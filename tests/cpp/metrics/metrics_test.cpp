@@ -233,3 +233,17 @@ TEST(MetricsFamilies, DeclaredOnceAndEachRenderedFromTheTable) {
     EXPECT_NE(text.find("# HELP " + meta + " " + std::string(f.help) + "\n"), std::string::npos) << f.name;
   }
 }
+
+TEST(MetricsHealthChecks, OneSeriesPerSubsetAndCheck) {
+  // The same backend in the readiness and liveness subsets: two results.
+  state::SharedState* state = state::SharedState::create();
+  state->checks.publish({{state::kReadinessBit, true, "db", "", 0.25},
+                         {state::kLivenessBit, false, "db", "down", 0.5},
+                         {state::kStartupBit, true, "migrations", "", 0.125}});
+  std::string text = render_text(*state);
+  EXPECT_EQ(value_of(text, R"(squall_health_check_success{subset="readiness",check="db"})"), "1");
+  EXPECT_EQ(value_of(text, R"(squall_health_check_success{subset="liveness",check="db"})"), "0");
+  EXPECT_EQ(value_of(text, R"(squall_health_check_success{subset="startup",check="migrations"})"), "1");
+  EXPECT_EQ(value_of(text, R"(squall_health_check_duration_seconds{subset="liveness",check="db"})"), "0.5");
+  EXPECT_EQ(text.find("squall_health_check_success{check="), std::string::npos);
+}

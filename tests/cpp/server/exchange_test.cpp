@@ -156,3 +156,38 @@ TEST(ExchangeBody, LostConnectionFailsReadsAndWrites) {
   EXPECT_FALSE(ex->write("x"));
   EXPECT_TRUE(ex->client_gone());
 }
+
+// ---- X-Forwarded-For from a trusted proxy ----------------------------------------
+
+namespace {
+
+std::string client_of(std::vector<std::string> xff, std::vector<std::string> trusted) {
+  http::RequestHead head;
+  head.headers.push_back({"Host", "x"});
+  for (auto& v : xff) head.headers.push_back({"X-Forwarded-For", std::move(v)});
+  net::AllowList allow;
+  std::string bad;
+  EXPECT_TRUE(allow.parse(trusted, bad)) << bad;
+  return server::forwarded_client(head, "127.0.0.1", allow);
+}
+
+}  // namespace
+
+TEST(ForwardedClient, RightMostUntrustedAddress) {
+  const std::vector<std::string> proxies = {"127.0.0.1", "10.0.0.0/8"};
+  EXPECT_EQ(client_of({"6.6.6.6, 198.51.100.9, 10.1.2.3"}, proxies), "198.51.100.9");
+  EXPECT_EQ(client_of({"198.51.100.9"}, proxies), "198.51.100.9");
+  EXPECT_EQ(client_of({"6.6.6.6,198.51.100.9", "10.0.0.1, 10.0.0.2"}, proxies), "198.51.100.9");
+  EXPECT_EQ(client_of({"  203.0.113.1 ,  , 10.0.0.9 "}, proxies), "203.0.113.1");
+}
+
+TEST(ForwardedClient, AllTrustedGivesTheLeftMostAndNoneGivesThePeer) {
+  EXPECT_EQ(client_of({"10.0.0.5, 10.9.9.9"}, {"10.0.0.0/8"}), "10.0.0.5");
+  EXPECT_EQ(client_of({}, {"10.0.0.0/8"}), "127.0.0.1");
+  EXPECT_EQ(client_of({""}, {"10.0.0.0/8"}), "127.0.0.1");
+}
+
+TEST(ForwardedClient, Ipv6NetworksAndAnything) {
+  EXPECT_EQ(client_of({"2001:db8:1::5, 2001:db8::1"}, {"2001:db8::/48"}), "2001:db8:1::5");
+  EXPECT_EQ(client_of({"1.1.1.1, 2.2.2.2"}, {"*"}), "1.1.1.1");
+}

@@ -20,6 +20,7 @@ TEST(StaticPath, PlainNamesResolve) {
   EXPECT_EQ(at("/static/app.css?v=3").relative, "app.css");
   EXPECT_EQ(at("/static/a%20b.txt").relative, "a b.txt");
   EXPECT_EQ(at("/static/caf%C3%A9.png").relative, "caf\xC3\xA9.png");
+  EXPECT_EQ(at("/static/caf\xC3\xA9.png").relative, "caf\xC3\xA9.png");  // raw UTF-8 (obs-text): the same file
   EXPECT_EQ(at("http://example.com/static/x.js").relative, "x.js");  // absolute-form (RFC 9112 3.2.2)
   EXPECT_EQ(at("/static/%252e%252e/x").relative, "%2e%2e/x");  // decoded once: a literal name
 }
