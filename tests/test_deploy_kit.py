@@ -356,27 +356,37 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return result
 
 
-def test_the_dockerfile_builds_the_engine_and_runs_serve_as_a_non_root_user() -> None:
+def test_the_dockerfile_builds_a_wheel_and_runs_serve_as_a_non_root_user() -> None:
     config, steps = Config(), dockerfile_instructions()
     stages = [args for word, args in steps if word == "FROM"]
-    assert len(stages) >= 2  # multi-stage: no compiler in the image
-    assert all(s.split()[0] == "python:3.11-slim-bookworm" for s in stages)
-    build = steps[: [i for i, (w, _) in enumerate(steps) if w == "FROM"][1]]
+    assert len(stages) == 2  # multi-stage: no compiler in the image
+    assert all(s.split()[0] == "python:3.12-slim-bookworm" for s in stages)
+    second = [i for i, (w, _) in enumerate(steps) if w == "FROM"][1]
+    build, runtime = steps[:second], steps[second:]
     build_runs = " ".join(args for word, args in build if word == "RUN")
     for package in (
         "cmake",
         "ninja-build",
         "g++",
+        "pkg-config",
         "node-llhttp",
         "libcurl4-openssl-dev",
+        "librabbitmq-dev",
         "nlohmann-json3-dev",
     ):
         assert package in shlex.split(build_runs), package
-    assert re.search(r"pip install \.(\s|$)", build_runs)
-    # What `pip install .` needs is in the build stage (pyproject's readme too).
+    # The wheel `make wheels` makes: pip builds it, auditwheel bundles the libraries.
+    assert re.search(r"pip wheel .*-w \S+ \.(\s|$)", build_runs)
+    assert "auditwheel repair" in build_runs
+    # What `pip wheel .` needs is in the build stage (pyproject's readme too).
     copied = " ".join(args for word, args in build if word == "COPY")
     for needed in ("pyproject.toml", "CMakeLists.txt", "README.md", "core/", "squall/"):
         assert needed in copied.split(), needed
+    # The runtime installs that wheel and nothing is compiled or apt-installed there.
+    runtime_runs = " ".join(args for word, args in runtime if word == "RUN")
+    assert "apt-get" not in runtime_runs and "-dev" not in runtime_runs
+    assert re.search(r"pip install --only-binary=:all: \S*squall-\*\.whl", runtime_runs)
+    assert "from=build" in runtime_runs
     exposed = {int(p) for word, args in steps if word == "EXPOSE" for p in args.split()}
     assert exposed == {config.port, probe_port(config)}
     (cmd,) = [json.loads(args) for word, args in steps if word == "CMD"]

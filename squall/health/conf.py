@@ -73,11 +73,14 @@ def parse_timeout(value: Any) -> float:
 def resolve_backend(path: str) -> type:
     """Import ``path`` and check it is a BaseHealthCheckBackend subclass.
 
-    ImportError when it does not import, TypeError when it is something else.
+    django-health-check-full-of-juice's paths name the Squall classes that
+    answer them (squall/health/juice.py). ImportError when it does not
+    import, TypeError when it is something else.
     """
     from squall.health.backends.base import BaseHealthCheckBackend
+    from squall.health.juice import alias
 
-    obj = import_string(path)
+    obj = import_string(alias(path))
     if not (isinstance(obj, type) and issubclass(obj, BaseHealthCheckBackend)):
         raise TypeError(f"{path} is not a BaseHealthCheckBackend subclass")
     return obj

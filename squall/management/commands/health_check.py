@@ -1,4 +1,4 @@
-"""``manage.py health_check [--subset NAME] [--json]``: run health check subsets.
+"""``manage.py health_check [-s/--subset NAME] [--json]``: run health check subsets.
 
 One line per check (``<name> ... working`` / ``<name> ... unavailable: msg``),
 under a ``[<subset>]`` header when every subset runs. Exit status 0 when no
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     help = "Run the HEALTH_CHECK subsets (or one) and exit 1 when a critical check fails."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--subset", help="Run only this subset (default: every subset).")
+        parser.add_argument("-s", "--subset", help="Run only this subset (default: every subset).")
         parser.add_argument(
             "--json", action="store_true", help="Print one JSON object instead of lines."
         )
