@@ -56,6 +56,7 @@ def start_master(
     from squall import _core
 
     _core.set_log_format(_core.LogFormat[config.log_format])
+    _core.set_log_level(_core.LogLevel[config.log_level])  # inherited by every fork
     line_buffered_output()
     master = _core.Master(engine)
     port: int | None = None

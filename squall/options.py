@@ -805,8 +805,9 @@ class Config:
     log_level: str = option(
         "info",
         choice("debug", "info", "warning", "error"),
-        "Lowest level of Squall's own log lines (the squall loggers); the project's "
-        "LOGGING cannot disable or raise it.",
+        "Lowest level of Squall's own log lines (the squall loggers and the engine's "
+        "lines; not the access log: --access-log); the project's LOGGING cannot "
+        "disable or raise it.",
         group="logging",
     )
     static: bool = option(

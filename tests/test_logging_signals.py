@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -66,6 +67,24 @@ def test_no_access_log_writes_none(tmp_path: Path) -> None:
         log = "\n".join(stopped_log(server))
     assert "squall.access" not in log
     assert "Listening on" in log
+
+
+def test_log_level_governs_the_engines_own_lines_too(tmp_path: Path) -> None:
+    # The worker's "SIGTERM: finishing in-flight requests" line is written by
+    # the C++ engine at info; the 400 of a malformed request at info too.
+    lines = {}
+    for level in ("info", "warning"):
+        with serve(tmp_path, "--log-level", level) as server:
+            send_requests(server)
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as c:
+                c.sendall(b"GET / HTTP/1.1\r\n\r\n")  # no Host: 400
+                assert c.recv(4096).startswith(b"HTTP/1.1 400 ")
+            lines[level] = "\n".join(stopped_log(server))
+    assert "SIGTERM: finishing in-flight requests" in lines["info"]
+    assert "squall.http" in lines["info"]
+    assert "SIGTERM: finishing in-flight requests" not in lines["warning"]
+    assert "squall.http" not in lines["warning"]
+    assert "squall.access" in lines["warning"]  # the access log has its own switch
 
 
 def json_events(lines: list[str]) -> list[dict]:

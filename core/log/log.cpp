@@ -10,6 +10,17 @@
 namespace squall::log {
 namespace {
 std::atomic<LogFormat> g_format{LogFormat::Text};
+std::atomic<LogLevel> g_level{LogLevel::Info};
+
+// Levels above Error ("critical") always pass; an unknown name too.
+bool below_level(std::string_view level) {
+  LogLevel min = g_level.load();
+  if (level == "debug") return min > LogLevel::Debug;
+  if (level == "info") return min > LogLevel::Info;
+  if (level == "warning") return min > LogLevel::Warning;
+  if (level == "error") return min > LogLevel::Error;
+  return false;
+}
 }  // namespace
 
 std::string timestamp() {
@@ -44,6 +55,7 @@ void write_line(const std::string& line) {
 }
 
 void set_log_format(LogFormat format) { g_format.store(format); }
+void set_log_level(LogLevel level) { g_level.store(level); }
 LogFormat log_format() { return g_format.load(); }
 
 std::string json_escape(std::string_view s) {
@@ -70,6 +82,7 @@ std::string json_escape(std::string_view s) {
 }
 
 void log_event(std::string_view level, std::string_view logger, std::string_view message) {
+  if (below_level(level)) return;
   std::string line;
   if (g_format.load() == LogFormat::Json) {
     line = "{\"time\": \"" + timestamp() + "\", \"level\": \"" + std::string(level) + "\", \"logger\": \"" +

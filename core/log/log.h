@@ -10,9 +10,15 @@
 namespace squall::log {
 
 enum class LogFormat { Text, Json };
+// --log-level: the lowest level of the engine's own lines (as for the squall
+// loggers in Python); access-log lines have their own switch, --access-log.
+enum class LogLevel { Debug, Info, Warning, Error };
 
 void set_log_format(LogFormat format);
 LogFormat log_format();
+void set_log_level(LogLevel level);
+// `level`: "debug", "info", "warning", "error" or "critical"; a line below
+// the process's --log-level is not written.
 void log_event(std::string_view level, std::string_view logger, std::string_view message);
 
 // The pieces a line is made of, for loggers with fields of their own.

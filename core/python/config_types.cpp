@@ -30,6 +30,11 @@ void bind_enums(nb::module_& m) {
   nb::enum_<log::LogFormat>(m, "LogFormat", "--log-format: the engine's log lines")
       .value("text", log::LogFormat::Text)
       .value("json", log::LogFormat::Json);
+  nb::enum_<log::LogLevel>(m, "LogLevel", "--log-level of the engine's own lines")
+      .value("debug", log::LogLevel::Debug)
+      .value("info", log::LogLevel::Info)
+      .value("warning", log::LogLevel::Warning)
+      .value("error", log::LogLevel::Error);
   nb::enum_<master::Role>(m, "Role", "What a process is when Master.run() returns")
 #define SQUALL_X(e, name) .value(name, master::Role::e)
       SQUALL_ROLES(SQUALL_X);

@@ -281,6 +281,7 @@ NB_MODULE(_core, m) {
   m.doc() = "Squall's C++ engine: HTTP/1.1 server and WSGI bridge";
   squall::python::bind_config_types(m);
   m.def("set_log_format", &squall::log::set_log_format, "format"_a);
+  m.def("set_log_level", &squall::log::set_log_level, "level"_a);
   nb::class_<PyServer>(m, "Server")
       .def(nb::init<squall::server::ServerConfig>(), "config"_a)
       .def("attach", &PyServer::attach, "master"_a, "slot"_a, "listen_fd"_a)
