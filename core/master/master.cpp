@@ -104,6 +104,11 @@ void Master::on_probe_event(int fd) {
   }
 }
 
+std::unique_ptr<net::SignalPipe> Master::install_signals() {
+  return std::make_unique<net::SignalPipe>(
+      std::vector<int>{SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD});
+}
+
 RunResult Master::run(const ForkFn& fork_fn) {
   self_ = getpid();
   state_->master_pid.store(self_);
@@ -111,8 +116,7 @@ RunResult Master::run(const ForkFn& fork_fn) {
   state_->amqp.store(config_.amqp ? 1 : 0);
   target_ = std::max(1, std::min<int>(config_.workers, static_cast<int>(state::kMaxWorkers)));
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
-  signals_ =
-      std::make_unique<net::SignalPipe>(std::vector<int>{SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD});
+  if (!signals_) signals_ = install_signals();
   timer_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   itimerspec tick{};
   tick.it_interval.tv_nsec = kTickMillis * 1000000;

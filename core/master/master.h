@@ -85,6 +85,14 @@ class Master {
   // Serve the Kubernetes probes (config.probe) on `listener` from this loop.
   void set_probe(net::UniqueFd listener);
 
+  // The master's signal handlers (TERM, INT, QUIT, HUP, TTIN, TTOU, CHLD),
+  // installed as early as the caller can: a signal that arrives before run()
+  // (say, right after "Listening on" is logged) waits in the pipe for the
+  // loop instead of meeting the default disposition. run() installs them
+  // itself when none were adopted.
+  static std::unique_ptr<net::SignalPipe> install_signals();
+  void adopt_signals(std::unique_ptr<net::SignalPipe> signals) { signals_ = std::move(signals); }
+
  private:
   // Why a worker stops: the respawn reasons (state::RespawnReason, counted),
   // or a planned stop that replaces nobody.

@@ -59,8 +59,13 @@ pid_t fork_with_python_hooks() {
 // The master process (see core/master/master.h).
 class PyMaster {
  public:
+  // The signal handlers go in first: from here on a SIGTERM or SIGINT waits
+  // for the master's loop (Python code between here and run() is not
+  // interrupted by it).
   explicit PyMaster(master::MasterConfig config)
-      : config_(std::move(config)), state_(state::SharedState::create(config_.metrics.has_value())) {}
+      : config_(std::move(config)),
+        state_(state::SharedState::create(config_.metrics.has_value())),
+        signals_(master::Master::install_signals()) {}
 
   int listen(const std::string& host, int port, int backlog, bool reuse_port) {
     return listen_or_raise({host, port, backlog, reuse_port}, listener_);
@@ -76,6 +81,7 @@ class PyMaster {
   master::RunResult run() {
     master::Master m(config_, state_, std::move(listener_));
     if (probe_listener_.valid()) m.set_probe(std::move(probe_listener_));
+    if (signals_) m.adopt_signals(std::move(signals_));
     master::RunResult r;
     {
       nb::gil_scoped_release release;
@@ -102,6 +108,7 @@ class PyMaster {
   state::SharedState* state_;
   net::UniqueFd listener_;
   net::UniqueFd probe_listener_;
+  std::unique_ptr<net::SignalPipe> signals_;  // until run() hands them to the Master
 };
 
 class PyServer {
