@@ -26,7 +26,8 @@ def set_log_level(level: LogLevel) -> None:
     """The lowest level of the process's engine lines; forks inherit it."""
 
 def set_log_format(format: LogFormat) -> None:
-    """The process's log line format (the master's; a Server sets its own)."""
+    """The process's log line format; set before the master forks, so every
+    process it forks writes the same."""
 
 class Role(enum.Enum):
     """What a process is when Master.run() returns."""
@@ -154,7 +155,6 @@ class ServerConfig:
     fair_accept: bool
     access_log: bool
     server_software: str
-    log_format: LogFormat
     threads: int
     multiprocess: bool
     app_port_probes: ProbeConfig | None
@@ -175,7 +175,6 @@ class ServerConfig:
         access_log: bool,
         server_software: str,
         access_log_format: list[str],
-        log_format: LogFormat,
         threads: int,
         multiprocess: bool,
         app_port_probes: ProbeConfig | None,

@@ -131,7 +131,6 @@ def server_config(
         access_log=config.access_log,
         server_software=f"squall/{__version__}",
         access_log_format=list(config.access_log_format),
-        log_format=_core.LogFormat[config.log_format],
         threads=config.threads,
         multiprocess=config.workers > 1,
         # --probe-port equal to --port: the workers' I/O threads answer the probes.

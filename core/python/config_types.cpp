@@ -120,7 +120,6 @@ void bind_server_config(nb::module_& m) {
                   c.access_log_fields.push_back(*f);
                 }
               })
-      .field("log_format", &server::ServerConfig::log_format)
       .field("threads", &server::ServerConfig::threads)
       .field("multiprocess", &server::ServerConfig::multiprocess)
       .field("app_port_probes", &server::ServerConfig::app_port_probes)

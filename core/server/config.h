@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "http/limits.h"
-#include "log/log.h"
 #include "metrics/exposition.h"
 #include "net/address.h"
 #include "probe/policy.h"
@@ -35,9 +34,8 @@ struct ServerConfig {
   bool access_log = true;
   std::vector<AccessField> access_log_fields = kDefaultAccessFields;  // --access-log-format
   std::string server_software = "squall";  // SERVER_SOFTWARE in the WSGI environ: "squall/<version>"
-  log::LogFormat log_format = log::LogFormat::Text;
-  int threads = 1;            // Python threads taking requests from the queue
-  bool multiprocess = false;  // wsgi.multiprocess: more than one worker process
+  int threads = 1;                         // Python threads taking requests from the queue
+  bool multiprocess = false;               // wsgi.multiprocess: more than one worker process
   // --probe-port equal to --port: probe paths are answered on the app port,
   // by the I/O thread from shared memory (never by the application).
   std::optional<probe::ProbeConfig> app_port_probes;

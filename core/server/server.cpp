@@ -45,7 +45,6 @@ Server::Server(ServerConfig config)
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
       timer_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)),
       control_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  log::set_log_format(config_.log_format);
   set_access_log_fields(config_.access_log_fields);
   itimerspec tick{};
   tick.it_interval.tv_nsec = kTickMillis * 1000000;
