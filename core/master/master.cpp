@@ -294,6 +294,14 @@ void Master::reap() {
     if (planned) message += " (" + std::string(why_name(why)) + ")";
     log(planned ? "info" : "warning", message);
     if (why != Why::Shutdown && why != Why::Scale) count(why);
+    if (!planned && !shutting_down_ && WIFEXITED(status) && WEXITSTATUS(status) == kWorkerAppStartupFailed) {
+      log("error", "the application could not start in worker " + std::to_string(pid) + ": stopping");
+      exit_status_ = 1;
+      state_->retire(state_->workers[it->slot]);
+      workers_.erase(it);
+      begin_shutdown(true);
+      continue;
+    }
     if (!planned && config_.exit_with_worker && !shutting_down_) {
       log("error", "the worker exited by itself: stopping (" + message + ")");
       exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 1;

@@ -16,6 +16,7 @@
 #include "log/log.h"
 #include "master/master.h"
 #include "python/app_call.h"
+#include "python/asgi.h"
 #include "python/config_types.h"
 #include "python/deadline.h"
 #include "server/server.h"
@@ -118,9 +119,38 @@ class PyServer {
       server_.set_deadline_handler([this](const std::shared_ptr<server::Exchange>& ex) { deadlines_.post(ex); });
   }
 
+  // ASGI: the event loop takes the requests (see asgi_poll); returns the
+  // descriptor it watches. At a deadline the loop is told (it cancels the
+  // task) instead of a thread getting an asynchronous exception.
+  int enable_asgi() {
+    if (!notify_) {
+      notify_ = server_.enable_app_notify();
+      if (server_.config().timeout > 0)
+        server_.set_deadline_handler([](const std::shared_ptr<server::Exchange>& ex) { ex->poke_app(); });
+    }
+    return notify_->fd();
+  }
+
+  // The loop's view after its descriptor became readable: the requests newly
+  // queued, the ids of those whose state changed, and whether the queue closed
+  // (the worker stops: no request will come any more).
+  nb::tuple asgi_poll() {
+    if (!notify_) throw nb::builtin_exception(nb::exception_type::runtime_error, "enable_asgi() was not called");
+    std::vector<std::uint64_t> ids = notify_->drain();
+    nb::list fresh;
+    while (std::shared_ptr<server::Exchange> ex = server_.try_next_exchange()) {
+      std::uint64_t id = ++last_id_;
+      ex->watch(notify_, id);
+      fresh.append(nb::cast(new AsgiRequest(std::move(ex), &server_, g_tables, id), nb::rv_policy::take_ownership));
+    }
+    nb::list changed;
+    for (std::uint64_t id : ids) changed.append(id);
+    return nb::make_tuple(fresh, changed, server_.queue_closed());
+  }
+
   int run() {
     nb::gil_scoped_release release;
-    if (server_.config().timeout > 0) deadlines_.start(server_.config().timeout);
+    if (server_.config().timeout > 0 && !notify_) deadlines_.start(server_.config().timeout);
     int status = server_.run();
     deadlines_.stop();  // without the GIL: its thread may be waiting for it
     return status;
@@ -207,6 +237,8 @@ class PyServer {
 
   server::Server server_;
   DeadlineRaiser deadlines_;
+  std::shared_ptr<server::AppNotify> notify_;
+  std::uint64_t last_id_ = 0;
 };
 
 // The AMQP consumer process (manage.py consume; core/amqp/consumer.h).
@@ -294,6 +326,8 @@ NB_MODULE(_core, m) {
       .def("attach", &PyServer::attach, "master"_a, "slot"_a, "listen_fd"_a)
       .def("handle_signals", &PyServer::handle_signals)
       .def("run", &PyServer::run)
+      .def("enable_asgi", &PyServer::enable_asgi)
+      .def("asgi_poll", &PyServer::asgi_poll)
       .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1);
   nb::class_<PyConsumer>(m, "Consumer")
       .def(nb::init<squall::amqp::ConsumerConfig>(), "config"_a)
@@ -312,6 +346,7 @@ NB_MODULE(_core, m) {
       .def("publish_checks", &PyMaster::publish_checks, "results"_a)
       .def("set_startup_error", &PyMaster::set_startup_error, "text"_a)
       .def("set_migrations", &PyMaster::set_migrations, "connection"_a, "applied"_a, "unapplied"_a);
+  m.attr("WORKER_APP_STARTUP_FAILED") = squall::master::kWorkerAppStartupFailed;
   m.def("metrics_enabled", [] { return squall::python::g_tables != nullptr; });
   m.def("metrics_request", &squall::python::metrics_request, "view"_a, "method"_a, "transport"_a, "status"_a,
         "latency"_a, "request_bytes"_a, "response_bytes"_a, "streaming"_a);
@@ -322,4 +357,5 @@ NB_MODULE(_core, m) {
   m.def("metrics_db_execute", &squall::python::metrics_db_execute, "alias"_a, "vendor"_a, "many"_a, "seconds"_a,
         "error_type"_a);
   squall::python::init_app_call(m);
+  squall::python::AsgiRequest::bind(m);
 }

@@ -51,6 +51,10 @@ void Connection::on_events(std::uint32_t events) {
   if (closed_) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+  // The parser is paused, so nothing reads the socket until the response is
+  // done; tell the exchange the client closed (an ASGI app gets http.disconnect).
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && exchange_ && !exchange_done_ && paused_)
+    exchange_->on_peer_closed();
   if (events & EPOLLOUT) flush();
   advance();
 }

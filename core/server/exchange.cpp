@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "http/response.h"
+#include "server/app_notify.h"
 
 namespace squall::server {
 
@@ -88,6 +89,7 @@ void Exchange::append_body(std::string_view data) {
   std::lock_guard lock(mu_);
   body_.append(data);
   if (body_waiter_) cv_.notify_all();
+  notify_app_locked(WantBody);
 }
 
 void Exchange::end_body(bool failed) {
@@ -95,6 +97,7 @@ void Exchange::end_body(bool failed) {
   body_done_ = true;
   body_failed_ = body_failed_ || failed;
   if (body_waiter_) cv_.notify_all();
+  notify_app_locked(WantBody);
 }
 
 bool Exchange::request_body_space(std::size_t cap) {
@@ -298,6 +301,7 @@ Exchange::Expiry Exchange::expire() {
   gone_ = true;
   keep_alive_ = false;
   cv_.notify_all();
+  notify_app_locked(WantBody | WantDrain | WantGone);
   if (head_sent_) {
     out_.clear();
     out_bytes_ = 0;
@@ -341,7 +345,10 @@ void Exchange::report_pending(std::size_t pending_bytes) {
   if (pending_bytes == io_pending_ && !drain_waiting_.load(std::memory_order_acquire)) return;
   std::lock_guard lock(mu_);
   io_pending_ = pending_bytes;
-  if (drain_waiting_.load(std::memory_order_relaxed) && out_bytes_ + io_pending_ <= low_water_) cv_.notify_all();
+  if (drain_waiting_.load(std::memory_order_relaxed) && out_bytes_ + io_pending_ <= low_water_) {
+    cv_.notify_all();
+    notify_app_locked(WantDrain);
+  }
 }
 
 void Exchange::connection_lost() {
@@ -350,6 +357,55 @@ void Exchange::connection_lost() {
   out_.clear();
   out_bytes_ = 0;
   cv_.notify_all();
+  notify_app_locked(WantBody | WantDrain | WantGone);
+}
+
+void Exchange::on_peer_closed() {
+  std::lock_guard lock(mu_);
+  peer_closed_ = true;
+  notify_app_locked(WantGone);
+}
+
+// ---- event loop ------------------------------------------------------------------------
+
+void Exchange::watch(std::shared_ptr<AppNotify> notify, std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  notify_ = std::move(notify);
+  notify_id_ = id;
+}
+
+bool Exchange::arm(unsigned want) {
+  std::lock_guard lock(mu_);
+  bool ready = gone_ || ((want & WantBody) && (body_.size() > body_pos_ || body_done_ || body_failed_)) ||
+               ((want & WantDrain) && out_bytes_ + io_pending_ <= low_water_) ||
+               ((want & WantGone) && peer_closed_);
+  if (ready) return false;
+  armed_ |= want;
+  // report_pending() skips the lock unless someone waits for the drain.
+  if (want & WantDrain) drain_waiting_.store(true, std::memory_order_release);
+  return true;
+}
+
+void Exchange::poke_app() {
+  std::lock_guard lock(mu_);
+  if (notify_) notify_->post(notify_id_);
+}
+
+void Exchange::notify_app_locked(unsigned what) {
+  if (!notify_ || !(armed_ & what)) return;
+  armed_ = 0;
+  drain_waiting_.store(false, std::memory_order_release);
+  notify_->post(notify_id_);
+}
+
+bool Exchange::peer_closed() const {
+  std::lock_guard lock(mu_);
+  return peer_closed_;
+}
+
+bool Exchange::body_exhausted() const {
+  std::lock_guard lock(mu_);
+  return (body_done_ || body_failed_ || gone_) && body_.size() == body_pos_;
 }
 
 // ---- Wakeup ---------------------------------------------------------------------------

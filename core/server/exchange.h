@@ -24,6 +24,7 @@
 
 namespace squall::server {
 
+class AppNotify;
 class Connection;
 class Wakeup;
 
@@ -106,8 +107,25 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   int status() const;
   std::uint64_t body_bytes() const { return body_bytes_; }
 
+  // ---- Event-loop side (ASGI) -----------------------------------------------------
+  // Instead of blocking in wait_body() / wait_drained(), an event loop arms
+  // the exchange and is told through `notify` (id `id`) when what it waits
+  // for may have happened; it then looks again.
+  enum Want : unsigned { WantBody = 1, WantDrain = 2, WantGone = 4 };
+  void watch(std::shared_ptr<AppNotify> notify, std::uint64_t id);
+  // False when what `want` waits for is already there (look again now).
+  bool arm(unsigned want);
+  // Tells the event loop to look at this exchange now (its deadline passed).
+  void poke_app();
+  // The client closed its side while the request was in progress (EPOLLRDHUP
+  // with the parser paused): an ASGI app is told http.disconnect.
+  bool peer_closed() const;
+  // True when the body is complete (or failed) and nothing of it is left unread.
+  bool body_exhausted() const;
+
   // ---- I/O thread side ---------------------------------------------------------
-  Connection* conn = nullptr;               // I/O thread only; null once the connection is gone
+  Connection* conn = nullptr;
+  void on_peer_closed();               // I/O thread only; null once the connection is gone
   void append_body(std::string_view data);  // from the parser
   void end_body(bool failed);               // message complete, or the body can't complete
   std::size_t body_buffered() const;
@@ -132,6 +150,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::size_t clamp_to_declared_locked(std::size_t n);
   void chunk_size_line_locked(std::size_t n);
   void wake_io();
+  void notify_app_locked(unsigned what);
 
   // Weak: the Wakeup's ready list holds exchanges, so a strong reference
   // here would be a cycle that outlives the server.
@@ -149,6 +168,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool continue_wanted_ = false;
   bool body_space_wanted_ = false;
   bool body_waiter_ = false;
+  bool peer_closed_ = false;
+
+  // event-loop watcher (guarded by mu_)
+  std::shared_ptr<AppNotify> notify_;
+  std::uint64_t notify_id_ = 0;
+  unsigned armed_ = 0;
 
   // output (guarded by mu_)
   std::deque<OutSegment> out_;
