@@ -117,7 +117,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await start(send, 200)
         try:
             while True:
-                await send({"type": "http.response.body", "body": b"tick\n" * 100, "more_body": True})
+                tick = {"type": "http.response.body", "body": b"tick\n" * 100, "more_body": True}
+                await send(tick)
                 await asyncio.sleep(0.01)
         except OSError as exc:
             record("ticker", type(exc).__name__)
