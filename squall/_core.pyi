@@ -277,6 +277,55 @@ class Server:
     def handle_signals(self) -> None:
         """Take SIGTERM (drain), SIGINT and SIGQUIT (stop now) for run()'s loop."""
 
+    def enable_asgi(self) -> int:
+        """ASGI: an event loop takes the requests instead of serve_requests()
+        threads (call before run()). Returns the eventfd to watch; at --timeout
+        the loop is told (it cancels the task) instead of a thread getting
+        RequestTimeout."""
+
+    def asgi_poll(self) -> tuple[list[AsgiRequest], list[int], bool]:
+        """After the eventfd became readable: the requests newly queued, the ids
+        of the requests whose state changed, and whether the queue is closed."""
+
+WANT_BODY: int  # AsgiRequest.arm(): body bytes, its end, or its failure
+WANT_DRAIN: int  # ... the response's unsent bytes below the low-water mark
+WANT_GONE: int  # ... the client gone (or its side closed)
+WORKER_APP_STARTUP_FAILED: int  # a worker's exit status: stop the pod, exit 1
+
+class AsgiRequest:
+    """One HTTP request run by the ASGI event loop (squall/asgi.py). No method
+    blocks; arm(want) -> False means "look again now", True means the eventfd
+    will report this id once what `want` waits for may have happened."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def gone(self) -> bool: ...
+    @property
+    def peer_closed(self) -> bool: ...
+    @property
+    def deadline_passed(self) -> bool: ...
+    @property
+    def started(self) -> bool: ...
+    def scope(self, root_path: str, state: dict[str, Any] | None) -> dict[str, Any]:
+        """The http scope (ASGI HTTP spec 2.4); `state` is copied in (shallow)."""
+
+    def read(self, max: int) -> tuple[int, bytes, bool]:
+        """(status, body bytes, more): 0 data, 1 end, 2 nothing yet, 3 failed."""
+
+    def arm(self, want: int) -> bool: ...
+    def start(self, status: int, headers: Any) -> None:
+        """http.response.start: ValueError / TypeError naming what is invalid."""
+
+    def send(self, body: bytes | None, more: bool) -> int:
+        """http.response.body: 0 queued, 1 queued above the high-water mark, 2 client gone."""
+
+    def fail(self) -> None:
+        """500 if nothing was sent, else the connection closes."""
+
+    def done(self) -> None:
+        """The task ended: access log, counters (idempotent)."""
+
 class Master:
     """The master process: forks the workers and supervises them (core/master/)."""
 
