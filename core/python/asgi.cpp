@@ -234,8 +234,8 @@ void AsgiRequest::start(nb::handle status, nb::handle headers) {
       raise(nb::exception_type::value_error,
             "http.response.start: header '" + name + "' has a control character (CR/LF injection)");
     if (is_hop_by_hop(name))
-      raise(nb::exception_type::value_error, "http.response.start: hop-by-hop header '" + name +
-                                                 "' is the server's to send (RFC 9110 7.6.1)");
+      raise(nb::exception_type::value_error,
+            "http.response.start: hop-by-hop header '" + name + "' is the server's to send (RFC 9110 7.6.1)");
     out.emplace_back(std::move(name), std::move(value));
   }
   std::string reason(http::reason_phrase(static_cast<int>(code)));

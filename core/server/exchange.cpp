@@ -377,8 +377,7 @@ void Exchange::watch(std::shared_ptr<AppNotify> notify, std::uint64_t id) {
 bool Exchange::arm(unsigned want) {
   std::lock_guard lock(mu_);
   bool ready = gone_ || ((want & WantBody) && (body_.size() > body_pos_ || body_done_ || body_failed_)) ||
-               ((want & WantDrain) && out_bytes_ + io_pending_ <= low_water_) ||
-               ((want & WantGone) && peer_closed_);
+               ((want & WantDrain) && out_bytes_ + io_pending_ <= low_water_) || ((want & WantGone) && peer_closed_);
   if (ready) return false;
   armed_ |= want;
   // report_pending() skips the lock unless someone waits for the drain.

@@ -125,7 +125,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   // ---- I/O thread side ---------------------------------------------------------
   Connection* conn = nullptr;
-  void on_peer_closed();               // I/O thread only; null once the connection is gone
+  void on_peer_closed();                    // I/O thread only; null once the connection is gone
   void append_body(std::string_view data);  // from the parser
   void end_body(bool failed);               // message complete, or the body can't complete
   std::size_t body_buffered() const;
