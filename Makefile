@@ -12,7 +12,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # Redis, RabbitMQ, Prometheus and its promtool), and kubectl for the deploy
 # kit's kustomization (Debian's kubernetes-client, unless one is installed).
 APT_PACKAGES := build-essential cmake ninja-build pkg-config python3-dev python3-venv \
-	node-llhttp libgtest-dev nlohmann-json3-dev clang-format libcurl4-openssl-dev librabbitmq-dev wrk curl nginx \
+	node-llhttp libgtest-dev nlohmann-json3-dev zlib1g-dev clang-format libcurl4-openssl-dev librabbitmq-dev wrk curl nginx \
 	postgresql redis-server rabbitmq-server prometheus \
 	$(shell command -v kubectl >/dev/null || echo kubernetes-client)
 

@@ -19,16 +19,16 @@ namespace squall::ws {
 struct DeflateParams {
   bool server_no_context_takeover = false;
   bool client_no_context_takeover = false;
-  int server_max_window_bits = 15;  // our deflater's window
-  int client_max_window_bits = 15;  // the client's (our inflater uses 15: accepts any)
+  int server_max_window_bits = 15;           // our deflater's window
+  int client_max_window_bits = 15;           // the client's (our inflater uses 15: accepts any)
   bool client_max_window_bits_sent = false;  // echo the parameter in the response
 };
 
 // An upgrade request that passed RFC 6455 4.2.1's checks.
 struct Upgrade {
-  std::string key;                         // Sec-WebSocket-Key, as sent
-  std::vector<std::string> subprotocols;   // Sec-WebSocket-Protocol, in the client's order
-  std::optional<DeflateParams> deflate;    // the first permessage-deflate offer we support
+  std::string key;                        // Sec-WebSocket-Key, as sent
+  std::vector<std::string> subprotocols;  // Sec-WebSocket-Protocol, in the client's order
+  std::optional<DeflateParams> deflate;   // the first permessage-deflate offer we support
 };
 
 // Why an upgrade request is refused: the status to answer (400, or 426 for
