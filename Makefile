@@ -132,8 +132,8 @@ sdist: $(VENV)/.installed
 	$(PY) -m pip install -q build
 	$(PY) -m build --sdist --outdir dist .
 
-# C++ style: .clang-format (Google's, 120 columns) over core/, tests/cpp/ and fuzz/.
-CXX_SOURCES = $(shell find core tests/cpp fuzz -name '*.cpp' -o -name '*.h')
+# C++ style: .clang-format (Google's, 120 columns) over core/, tests/cpp/, tests/tools/ and fuzz/.
+CXX_SOURCES = $(shell find core tests/cpp tests/tools fuzz -name '*.cpp' -o -name '*.h')
 
 lint:
 	$(VENV)/bin/ruff check squall tests bench examples scripts
