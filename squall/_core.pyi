@@ -156,6 +156,8 @@ class ServerConfig:
     access_log: bool
     server_software: str
     threads: int
+    websockets: bool
+    ws_max_message_size: int
     multiprocess: bool
     app_port_probes: ProbeConfig | None
     app_port_metrics: MetricsConfig | None
@@ -176,6 +178,8 @@ class ServerConfig:
         server_software: str,
         access_log_format: list[str],
         threads: int,
+        websockets: bool,
+        ws_max_message_size: int,
         multiprocess: bool,
         app_port_probes: ProbeConfig | None,
         app_port_metrics: MetricsConfig | None,
@@ -324,7 +328,22 @@ class AsgiRequest:
         """500 if nothing was sent, else the connection closes."""
 
     def done(self) -> None:
-        """The task ended: access log, counters (idempotent)."""
+        """The task ended: access log, counters (idempotent); an accepted
+        WebSocket the app did not close gets close 1000."""
+
+    @property
+    def websocket(self) -> bool:
+        """An Upgrade request (a websocket scope)."""
+
+    def ws_accept(self, subprotocol: str | None, headers: Any) -> None: ...
+    def ws_send(self, text: str | None, bytes: bytes | None) -> int:
+        """0 queued, 1 above the high-water mark (arm WANT_DRAIN), 2 closed."""
+
+    def ws_close(self, code: int, reason: str | None) -> int:
+        """Before accept: HTTP 403; after: a close frame (ValueError for an invalid code)."""
+
+    def ws_receive(self) -> tuple[int, bool, str | bytes | None, int, str | None]:
+        """(status, is_text, data, code, reason): 0 message, 1 nothing yet, 2 closed."""
 
 class Master:
     """The master process: forks the workers and supervises them (core/master/)."""

@@ -8,10 +8,10 @@ drained, a client that left, a deadline. The I/O thread never takes the GIL;
 the loop reads the engine's state with short, non-blocking calls
 (``squall._core.AsgiRequest``).
 
-Implemented: the ``http`` scope (ASGI HTTP spec 2.4) and ``lifespan`` (2.0,
-with ``state``). ``http.response.trailers`` is not offered: an application
-that sends it gets an error (and its client a 500), never a silently broken
-response.
+Implemented: the ``http`` and ``websocket`` scopes (ASGI HTTP and WebSocket
+specs 2.4) and ``lifespan`` (2.0, with ``state``). ``http.response.trailers``
+is not offered: an application that sends it gets an error (and its client a
+500), never a silently broken response.
 """
 
 from __future__ import annotations
@@ -198,6 +198,76 @@ class HttpCycle:
             raise ValueError(f"unexpected ASGI message {kind!r} for an HTTP request")
 
 
+class WebSocketCycle(HttpCycle):
+    """One WebSocket connection (ASGI WebSocket spec 2.4). Framing, masking,
+    ping/pong, UTF-8 checks and limits are the I/O thread's (core/ws); this
+    sees whole messages."""
+
+    __slots__ = ("connected",)
+
+    def __init__(self, bridge: AsgiBridge, req: _core.AsgiRequest) -> None:
+        super().__init__(bridge, req)
+        self.connected = False  # websocket.connect was delivered
+
+    async def run(self) -> None:
+        req, bridge = self.req, self.bridge
+        try:
+            self.scope = req.scope(bridge.root_path, bridge.lifespan.request_state())
+            await bridge.app(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            req.fail()
+        except ClientDisconnected:
+            req.fail()
+        except Exception as exc:
+            error_logger.error(
+                "Exception in the ASGI application (WebSocket %s)", describe_request(self.scope),
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )  # fmt: skip
+            req.fail()  # 1011 once accepted, else 500
+        finally:
+            req.done()
+            bridge.cycles.pop(req.id, None)
+            self.wake()
+
+    async def receive(self) -> Message:
+        from squall._core import WANT_BODY
+
+        if not self.connected:
+            self.connected = True
+            return {"type": "websocket.connect"}
+        req = self.req
+        while True:
+            status, is_text, data, code, reason = req.ws_receive()
+            if status == 0:
+                if is_text:
+                    return {"type": "websocket.receive", "text": data}
+                return {"type": "websocket.receive", "bytes": data}
+            if status == 2:
+                self.response_done = True
+                return {"type": "websocket.disconnect", "code": code, "reason": reason or ""}
+            await self.wait(WANT_BODY)
+
+    async def send(self, message: Message) -> None:
+        from squall._core import WANT_DRAIN
+
+        req = self.req
+        kind = message["type"]
+        if kind == "websocket.send":
+            status = req.ws_send(message.get("text"), message.get("bytes"))
+            if status == 1:  # above the high-water mark: wait for the client to read
+                await self.wait(WANT_DRAIN)
+                status = 2 if req.gone else 0
+            if status == 2:
+                raise ClientDisconnected(f"the WebSocket {describe_request(self.scope)} is closed")
+        elif kind == "websocket.accept":
+            req.ws_accept(message.get("subprotocol"), message.get("headers"))
+        elif kind == "websocket.close":
+            req.ws_close(int(message.get("code", 1000)), message.get("reason"))
+            self.response_done = True
+        else:
+            raise ValueError(f"unexpected ASGI message {kind!r} for a WebSocket")
+
+
 class Lifespan:
     """The lifespan protocol (ASGI lifespan spec 2.0) with its shared state."""
 
@@ -337,7 +407,7 @@ class AsgiBridge:
     def on_readable(self) -> None:
         fresh, changed, closed = self.server.asgi_poll()
         for req in fresh:
-            cycle = HttpCycle(self, req)
+            cycle = WebSocketCycle(self, req) if req.websocket else HttpCycle(self, req)
             self.cycles[req.id] = cycle
             cycle.task = self.loop.create_task(cycle.run())
         for ident in changed:

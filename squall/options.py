@@ -505,8 +505,8 @@ class Config:
         "wsgi",
         choice("wsgi", "asgi"),
         "The application's interface: wsgi (PEP 3333, called by --threads threads per "
-        "worker) or asgi (ASGI 3: HTTP and lifespan, run by one asyncio loop per worker; "
-        "docs/asgi.md). manage.py serve --asgi is the same as --interface asgi.",
+        "worker) or asgi (ASGI 3: HTTP, WebSocket and lifespan, run by one asyncio loop per "
+        "worker; docs/asgi.md). manage.py serve --asgi is the same as --interface asgi.",
         group="asgi",
     )
     asgi: bool = option(
@@ -530,6 +530,15 @@ class Config:
         "server: the startup probe never passes, exit status 1), off, or auto (an application "
         "that raises before reading the startup event does not support it: served without).",
         group="asgi",
+    )
+    ws_max_message_size: int = option(
+        1048576,
+        integer(1),
+        "Largest WebSocket message accepted from a client, reassembled and inflated; past it "
+        "the connection is closed with 1009 (RFC 6455 7.4.1). Messages the application has "
+        "not read yet are bounded by it too: past it the server stops reading the socket.",
+        group="asgi",
+        unit="bytes",
     )
     root_path: str = option(
         "",

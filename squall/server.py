@@ -133,6 +133,8 @@ def server_config(
         access_log_format=list(config.access_log_format),
         # ASGI: one event loop thread takes the requests (squall.asgi).
         threads=1 if config.interface == "asgi" else config.threads,
+        websockets=config.interface == "asgi",
+        ws_max_message_size=config.ws_max_message_size,
         multiprocess=config.workers > 1,
         # --probe-port equal to --port: the workers' I/O threads answer the probes.
         app_port_probes=probe_config(config, checker=False) if app_port_probes else None,

@@ -76,6 +76,7 @@ def test_defaults_are_the_documented_ones() -> None:
         "asgi": False,
         "loop": "auto",
         "lifespan": "auto",
+        "ws_max_message_size": 1048576,
         "root_path": "",
         "threads": 4,
         "preload": True,

@@ -1,5 +1,6 @@
 #include "python/asgi.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -8,6 +9,7 @@
 #include "http/syntax.h"
 #include "python/environ.h"
 #include "server/access_log.h"
+#include "ws/session.h"
 
 namespace nb = nanobind;
 using squall::server::Exchange;
@@ -18,7 +20,7 @@ namespace {
 // Interned once at import (never freed: module-lifetime constants).
 struct Keys {
   PyObject *type, *asgi, *http_version, *method, *scheme, *path, *raw_path, *query_string, *root_path, *headers,
-      *client, *server, *state, *http, *https, *v10, *v11, *asgi_info;
+      *client, *server, *state, *http, *https, *v10, *v11, *asgi_info, *websocket, *ws, *wss, *subprotocols;
 };
 Keys K;
 
@@ -100,14 +102,17 @@ nb::object AsgiRequest::scope(nb::handle root_path, nb::handle state) const {
   PyObject* d = PyDict_New();
   if (!d) throw nb::python_error();
   nb::object scope = nb::steal(d);
-  Py_INCREF(K.http);
-  set(d, K.type, K.http);
+  const bool websocket = ex_->upgrade.has_value();
+  PyObject* type = websocket ? K.websocket : K.http;
+  Py_INCREF(type);
+  set(d, K.type, type);
   Py_INCREF(K.asgi_info);
   set(d, K.asgi, K.asgi_info);
   PyObject* version = h.version_minor == 0 ? K.v10 : K.v11;
   Py_INCREF(version);
   set(d, K.http_version, version);
-  set(d, K.method, PyUnicode_DecodeLatin1(h.method.data(), static_cast<Py_ssize_t>(h.method.size()), nullptr));
+  if (!websocket)
+    set(d, K.method, PyUnicode_DecodeLatin1(h.method.data(), static_cast<Py_ssize_t>(h.method.size()), nullptr));
 
   // request-target: origin-form, or absolute-form (RFC 9112 3.2.2) whose
   // scheme and authority are dropped, as for the WSGI environ.
@@ -165,7 +170,8 @@ nb::object AsgiRequest::scope(nb::handle root_path, nb::handle state) const {
   }
   // Scheme from a trusted proxy's X-Forwarded-Proto (--forwarded-allow-ips), as for WSGI.
   std::string_view proto = trim(forwarded_proto.substr(0, forwarded_proto.find(',')));
-  PyObject* scheme = http::iequals(proto, "https") ? K.https : K.http;
+  bool secure = http::iequals(proto, "https") || http::iequals(proto, "wss");
+  PyObject* scheme = websocket ? (secure ? K.wss : K.ws) : (secure ? K.https : K.http);
   Py_INCREF(scheme);
   set(d, K.scheme, scheme);
   const std::string& client = ex_->client.empty() ? ex_->peer.host : ex_->client;
@@ -173,6 +179,15 @@ nb::object AsgiRequest::scope(nb::handle root_path, nb::handle state) const {
   // The name the client addressed (Host) and the port it reached: what the
   // WSGI environ gives as SERVER_NAME / SERVER_PORT, and Django reads from here.
   set(d, K.server, host_port(server_name, ex_->local_port));
+  if (websocket) {
+    PyObject* subprotocols = PyList_New(0);
+    for (const std::string& p : ex_->upgrade->subprotocols) {
+      PyObject* item = PyUnicode_DecodeLatin1(p.data(), static_cast<Py_ssize_t>(p.size()), nullptr);
+      PyList_Append(subprotocols, item);
+      Py_DECREF(item);
+    }
+    set(d, K.subprotocols, subprotocols);
+  }
   if (!state.is_none()) {
     PyObject* copy = PyDict_Copy(state.ptr());  // ASGI: a shallow copy per request
     if (!copy) throw nb::python_error();
@@ -197,20 +212,16 @@ nb::tuple AsgiRequest::read(std::size_t max) {
   return nb::make_tuple(3, nb::bytes("", 0), false);
 }
 
-void AsgiRequest::start(nb::handle status, nb::handle headers) {
-  if (started_) raise(nb::exception_type::runtime_error, "http.response.start sent twice");
-  if (!PyLong_Check(status.ptr()))
-    raise(nb::exception_type::type_error,
-          std::string("http.response.start: status must be int, not ") + Py_TYPE(status.ptr())->tp_name);
-  long code = PyLong_AsLong(status.ptr());
-  if (code < 100 || code > 999 || (code >= 100 && code < 200))
-    raise(nb::exception_type::value_error,
-          "http.response.start: invalid status " + std::to_string(code) + " (expected 200-999)");
+namespace {
+
+// ASGI headers (an iterable of [name, value] byte strings), checked as for WSGI.
+std::vector<std::pair<std::string, std::string>> checked_headers(nb::handle headers, const char* what) {
   std::vector<std::pair<std::string, std::string>> out;
+  if (headers.is_none()) return out;
   nb::object iterator = nb::steal(PyObject_GetIter(headers.ptr()));
   if (!iterator.is_valid()) {
     PyErr_Clear();
-    raise(nb::exception_type::type_error, "http.response.start: headers must be an iterable of [name, value]");
+    raise(nb::exception_type::type_error, std::string(what) + ": headers must be an iterable of [name, value]");
   }
   for (;;) {
     nb::object item = nb::steal(PyIter_Next(iterator.ptr()));
@@ -220,7 +231,7 @@ void AsgiRequest::start(nb::handle status, nb::handle headers) {
     }
     if (PySequence_Check(item.ptr()) == 0 || PySequence_Size(item.ptr()) != 2) {
       PyErr_Clear();
-      raise(nb::exception_type::type_error, "http.response.start: each header must be a [name, value] pair");
+      raise(nb::exception_type::type_error, std::string(what) + ": each header must be a [name, value] pair");
     }
     nb::object name_obj = nb::steal(PySequence_GetItem(item.ptr(), 0));
     nb::object value_obj = nb::steal(PySequence_GetItem(item.ptr(), 1));
@@ -228,16 +239,122 @@ void AsgiRequest::start(nb::handle status, nb::handle headers) {
     std::string name(buffer_view(name_obj, g1.view, "a header name"));
     std::string value(buffer_view(value_obj, g2.view, "a header value"));
     if (!http::is_token(name))
-      raise(nb::exception_type::value_error, "http.response.start: invalid header name '" + name + "'");
+      raise(nb::exception_type::value_error, std::string(what) + ": invalid header name '" + name + "'");
     // CR/LF in a value would let the app (or its user input) inject headers.
     if (!http::is_field_value(value))
       raise(nb::exception_type::value_error,
-            "http.response.start: header '" + name + "' has a control character (CR/LF injection)");
+            std::string(what) + ": header '" + name + "' has a control character (CR/LF injection)");
     if (is_hop_by_hop(name))
       raise(nb::exception_type::value_error,
-            "http.response.start: hop-by-hop header '" + name + "' is the server's to send (RFC 9110 7.6.1)");
+            std::string(what) + ": hop-by-hop header '" + name + "' is the server's to send (RFC 9110 7.6.1)");
     out.emplace_back(std::move(name), std::move(value));
   }
+  return out;
+}
+
+std::string text_of(nb::handle obj, const char* what) {
+  if (!PyUnicode_Check(obj.ptr()))
+    raise(nb::exception_type::type_error, std::string(what) + " must be str, not " + Py_TYPE(obj.ptr())->tp_name);
+  Py_ssize_t size;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(obj.ptr(), &size);
+  if (!utf8) throw nb::python_error();  // lone surrogates: not UTF-8 encodable
+  return std::string(utf8, static_cast<std::size_t>(size));
+}
+
+}  // namespace
+
+void AsgiRequest::ws_accept(nb::handle subprotocol, nb::handle headers) {
+  if (!websocket()) raise(nb::exception_type::runtime_error, "websocket.accept on an HTTP request");
+  if (ex_->ws_accepted()) raise(nb::exception_type::runtime_error, "websocket.accept sent twice");
+  server::Exchange::WsAccept accept;
+  if (!subprotocol.is_none()) {
+    accept.subprotocol = text_of(subprotocol, "websocket.accept's subprotocol");
+    const auto& offered = ex_->upgrade->subprotocols;
+    // RFC 6455 4.2.2: the server picks one of the client's, or none.
+    if (std::find(offered.begin(), offered.end(), accept.subprotocol) == offered.end())
+      raise(nb::exception_type::value_error,
+            "websocket.accept: subprotocol '" + accept.subprotocol + "' was not offered by the client");
+  }
+  accept.headers = checked_headers(headers, "websocket.accept");
+  for (const auto& [name, value] : accept.headers)
+    if (http::iequals(name, "sec-websocket-protocol") || http::iequals(name, "sec-websocket-accept") ||
+        http::iequals(name, "sec-websocket-extensions"))
+      raise(nb::exception_type::value_error, "websocket.accept: header '" + name + "' is the server's to send");
+  started_ = true;
+  stop_waiting();
+  ex_->ws_accept(std::move(accept));
+}
+
+int AsgiRequest::ws_send(nb::handle text, nb::handle bytes) {
+  if (!ex_->ws_accepted()) raise(nb::exception_type::runtime_error, "websocket.send before websocket.accept");
+  if (text.is_none() == bytes.is_none())
+    raise(nb::exception_type::value_error, "websocket.send needs exactly one of 'text' and 'bytes'");
+  server::Exchange::WsOut out;
+  if (!text.is_none()) {
+    out.kind = server::Exchange::WsOut::Kind::Text;
+    out.data = text_of(text, "websocket.send's text");
+  } else {
+    out.kind = server::Exchange::WsOut::Kind::Binary;
+    BufferGuard g;
+    out.data = std::string(buffer_view(bytes, g.view, "websocket.send's bytes"));
+  }
+  return ex_->ws_send(std::move(out));
+}
+
+int AsgiRequest::ws_close(int code, nb::handle reason) {
+  if (!ex_->ws_accepted()) {
+    // ASGI: a close before accept is a refusal, HTTP 403.
+    if (finished_) return 2;
+    finished_ = true;
+    stop_waiting();
+    ex_->set_response(403, "Forbidden", {{"Content-Type", "text/plain; charset=utf-8"}});
+    ex_->write("Forbidden\n", true);
+    ex_->finish();
+    return 0;
+  }
+  std::string why = reason.is_none() ? std::string() : text_of(reason, "websocket.close's reason");
+  if (code < 0 || code > 65535 || !ws::valid_close_code(static_cast<std::uint16_t>(code)) || why.size() > 123)
+    raise(nb::exception_type::value_error, "websocket.close: invalid code " + std::to_string(code) +
+                                               " or a reason over 123 bytes (RFC 6455 5.5.1, 7.4)");
+  finished_ = true;
+  server::Exchange::WsOut out;
+  out.kind = server::Exchange::WsOut::Kind::Close;
+  out.code = static_cast<std::uint16_t>(code);
+  out.data = std::move(why);
+  return ex_->ws_send(std::move(out));
+}
+
+nb::tuple AsgiRequest::ws_receive() {
+  server::Exchange::WsMessage msg;
+  std::uint16_t code = 0;
+  std::string reason;
+  switch (ex_->ws_receive(msg, code, reason)) {
+    case server::Exchange::WsRecv::Message: {
+      if (msg.text) {
+        // UTF-8 was checked by the session (RFC 6455 8.1).
+        nb::object s = nb::steal(
+            PyUnicode_DecodeUTF8(msg.data.data(), static_cast<Py_ssize_t>(msg.data.size()), "surrogateescape"));
+        if (!s.is_valid()) throw nb::python_error();
+        return nb::make_tuple(0, true, s, 0, nb::none());
+      }
+      return nb::make_tuple(0, false, nb::bytes(msg.data.data(), msg.data.size()), 0, nb::none());
+    }
+    case server::Exchange::WsRecv::Wait: return nb::make_tuple(1, false, nb::none(), 0, nb::none());
+    case server::Exchange::WsRecv::Closed: break;
+  }
+  return nb::make_tuple(2, false, nb::none(), code, nb::str(reason.c_str(), reason.size()));
+}
+
+void AsgiRequest::start(nb::handle status, nb::handle headers) {
+  if (started_) raise(nb::exception_type::runtime_error, "http.response.start sent twice");
+  if (!PyLong_Check(status.ptr()))
+    raise(nb::exception_type::type_error,
+          std::string("http.response.start: status must be int, not ") + Py_TYPE(status.ptr())->tp_name);
+  long code = PyLong_AsLong(status.ptr());
+  if (code < 100 || code > 999 || (code >= 100 && code < 200))
+    raise(nb::exception_type::value_error,
+          "http.response.start: invalid status " + std::to_string(code) + " (expected 200-999)");
+  std::vector<std::pair<std::string, std::string>> out = checked_headers(headers, "http.response.start");
   std::string reason(http::reason_phrase(static_cast<int>(code)));
   ex_->set_response(static_cast<int>(code), std::move(reason), std::move(out));
   started_ = true;
@@ -264,6 +381,14 @@ void AsgiRequest::fail() {
   if (finished_) return;
   finished_ = true;
   stop_waiting();
+  if (websocket() && ex_->ws_accepted()) {
+    // RFC 6455 7.4.1: 1011, the server met an unexpected condition.
+    server::Exchange::WsOut out;
+    out.kind = server::Exchange::WsOut::Kind::Close;
+    out.code = ws::kCloseInternalError;
+    ex_->ws_send(std::move(out));
+    return;
+  }
   if (ex_->response_started()) {
     ex_->abort();  // the head is out: only a close ends it honestly
     return;
@@ -276,6 +401,14 @@ void AsgiRequest::fail() {
 void AsgiRequest::done() {
   if (done_) return;
   done_ = true;
+  if (!finished_ && websocket() && ex_->ws_accepted()) {
+    // The app returned without websocket.close: a normal closure (1000).
+    finished_ = true;
+    server::Exchange::WsOut out;
+    out.kind = server::Exchange::WsOut::Kind::Close;
+    out.code = ws::kCloseNormal;
+    ex_->ws_send(std::move(out));
+  }
   if (!finished_) fail();
   stop_waiting();
   server_->app_tasks.fetch_sub(1, std::memory_order_relaxed);
@@ -303,6 +436,10 @@ void AsgiRequest::bind(nb::module_& m) {
   K.state = intern("state");
   K.http = intern("http");
   K.https = intern("https");
+  K.websocket = intern("websocket");
+  K.ws = intern("ws");
+  K.wss = intern("wss");
+  K.subprotocols = intern("subprotocols");
   K.v10 = intern("1.0");
   K.v11 = intern("1.1");
   // ASGI 3; HTTP spec 2.4: send() on a closed connection raises OSError.
@@ -320,7 +457,12 @@ void AsgiRequest::bind(nb::module_& m) {
       .def("start", &AsgiRequest::start, nb::arg("status"), nb::arg("headers"))
       .def("send", &AsgiRequest::send, nb::arg("body").none(), nb::arg("more"))
       .def("fail", &AsgiRequest::fail)
-      .def("done", &AsgiRequest::done);
+      .def("done", &AsgiRequest::done)
+      .def_prop_ro("websocket", &AsgiRequest::websocket)
+      .def("ws_accept", &AsgiRequest::ws_accept, nb::arg("subprotocol").none(), nb::arg("headers").none())
+      .def("ws_send", &AsgiRequest::ws_send, nb::arg("text").none(), nb::arg("bytes").none())
+      .def("ws_close", &AsgiRequest::ws_close, nb::arg("code"), nb::arg("reason").none())
+      .def("ws_receive", &AsgiRequest::ws_receive);
   m.attr("WANT_BODY") = static_cast<unsigned>(Exchange::WantBody);
   m.attr("WANT_DRAIN") = static_cast<unsigned>(Exchange::WantDrain);
   m.attr("WANT_GONE") = static_cast<unsigned>(Exchange::WantGone);

@@ -45,8 +45,22 @@ class AsgiRequest {
   int send(nanobind::handle body, bool more);
   // The app failed: 500 if no head went out, else the connection closes.
   void fail();
-  // The task ended (whatever happened): access log, counters.
+  // The task ended (whatever happened): access log, counters. An accepted
+  // WebSocket the app did not close gets close 1000.
   void done();
+
+  // ---- WebSocket scopes (an Upgrade request) ----
+  bool websocket() const { return ex_->upgrade.has_value(); }
+  // websocket.accept: `subprotocol` must be one the client offered.
+  void ws_accept(nanobind::handle subprotocol, nanobind::handle headers);
+  // websocket.send (exactly one of text / bytes): 0 queued, 1 above the
+  // high-water mark (arm WantDrain), 2 closed or gone.
+  int ws_send(nanobind::handle text, nanobind::handle bytes);
+  // websocket.close: before accept a 403 (ASGI), after it a close frame.
+  int ws_close(int code, nanobind::handle reason);
+  // (status, is_text, data, code, reason): 0 a message (str or bytes), 1
+  // nothing yet (arm WantBody), 2 closed (code and reason of the close).
+  nanobind::tuple ws_receive();
 
   static void bind(nanobind::module_& m);
 

@@ -117,6 +117,9 @@ void Server::publish_state() {
     metrics::set(ctx_.metrics->writing, count[1]);
     metrics::set(ctx_.metrics->waiting, count[2]);
     metrics::set(ctx_.metrics->active, count[0] + count[1] + count[2]);
+    std::uint64_t websockets = 0;
+    for (const auto& [raw, conn] : connections_) websockets += !conn->closed() && conn->websocket();
+    metrics::set(ctx_.metrics->ws_connections, websockets);
   }
   // The master's SIGTERM: keep serving, but end keep-alive connections.
   if (shared_->draining.load(std::memory_order_relaxed)) ctx_.draining.store(true);
@@ -276,6 +279,15 @@ void Server::begin_drain() {
     ctx_.routes.listen_fd = -1;
   }
   for (auto& [raw, conn] : connections_) conn->close_if_idle();
+  close_websockets();
+}
+
+// Draining: open WebSockets get a close frame, 1001 (going away) when the pod
+// shuts down (the master set the shared draining flag), 1012 (service
+// restart) when only this worker is replaced (recycling, SIGHUP).
+void Server::close_websockets() {
+  bool pod = !shared_ || shared_->draining.load(std::memory_order_relaxed);
+  for (auto& [raw, conn] : connections_) conn->ws_going_away(pod ? 1001 : 1012);
 }
 
 void Server::on_tick() {
@@ -287,6 +299,7 @@ void Server::on_tick() {
   for (auto& [raw, conn] : connections_) conn->check_timeouts(now);
   if (draining_) {
     for (auto& [raw, conn] : connections_) conn->close_if_idle();
+    close_websockets();
     if (now > drain_deadline_) {
       log::log_event("warning", "squall",
                      std::to_string(ctx_.active_exchanges) + " request(s) still running at the graceful timeout");

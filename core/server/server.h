@@ -78,6 +78,7 @@ class Server {
   void on_control();
   void on_tick();
   void begin_drain();
+  void close_websockets();
   void close_all();
   void reap_closed();
 
