@@ -69,7 +69,7 @@ def describe_request(scope: Scope) -> str:
     target = scope.get("raw_path", b"").decode("latin-1")
     if query:
         target += "?" + query.decode("latin-1")
-    return f"{scope.get('method', '?')} {target}"
+    return f"{scope.get('method', 'GET')} {target}"  # a WebSocket handshake is a GET
 
 
 class HttpCycle:

@@ -66,9 +66,56 @@ async def lifespan(scope: Any, receive: Any, send: Any) -> None:
             return
 
 
+async def websocket(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    path = scope["path"]
+    message = await receive()
+    assert message["type"] == "websocket.connect", message
+    if path == "/ws/refuse":
+        return await send({"type": "websocket.close"})  # before accept: 403
+    subprotocols = scope["subprotocols"]
+    await send({
+        "type": "websocket.accept",
+        "subprotocol": subprotocols[-1] if subprotocols else None,
+        "headers": [(b"x-accepted", b"yes")],
+    })  # fmt: skip
+    if path == "/ws/scope":
+        seen = {k: scope[k] for k in ("type", "scheme", "path", "subprotocols", "http_version")}
+        seen["query_string"] = scope["query_string"].decode()
+        seen["state"] = scope.get("state")
+        await send({"type": "websocket.send", "text": json.dumps(seen)})
+    elif path == "/ws/raise":
+        raise RuntimeError("boom in a websocket")
+    elif path == "/ws/close":
+        await send({"type": "websocket.close", "code": 4001, "reason": "bye"})
+        return
+    elif path == "/ws/flood":
+        # Back-pressure: the client does not read; send() must make the app wait.
+        sent = 0
+        try:
+            while sent < 256 * 1024 * 1024:
+                await send({"type": "websocket.send", "bytes": b"x" * 65536})
+                sent += 65536
+                record("ws-flood", str(sent))
+        except OSError:
+            return
+    # Echo until the client leaves (or the server closes), then record the code.
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            record("ws-disconnect", str(message["code"]))
+            return
+        if message.get("text") == "pid":
+            await send({"type": "websocket.send", "text": str(os.getpid())})
+            continue
+        reply = {k: message[k] for k in ("text", "bytes") if message.get(k) is not None}
+        await send({"type": "websocket.send", **reply})
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
+    if scope["type"] == "websocket":
+        return await websocket(scope, receive, send)
     path = scope["path"]
     if path == "/hello":
         return await text(send, b"Hello, World!")
