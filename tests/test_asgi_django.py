@@ -3,11 +3,13 @@
 Django's own ASGI handler (get_asgi_application()): async views, sync views
 (run by asgiref in Django's thread-sensitive executor), the request body,
 server-sent events from an async iterator arriving one by one, and the
-django-prometheus families counted by Squall's metrics middlewares.
+django-prometheus families counted by Squall's metrics middlewares; the
+demo's Channels chat consumer, with the in-memory layer and with Redis.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -16,7 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 import serverproc
+from realservers import Redis
 from serverproc import DEMO_DIR, ServerProcess, probe, run_server, wait_for
+from websockets.sync.client import ClientConnection, connect
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +109,41 @@ def test_squall_asgi_from_the_environment(demo_env: dict[str, str], tmp_path: Pa
     with run_server(argv, cwd=DEMO_DIR, env={**demo_env, "SQUALL_ASGI": "1"}) as server:
         assert httpx.get(server.url + "/async").json()["message"] == "Hello, async World!"
         assert "(ASGI, asyncio loop)" in server.log()
+
+
+# ---- Channels: the demo's chat consumer ------------------------------------------------
+
+
+def chat(server: ServerProcess, room: str) -> ClientConnection:
+    return connect(f"ws://127.0.0.1:{server.port}/ws/chat/{room}/")
+
+
+def test_channels_chat_room_in_memory(demo: ServerProcess) -> None:
+    with chat(demo, "lobby") as alice, chat(demo, "lobby") as bob, chat(demo, "other") as eve:
+        # The consumer joins its group before it accepts: once connected, it is in.
+        alice.send(json.dumps({"message": "hi bob"}))
+        assert json.loads(bob.recv(timeout=5)) == {"message": "hi bob"}
+        assert json.loads(alice.recv(timeout=5)) == {"message": "hi bob"}
+        with pytest.raises(TimeoutError):
+            eve.recv(timeout=0.3)  # another room hears nothing
+
+
+def test_channels_chat_across_pods_with_the_redis_layer(
+    demo_env: dict[str, str], redis_server: Redis
+) -> None:
+    # Two servers (two pods) sharing a real Redis: a message from a client of
+    # one reaches a client of the other, which no in-memory layer could do.
+    env = {**demo_env, "CHANNELS_REDIS_URL": redis_server.url}
+    argv = ["manage.py", "serve", "--asgi", "--workers", "1", "--shutdown-delay", "0"]
+    with (
+        run_server(argv, cwd=DEMO_DIR, env=env) as pod_a,
+        run_server(argv, cwd=DEMO_DIR, env=env) as pod_b,
+    ):
+        wait_for(pod_a, "/startup", 200)
+        wait_for(pod_b, "/startup", 200)
+        with chat(pod_a, "redis-room") as alice, chat(pod_b, "redis-room") as bob:
+            alice.send(json.dumps({"message": "across pods"}))
+            assert json.loads(bob.recv(timeout=5)) == {"message": "across pods"}
+            bob.send(json.dumps({"message": "and back"}))
+            assert json.loads(alice.recv(timeout=5)) == {"message": "across pods"}
+            assert json.loads(alice.recv(timeout=5)) == {"message": "and back"}
