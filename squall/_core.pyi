@@ -291,6 +291,10 @@ class Server:
         """After the eventfd became readable: the requests newly queued, the ids
         of the requests whose state changed, and whether the queue is closed."""
 
+    def asgi_heartbeat(self, stop: bool = False) -> None:
+        """The event loop is alive (every 0.5 s with --timeout): its thread slot
+        shows a request started now, so a blocked loop is replaced by the master."""
+
 WANT_BODY: int  # AsgiRequest.arm(): body bytes, its end, or its failure
 WANT_DRAIN: int  # ... the response's unsent bytes below the low-water mark
 WANT_GONE: int  # ... the client gone (or its side closed)

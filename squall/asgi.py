@@ -393,8 +393,11 @@ class AsgiBridge:
             return
         self.loop.add_reader(self.fd, self.on_readable)
         self.on_readable()
+        if self.config.timeout > 0:
+            self.heartbeat()
         await self.stopped
         self.loop.remove_reader(self.fd)
+        self.server.asgi_heartbeat(stop=True)
         # The engine has stopped (drained, or past --graceful-timeout): what
         # is left has no client any more.
         tasks = [c.task for c in self.cycles.values() if c.task is not None]
@@ -403,6 +406,15 @@ class AsgiBridge:
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
         await self.lifespan.shutdown(float(self.config.graceful_timeout))
+
+    def heartbeat(self) -> None:
+        """Every 0.5 s while the loop runs: a loop blocked past --timeout +
+        --timeout-grace (synchronous code in async code) gets its worker
+        replaced by the master, as a stuck WSGI thread would."""
+        if self.stopped is not None and self.stopped.done():
+            return
+        self.server.asgi_heartbeat()
+        self.loop.call_later(0.5, self.heartbeat)
 
     def on_readable(self) -> None:
         fresh, changed, closed = self.server.asgi_poll()

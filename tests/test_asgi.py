@@ -212,6 +212,16 @@ def test_an_app_that_never_answers_gets_504_at_timeout_and_its_task_is_cancelled
         assert metric(server, 'squall_request_timeouts_total{outcome="unwound"}') == 1
 
 
+def test_a_worker_whose_event_loop_stays_blocked_is_replaced(tmp_path: Path) -> None:
+    with serve(tmp_path, "--timeout", "1", "--timeout-grace", "1") as server:
+        old = httpx.get(server.url + "/pid").text
+        status, _, _ = raw(server, b"GET /block?60 HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
+        assert status == 504  # the I/O thread answers at --timeout
+        wait_for(lambda: "(event loop blocked) has run for" in server.log(), "the master", 15)
+        wait_for_probe(server, "/ready", 200, timeout=15)
+        assert httpx.get(server.url + "/pid").text != old
+
+
 def test_probes_answer_while_the_event_loop_is_blocked(tmp_path: Path) -> None:
     with serve(tmp_path) as server:
         sock = server.connect()

@@ -148,6 +148,19 @@ class PyServer {
     return nb::make_tuple(fresh, changed, server_.queue_closed());
   }
 
+  // The event loop is alive: called by it every half second (with --timeout).
+  // Its thread slot then shows a "request" that started at its last call, so
+  // a loop blocked by synchronous code is what the master replaces at
+  // --timeout + --timeout-grace, as it would a stuck WSGI thread. stop: idle.
+  void asgi_heartbeat(bool stop) {
+    state::WorkerSlot* slot = server_.slot();
+    if (!slot) return;
+    if (stop)
+      slot->thread_slots[0].end();
+    else
+      slot->thread_slots[0].begin("ASGI", "(event loop blocked)", state::monotonic_ns());
+  }
+
   int run() {
     nb::gil_scoped_release release;
     if (server_.config().timeout > 0 && !notify_) deadlines_.start(server_.config().timeout);
@@ -328,6 +341,7 @@ NB_MODULE(_core, m) {
       .def("run", &PyServer::run)
       .def("enable_asgi", &PyServer::enable_asgi)
       .def("asgi_poll", &PyServer::asgi_poll)
+      .def("asgi_heartbeat", &PyServer::asgi_heartbeat, "stop"_a = false)
       .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1);
   nb::class_<PyConsumer>(m, "Consumer")
       .def(nb::init<squall::amqp::ConsumerConfig>(), "config"_a)
