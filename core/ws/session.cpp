@@ -94,7 +94,7 @@ bool Session::send_close(std::uint16_t code, std::string_view reason) {
   char payload[125];
   payload[0] = char(code >> 8);
   payload[1] = char(code & 0xFF);
-  std::memcpy(payload + 2, reason.data(), reason.size());
+  if (!reason.empty()) std::memcpy(payload + 2, reason.data(), reason.size());
   queue_frame(kOpClose, std::string_view(payload, 2 + reason.size()), false);
   close_sent_ = true;
   return true;
