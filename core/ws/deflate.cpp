@@ -14,8 +14,8 @@ struct Inflater::State {
   z_stream z{};
 };
 
-Deflater::Deflater(int level, int window_bits, bool no_context_takeover)
-    : level_(level), window_bits_(window_bits), no_context_takeover_(no_context_takeover) {}
+Deflater::Deflater(int level, int window_bits, int mem_level, bool no_context_takeover)
+    : level_(level), window_bits_(window_bits), mem_level_(mem_level), no_context_takeover_(no_context_takeover) {}
 
 Deflater::~Deflater() {
   if (z_) deflateEnd(&z_->z);
@@ -26,7 +26,7 @@ bool Deflater::compress(std::string_view message, std::string& out) {
   if (!z_) {
     z_ = new State;
     // Negative window bits: raw deflate, no zlib header (RFC 7692 7.2.1).
-    if (deflateInit2(&z_->z, level_, Z_DEFLATED, -window_bits_, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&z_->z, level_, Z_DEFLATED, -window_bits_, mem_level_, Z_DEFAULT_STRATEGY) != Z_OK) {
       delete z_;
       z_ = nullptr;
       return false;

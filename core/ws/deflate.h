@@ -10,7 +10,9 @@ namespace squall::ws {
 
 class Deflater {
  public:
-  Deflater(int level, int window_bits, bool no_context_takeover);
+  // `window_bits` may be below what was negotiated (a smaller window is
+  // always readable); zlib's memory is 2^(window_bits+2) + 2^(mem_level+9).
+  Deflater(int level, int window_bits, int mem_level, bool no_context_takeover);
   ~Deflater();
   Deflater(const Deflater&) = delete;
   Deflater& operator=(const Deflater&) = delete;
@@ -21,7 +23,7 @@ class Deflater {
  private:
   struct State;
   State* z_ = nullptr;
-  int level_, window_bits_;
+  int level_, window_bits_, mem_level_;
   bool no_context_takeover_;
 };
 

@@ -40,8 +40,10 @@ struct Session::Impl {
 Session::Session(SessionOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
   if (options_.deflate) {
     const DeflateParams& d = *options_.deflate;
-    impl_->deflater =
-        std::make_unique<Deflater>(options_.compress_level, d.server_max_window_bits, d.server_no_context_takeover);
+    // A smaller window than negotiated is always valid (RFC 7692 7.1.2.1).
+    const int window = std::clamp(std::min(d.server_max_window_bits, options_.compress_window_bits), 9, 15);
+    impl_->deflater = std::make_unique<Deflater>(
+        options_.compress_level, window, std::clamp(options_.compress_mem_level, 1, 9), d.server_no_context_takeover);
     impl_->inflater = std::make_unique<Inflater>(d.client_no_context_takeover);
   }
 }
@@ -94,7 +96,7 @@ bool Session::send_close(std::uint16_t code, std::string_view reason) {
   char payload[125];
   payload[0] = char(code >> 8);
   payload[1] = char(code & 0xFF);
-  std::memcpy(payload + 2, reason.data(), reason.size());
+  if (!reason.empty()) std::memcpy(payload + 2, reason.data(), reason.size());
   queue_frame(kOpClose, std::string_view(payload, 2 + reason.size()), false);
   close_sent_ = true;
   return true;

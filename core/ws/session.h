@@ -55,6 +55,13 @@ struct SessionOptions {
   // costs more than it saves on a few bytes).
   std::size_t compress_min_size = 64;
   int compress_level = 6;  // zlib level, 1..9
+  // Our deflater's window and zlib memLevel: min(this, the negotiated
+  // server_max_window_bits), 9..15. A smaller window than negotiated is always
+  // valid (RFC 7692 7.1.2.1 sets a maximum); 12 and 5 keep zlib's compressor
+  // at about 38 KiB per connection instead of 262 KiB (15 and 8), the
+  // `websockets` library's defaults.
+  int compress_window_bits = 12;
+  int compress_mem_level = 5;
 };
 
 enum class MessageType : std::uint8_t { Text, Binary };
