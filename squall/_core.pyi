@@ -291,6 +291,10 @@ class Server:
         """After the eventfd became readable: the requests newly queued, the ids
         of the requests whose state changed, and whether the queue is closed."""
 
+    def app_startup_failed(self) -> None:
+        """The application refused to start (ASGI lifespan): the master stops
+        the pod (exit status 1) when this worker exits."""
+
     def asgi_heartbeat(self, stop: bool = False) -> None:
         """The event loop is alive (every 0.5 s with --timeout): its thread slot
         shows a request started now, so a blocked loop is replaced by the master."""
@@ -298,7 +302,6 @@ class Server:
 WANT_BODY: int  # AsgiRequest.arm(): body bytes, its end, or its failure
 WANT_DRAIN: int  # ... the response's unsent bytes below the low-water mark
 WANT_GONE: int  # ... the client gone (or its side closed)
-WORKER_APP_STARTUP_FAILED: int  # a worker's exit status: stop the pod, exit 1
 
 class AsgiRequest:
     """One HTTP request run by the ASGI event loop (squall/asgi.py). No method

@@ -456,8 +456,6 @@ def django_asgi_application() -> ASGIApp:
 
 def run_asgi_worker(server: _core.Server, app: ASGIApp, config: Config) -> int:
     """The worker's life under ASGI: lifespan startup, serve, lifespan shutdown."""
-    from squall import _core
-
     bridge = AsgiBridge(server, app, config)
     thread = threading.Thread(target=bridge.thread_main, name="squall-asgi", daemon=True)
     thread.start()
@@ -466,7 +464,8 @@ def run_asgi_worker(server: _core.Server, app: ASGIApp, config: Config) -> int:
         thread.join(timeout=5.0)
         logger.error("worker %d: ASGI lifespan startup failed: %s", os.getpid(),
                      bridge.lifespan.error or "the event loop failed")  # fmt: skip
-        return _core.WORKER_APP_STARTUP_FAILED
+        server.app_startup_failed()  # the master stops the pod
+        return 1
     logger.info("worker %d serving (ASGI, %s loop)", os.getpid(), loop_name(bridge.loop))
     status = server.run()
     # The queue is closed: the loop ends its tasks, runs lifespan shutdown, stops.

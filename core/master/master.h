@@ -24,11 +24,6 @@
 
 namespace squall::master {
 
-// A worker that exits with this status could not start the application (an
-// ASGI lifespan startup that failed): no replacement would do better, so the
-// pod stops with status 1, its startup probe never having passed.
-constexpr int kWorkerAppStartupFailed = 3;
-
 struct MasterConfig {
   int workers = 1;
   double timeout = 30.0;       // s: heartbeat older than this -> kill; a request: its deadline (the worker answers 504)

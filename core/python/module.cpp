@@ -148,6 +148,12 @@ class PyServer {
     return nb::make_tuple(fresh, changed, server_.queue_closed());
   }
 
+  // The application refused to start (ASGI lifespan): told to the master
+  // before this worker exits, which then stops the pod (exit status 1).
+  void app_startup_failed() {
+    if (state::WorkerSlot* slot = server_.slot()) slot->app_startup_failed.store(1);
+  }
+
   // The event loop is alive: called by it every half second (with --timeout).
   // Its thread slot then shows a "request" that started at its last call, so
   // a loop blocked by synchronous code is what the master replaces at
@@ -342,6 +348,7 @@ NB_MODULE(_core, m) {
       .def("enable_asgi", &PyServer::enable_asgi)
       .def("asgi_poll", &PyServer::asgi_poll)
       .def("asgi_heartbeat", &PyServer::asgi_heartbeat, "stop"_a = false)
+      .def("app_startup_failed", &PyServer::app_startup_failed)
       .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1);
   nb::class_<PyConsumer>(m, "Consumer")
       .def(nb::init<squall::amqp::ConsumerConfig>(), "config"_a)
@@ -360,7 +367,6 @@ NB_MODULE(_core, m) {
       .def("publish_checks", &PyMaster::publish_checks, "results"_a)
       .def("set_startup_error", &PyMaster::set_startup_error, "text"_a)
       .def("set_migrations", &PyMaster::set_migrations, "connection"_a, "applied"_a, "unapplied"_a);
-  m.attr("WORKER_APP_STARTUP_FAILED") = squall::master::kWorkerAppStartupFailed;
   m.def("metrics_enabled", [] { return squall::python::g_tables != nullptr; });
   m.def("metrics_request", &squall::python::metrics_request, "view"_a, "method"_a, "transport"_a, "status"_a,
         "latency"_a, "request_bytes"_a, "response_bytes"_a, "streaming"_a);
