@@ -41,6 +41,8 @@ ASGIApp = Callable[
 ]
 
 READ_SIZE = 64 * 1024  # body bytes per http.request message at most
+# Exchange::arm() wants (core/server/exchange.h), as squall._core exports them.
+WANT_BODY, WANT_DRAIN, WANT_GONE = 1, 2, 4
 
 
 class ClientDisconnected(OSError):
@@ -145,8 +147,6 @@ class HttpCycle:
         await waiter
 
     async def receive(self) -> Message:
-        from squall._core import WANT_BODY, WANT_GONE
-
         req = self.req
         while not self.request_done:
             status, data, more = req.read(READ_SIZE)
@@ -167,8 +167,6 @@ class HttpCycle:
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
-        from squall._core import WANT_DRAIN
-
         req = self.req
         kind = message["type"]
         if kind == "http.response.body":
@@ -230,8 +228,6 @@ class WebSocketCycle(HttpCycle):
             self.wake()
 
     async def receive(self) -> Message:
-        from squall._core import WANT_BODY
-
         if not self.connected:
             self.connected = True
             return {"type": "websocket.connect"}
@@ -248,8 +244,6 @@ class WebSocketCycle(HttpCycle):
             await self.wait(WANT_BODY)
 
     async def send(self, message: Message) -> None:
-        from squall._core import WANT_DRAIN
-
         req = self.req
         kind = message["type"]
         if kind == "websocket.send":
@@ -456,6 +450,10 @@ def django_asgi_application() -> ASGIApp:
 
 def run_asgi_worker(server: _core.Server, app: ASGIApp, config: Config) -> int:
     """The worker's life under ASGI: lifespan startup, serve, lifespan shutdown."""
+    from squall import _core
+
+    wants = (_core.WANT_BODY, _core.WANT_DRAIN, _core.WANT_GONE)
+    assert wants == (WANT_BODY, WANT_DRAIN, WANT_GONE), wants
     bridge = AsgiBridge(server, app, config)
     thread = threading.Thread(target=bridge.thread_main, name="squall-asgi", daemon=True)
     thread.start()
