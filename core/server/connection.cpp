@@ -655,15 +655,24 @@ void Connection::ws_start(const Exchange::WsAccept& accept) {
   std::vector<ws::Event> events;
   if (in_.size() > 0) {
     ws_->feed(in_.unread(), events);
-    in_.consume(in_.size());
     ws_events(events);
   }
+  // From now on reads go through one buffer shared by the loop's WebSockets
+  // (ws_read): an idle WebSocket holds no read buffer of its own.
+  in_.release();
 }
 
 void Connection::ws_read() {
   std::vector<ws::Event> events;
+  // The I/O thread's one read buffer for every WebSocket (a session copies what it keeps).
+  static thread_local std::unique_ptr<char[]> scratch;
+  static thread_local std::size_t scratch_size = 0;
+  if (scratch_size < ctx_.config.read_chunk) {
+    scratch = std::make_unique<char[]>(ctx_.config.read_chunk);
+    scratch_size = ctx_.config.read_chunk;
+  }
   while (!closed_ && readable_ && !ws_paused_ && !ws_->finished() && !ws_->close_received()) {
-    char* buf = in_.prepare(ctx_.config.read_chunk);
+    char* buf = scratch.get();
     ssize_t n = ::recv(fd_.get(), buf, ctx_.config.read_chunk, 0);
     if (n > 0) {
       received_ += static_cast<std::uint64_t>(n);
