@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from promparity.parity_app import views
 
@@ -18,4 +18,20 @@ urlpatterns = [
     path("db/bad/", views.db_bad, name="db-bad"),
     path("items/", views.items, name="items"),
     path("counter/", views.counter, name="counter"),
+    path("moved/", views.moved, name="moved"),
+    path("missing/", views.missing, name="missing"),
+    # Views named admin:*, which the dashboards show apart.
+    path(
+        "admin/",
+        include(
+            (
+                [
+                    path("", views.hello, name="index"),
+                    path("missing/", views.missing, name="missing"),
+                    path("error/", views.error, name="error"),
+                ],
+                "admin",
+            )
+        ),
+    ),
 ]

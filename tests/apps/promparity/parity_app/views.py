@@ -2,7 +2,13 @@ import os
 
 from django.core.cache import caches
 from django.db import connection
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import Counter, Gauge, Histogram, Summary
@@ -39,6 +45,14 @@ def latin1(request):
 
 def stream(request):
     return StreamingHttpResponse(iter([b"a", b"b"]))
+
+
+def moved(request):
+    return HttpResponseRedirect("/")
+
+
+def missing(request):
+    raise Http404("no such thing")
 
 
 def error(request):
