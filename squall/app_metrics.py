@@ -95,8 +95,9 @@ class Mirror:
                 key = tuple(rows[index][0])
                 self.refused.add(key)
                 logger.warning(
-                    "metric sample %s%s not exported: the worker's label-set table is full "
-                    "or its names and labels exceed 232 bytes (squall_metrics_series_dropped_total)",
+                    "metric sample %s%s not exported: the worker's label-set table is "
+                    "full or its names and labels exceed 232 bytes "
+                    "(squall_metrics_series_dropped_total)",
                     key[2], dict(zip(key[3::2], key[4::2], strict=True)) or "",
                 )
 

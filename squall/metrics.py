@@ -199,7 +199,8 @@ _GET, _HITS, _MISSES, _FAIL = range(4)
 
 
 def cache_backend_label(cache: Any) -> str:
-    """django-prometheus' label for a cache instance; another backend: its class name, lowercased."""
+    """django-prometheus' label for a cache instance; another backend: its
+    class name, lowercased."""
     for klass in type(cache).__mro__:
         path = f"{klass.__module__}.{klass.__qualname__}"
         for known, label in _CACHE_BACKENDS:

@@ -17,8 +17,8 @@ dispositions.
 from __future__ import annotations
 
 import faulthandler
-import math
 import logging
+import math
 import os
 import platform
 import re

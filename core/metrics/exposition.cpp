@@ -10,15 +10,15 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <optional>
-#include <bit>
-#include <cmath>
 #include <sstream>
 
 #include "http/request.h"
@@ -279,7 +279,8 @@ void collect(const SeriesTable<N>& table, std::map<SeriesKey, Cells>& into) {
       continue;
     Cells& c =
         into[{static_cast<Kind>(s.kind), std::string(s.labels, std::min<std::uint32_t>(s.labels_len, kLabelBytes))}];
-    if (s.kind == static_cast<std::uint32_t>(Kind::AppCounter) || s.kind == static_cast<std::uint32_t>(Kind::AppGauge)) {
+    if (s.kind == static_cast<std::uint32_t>(Kind::AppCounter) ||
+        s.kind == static_cast<std::uint32_t>(Kind::AppGauge)) {
       // An app's sample is a double: summed as one (gauges too: over the live workers).
       c[0] = std::bit_cast<std::uint64_t>(std::bit_cast<double>(c[0]) + std::bit_cast<double>(load(s.cells[0])));
       continue;
@@ -418,7 +419,8 @@ void app_families(Writer& out, const std::vector<std::pair<const SeriesKey*, dou
     for (std::size_t i = 3; i + 1 < s.v.size(); i += 2) {
       if (s.v[i] == "le") {
         s.le = s.v[i + 1];
-        s.le_value = s.le == "+Inf" ? std::numeric_limits<double>::infinity() : std::strtod(std::string(s.le).c_str(), nullptr);
+        s.le_value =
+            s.le == "+Inf" ? std::numeric_limits<double>::infinity() : std::strtod(std::string(s.le).c_str(), nullptr);
       } else {
         s.labels.emplace_back(s.v[i], s.v[i + 1]);
       }
@@ -447,8 +449,9 @@ void app_families(Writer& out, const std::vector<std::pair<const SeriesKey*, dou
                                      : Type::Untyped;
       out.family(std::string(current), type, "*", std::nullopt);
     }
-    out.sample(s.v[2].substr(s.v[0].size()), s.labels, number(s.value),
-               s.le.empty() ? std::pair<std::string_view, std::string_view>{} : std::pair{std::string_view("le"), s.le});
+    out.sample(
+        s.v[2].substr(s.v[0].size()), s.labels, number(s.value),
+        s.le.empty() ? std::pair<std::string_view, std::string_view>{} : std::pair{std::string_view("le"), s.le});
   }
 }
 

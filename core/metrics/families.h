@@ -51,8 +51,8 @@ enum class Type { Counter, Gauge, Histogram, Info, Unknown, Summary, Untyped };
   X(DjangoHttpResponsesTotalByStatusViewMethod, "django_http_responses_total_by_status_view_method", Counter,          \
     "status,view,method", "Count of responses by status, view, method.")                                               \
   X(DjangoHttpResponsesStreaming, "django_http_responses_streaming", Counter, "", "Count of streaming responses.")     \
-  X(DjangoHttpAjaxRequests, "django_http_ajax_requests", Counter, "", "Count of AJAX requests.")                      \
-  X(DjangoHttpResponsesTotalByTemplatename, "django_http_responses_total_by_templatename", Counter, "templatename",     \
+  X(DjangoHttpAjaxRequests, "django_http_ajax_requests", Counter, "", "Count of AJAX requests.")                       \
+  X(DjangoHttpResponsesTotalByTemplatename, "django_http_responses_total_by_templatename", Counter, "templatename",    \
     "Count of responses by template name.")                                                                            \
   X(DjangoHttpResponsesTotalByCharset, "django_http_responses_total_by_charset", Counter, "charset",                   \
     "Count of responses by charset.")                                                                                  \
@@ -75,7 +75,7 @@ enum class Type { Counter, Gauge, Histogram, Info, Unknown, Summary, Untyped };
   X(DjangoCacheGet, "django_cache_get", Counter, "backend", "Total get requests on cache")                             \
   X(DjangoCacheGetHits, "django_cache_get_hits", Counter, "backend", "Total hits on cache")                            \
   X(DjangoCacheGetMisses, "django_cache_get_misses", Counter, "backend", "Total misses on cache")                      \
-  X(DjangoCacheGetFail, "django_cache_get_fail", Counter, "backend", "Total get request failures by cache")           \
+  X(DjangoCacheGetFail, "django_cache_get_fail", Counter, "backend", "Total get request failures by cache")            \
   X(DjangoModelInserts, "django_model_inserts", Counter, "model", "Number of insert operations by model.")             \
   X(DjangoModelUpdates, "django_model_updates", Counter, "model", "Number of update operations by model.")             \
   X(DjangoModelDeletes, "django_model_deletes", Counter, "model", "Number of delete operations by model.")             \

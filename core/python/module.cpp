@@ -264,8 +264,8 @@ void metrics_request(std::string_view view, std::string_view method, std::string
                      bool streaming, std::string_view charset, std::string_view templatename, bool ajax, bool viewed) {
   if (g_tables)
     metrics::record_request(*g_tables,
-                            {view, method, transport, status, latency, request_bytes, response_bytes, streaming, charset,
-                             templatename, ajax, viewed},
+                            {view, method, transport, status, latency, request_bytes, response_bytes, streaming,
+                             charset, templatename, ajax, viewed},
                             g_latency);
 }
 

@@ -122,11 +122,10 @@ void fold_server(ServerTable& to, const ServerTable& from) {
 }
 
 void fold_django(DjangoTable& to, const DjangoTable& from) {
-  for (auto field :
-       {&DjangoTable::requests_before, &DjangoTable::responses_before, &DjangoTable::unknown_latency_before,
-        &DjangoTable::unknown_latency, &DjangoTable::streaming, &DjangoTable::latency_before_sum_ns,
-        &DjangoTable::request_body_sum, &DjangoTable::response_body_sum, &DjangoTable::series_dropped,
-        &DjangoTable::ajax})
+  for (auto field : {&DjangoTable::requests_before, &DjangoTable::responses_before,
+                     &DjangoTable::unknown_latency_before, &DjangoTable::unknown_latency, &DjangoTable::streaming,
+                     &DjangoTable::latency_before_sum_ns, &DjangoTable::request_body_sum,
+                     &DjangoTable::response_body_sum, &DjangoTable::series_dropped, &DjangoTable::ajax})
     add(to.*field, load(from.*field));
   add_cells(to.latency_before, from.latency_before);
   add_cells(to.request_body, from.request_body);
@@ -269,9 +268,7 @@ void set_migrations(Region& region, std::string_view connection, std::uint64_t a
   }
 }
 
-void record_cache(WorkerTables& t, std::string_view backend, std::size_t cell) {
-  count(t, Kind::Cache, backend, cell);
-}
+void record_cache(WorkerTables& t, std::string_view backend, std::size_t cell) { count(t, Kind::Cache, backend, cell); }
 
 void record_model(WorkerTables& t, std::string_view model, std::size_t cell, std::uint64_t n) {
   count(t, Kind::Model, model, cell, n);

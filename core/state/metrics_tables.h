@@ -124,7 +124,8 @@ enum class Kind : std::uint32_t {
 inline constexpr std::size_t kCells = 24;
 inline constexpr std::size_t kLabelBytes = 232;
 // Request cells; kReqViewed: the after-middleware's process_view ran (the view resolved)
-inline constexpr std::size_t kReqCount = 0, kReqViewed = 1, kReqLatency = 2, kReqLatencySum = kReqLatency + kLatencyCells;
+inline constexpr std::size_t kReqCount = 0, kReqViewed = 1, kReqLatency = 2,
+                             kReqLatencySum = kReqLatency + kLatencyCells;
 // Db cells
 inline constexpr std::size_t kDbConnections = 0, kDbConnectionErrors = 1, kDbExecute = 2, kDbExecuteMany = 3,
                              kDbDuration = 4, kDbDurationSum = kDbDuration + kLatencyCells;
@@ -190,7 +191,7 @@ struct WorkerTables {
 
 struct Region {
   LatencyBuckets latency;  // set once, before the first fork
-  WorkerTables retired;  // dead workers' counters (series in `retired_series`)
+  WorkerTables retired;    // dead workers' counters (series in `retired_series`)
   SeriesTable<kRetiredSeries> retired_series;
   SeriesTable<kPodSeries> pod;
   WorkerTables workers[kMaxWorkerTables];  // by worker slot (state::kMaxWorkers)

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import Counter, Gauge, Histogram, Summary
 
-from promparity.parity_app.models import Item, Note
+from promparity.parity_app.models import Item
 
 # The app's own metrics, in prometheus_client's default REGISTRY (registered
 # at import, as users do): Squall exports them without PROMETHEUS_MULTIPROC_DIR.
