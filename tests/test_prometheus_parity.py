@@ -331,8 +331,33 @@ def test_app_metrics_summed_across_workers(tmp_path: Path) -> None:
         assert count[0].value == sent
         assert fams["parity_waits_seconds"].type == "summary"
         assert fams["parity_in_view"].type == "gauge"
+        # A gauge: summed over the live workers, each of which served.
+        assert gauge(text, "parity_worker_served") == 2
         # prometheus_client's own process collector is not copied (Squall has squall_process_*).
         assert "process_cpu_seconds" not in fams
+
+        # SIGHUP recycles both workers: the counter keeps its total (each
+        # worker's last copy is folded in), the old workers' gauges are gone.
+        before = worker_pids(text)
+        server.proc.send_signal(signal.SIGHUP)
+
+        def recycled() -> str | None:
+            text = get(server.probe_port)
+            now = worker_pids(text)
+            return text if len(now) == 2 and not set(now.values()) & set(before.values()) else None
+
+        text = wait_for(recycled, "both workers replaced", 60)
+        assert re.search(rf'^parity_calls_total\{{kind="w"\}} {sent}\.0$', text, re.M), text
+        assert gauge(text, "parity_worker_served") in (None, 0)
+
+
+def worker_pids(text: str) -> dict[str, str]:
+    return dict(re.findall(r'^squall_process_start_time_seconds\{worker="(\d+)",pid="(\d+)"\}', text, re.M))
+
+
+def gauge(text: str, name: str) -> float | None:
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
 
 
 def test_prometheus_settings_honoured(tmp_path: Path) -> None:

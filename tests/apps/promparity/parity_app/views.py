@@ -21,6 +21,7 @@ CALLS = Counter("parity_calls", "Calls of the counter view.", ["kind"])
 IN_VIEW = Gauge("parity_in_view", "Requests inside the counter view.")
 SIZES = Histogram("parity_sizes", "Sizes seen by the counter view.", buckets=(1, 10, 100))
 WAITS = Summary("parity_waits_seconds", "Waits of the counter view.")
+SERVED = Gauge("parity_worker_served", "1 once this process served the counter view.")
 
 
 def hello(request):
@@ -109,4 +110,5 @@ def counter(request):
         CALLS.labels(kind=request.GET.get("kind", "plain")).inc()
         SIZES.observe(len(request.GET.get("kind", "")))
         WAITS.observe(0.5)
+        SERVED.set(1)
     return HttpResponse(str(os.getpid()))
