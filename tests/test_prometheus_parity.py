@@ -352,7 +352,8 @@ def test_app_metrics_summed_across_workers(tmp_path: Path) -> None:
 
 
 def worker_pids(text: str) -> dict[str, str]:
-    return dict(re.findall(r'^squall_process_start_time_seconds\{worker="(\d+)",pid="(\d+)"\}', text, re.M))
+    line = r'^squall_process_start_time_seconds\{worker="(\d+)",pid="(\d+)"\}'
+    return dict(re.findall(line, text, re.M))
 
 
 def gauge(text: str, name: str) -> float | None:
