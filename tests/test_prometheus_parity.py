@@ -28,6 +28,7 @@ import pytest
 from polling import free_port, port_accepts, wait_for
 from prometheus import Prometheus
 from prometheus_client.parser import text_string_to_metric_families as parse_text
+from realservers import start_redis
 from serverproc import APPS_DIR, ServerProcess, run_server, stop_process
 
 QUERIES = APPS_DIR / "promparity" / "django_mixin_queries.json"
@@ -357,7 +358,8 @@ def worker_pids(text: str) -> dict[str, str]:
 
 
 def gauge(text: str, name: str) -> float | None:
-    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    """The value of the sample written exactly `name` (labels included)."""
+    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
     return float(m.group(1)) if m else None
 
 
@@ -388,6 +390,31 @@ def test_bad_latency_buckets_are_refused(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "PROMETHEUS_LATENCY_BUCKETS" in result.stderr and "increase" in result.stderr
+
+
+def test_redis_cache_hits_misses_and_failures(tmp_path: Path) -> None:
+    """Django's own RedisCache, BACKEND unchanged: django-prometheus' label
+    native_redis; a get while Redis is down is a failure (and a 500)."""
+    redis = start_redis(tmp_path)
+    env = squall_env(tmp_path / "project", redis_url=redis.url)
+    try:
+        with run_server(["promparity.wsgi:application", "--workers", "1"], env=env) as server:
+            for path, status in [
+                ("/cache/redis/get/k/", 200),
+                ("/cache/redis/set/k/", 200),
+                ("/cache/redis/get/k/", 200),
+            ]:
+                assert send(server.port, "GET", path, {}, b"") == status
+            redis.stop()
+            assert send(server.port, "GET", "/cache/redis/get/k/", {}, b"") == 500
+            text = get(server.probe_port)
+    finally:
+        redis.stop()
+    counts = {
+        name: gauge(text, f'django_cache_get_{name}total{{backend="native_redis"}}')
+        for name in ("", "hits_", "misses_", "fail_")
+    }
+    assert counts == {"": 3, "hits_": 1, "misses_": 1, "fail_": 1}
 
 
 # ---- the django-mixin dashboards through a real Prometheus

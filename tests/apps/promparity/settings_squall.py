@@ -5,7 +5,7 @@ Squall's model mixin."""
 import os
 
 from promparity.settings_common import *  # noqa: F403
-from promparity.settings_common import INSTALLED_APPS
+from promparity.settings_common import CACHES, INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "squall"]
 MIDDLEWARE = [
@@ -21,3 +21,9 @@ if os.environ.get("PARITY_BUCKETS"):
     PROMETHEUS_LATENCY_BUCKETS = [float(b) for b in os.environ["PARITY_BUCKETS"].split(",")]
 if os.environ.get("PARITY_MIGRATIONS") == "0":
     PROMETHEUS_EXPORT_MIGRATIONS = False
+if os.environ.get("PARITY_REDIS_URL"):
+    CACHES["redis"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["PARITY_REDIS_URL"],
+        "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+    }
