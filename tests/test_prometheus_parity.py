@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from polling import free_port, port_accepts, wait_for
 from prometheus import Prometheus
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from realservers import start_redis
 from serverproc import APPS_DIR, ServerProcess, run_server, stop_process
@@ -336,6 +337,12 @@ def test_app_metrics_summed_across_workers(tmp_path: Path) -> None:
         assert gauge(text, "parity_worker_served") == 2
         # prometheus_client's own process collector is not copied (Squall has squall_process_*).
         assert "process_cpu_seconds" not in fams
+        # OpenMetrics too, read by prometheus_client's strict parser.
+        conn = http.client.HTTPConnection("127.0.0.1", server.probe_port, timeout=10)
+        conn.request("GET", "/metrics", headers={"Accept": "application/openmetrics-text"})
+        om = {f.name: f for f in parse_om(conn.getresponse().read().decode())}
+        conn.close()
+        assert om["parity_calls"].type == "counter" and om["parity_sizes"].type == "histogram"
 
         # SIGHUP recycles both workers: the counter keeps its total (each
         # worker's last copy is folded in), the old workers' gauges are gone.
