@@ -16,7 +16,11 @@ nothing.
 
 Database metrics (``django_db_*``) need no middleware: with ``"squall"`` in
 INSTALLED_APPS, every new connection gets an ``execute_wrapper``
-(:func:`install_db_instrumentation`).
+(:func:`install_db_instrumentation`), and every cache of CACHES its ``get()``
+counted (``django_cache_get_*``, :func:`install_cache_instrumentation`), with
+the project's own engines and backends. Models opt in with
+:func:`ExportModelOperationsMixin` (``django_model_*``), as with
+django-prometheus. An app's own prometheus_client metrics: squall/app_metrics.py.
 """
 
 from __future__ import annotations
