@@ -424,6 +424,30 @@ def test_redis_cache_hits_misses_and_failures(tmp_path: Path) -> None:
     assert counts == {"": 3, "hits_": 1, "misses_": 1, "fail_": 1}
 
 
+def test_cache_labels_are_django_prometheus_for_every_django_backend() -> None:
+    """The `backend` label of each backend a project can configure (the
+    memcached clients are not installed here: the label comes from the class)."""
+    from django.core.cache.backends import db, dummy, filebased, locmem, memcached, redis
+
+    from squall.metrics import cache_backend_label
+
+    class ProjectCache(locmem.LocMemCache):
+        pass
+
+    labels = {
+        locmem.LocMemCache: "locmem",
+        ProjectCache: "locmem",  # a subclass keeps its base's label
+        filebased.FileBasedCache: "filebased",
+        memcached.PyMemcacheCache: "memcached",
+        memcached.PyLibMCCache: "memcached",
+        redis.RedisCache: "native_redis",
+        db.DatabaseCache: "db",
+        dummy.DummyCache: "dummy",
+    }
+    for cls, label in labels.items():
+        assert cache_backend_label(object.__new__(cls)) == label, cls
+
+
 # ---- the django-mixin dashboards through a real Prometheus
 
 VARIABLES = {
