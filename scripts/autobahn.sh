@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Usage: scripts/autobahn.sh [CASES [EXCLUDED]]   (default: every case, "*"; e.g. "1.*,6.*" "6.4.*")
+#        AUTOBAHN_URL=ws://127.0.0.1:PORT/ scripts/autobahn.sh ...   (a server already running,
+#        e.g. squall --interface asgi bench.hello_asgi:app, instead of squall_ws_echo)
 # Runs Autobahn|Testsuite's fuzzingclient (crossbario/autobahn-testsuite, the
 # WebSocket conformance reference) against squall_ws_echo, the echo server on
 # core/ws, and prints the verdicts per case category. The suite is Python 2.7
@@ -30,16 +32,20 @@ if [ ! -f $out/site/.installed ]; then
 		echo "__path__ = __import__('pkgutil').extend_path(__path__, __name__)" >$out/site/zope/__init__.py
 	touch $out/site/.installed
 fi
-cmake -S . -B $out/build -G Ninja -DSQUALL_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build $out/build --target squall_ws_echo
-$out/build/squall_ws_echo --port 0 >$out/echo.port &
-echo_pid=$!
-trap 'kill $echo_pid 2>/dev/null' EXIT
-for _ in $(seq 50); do grep -q listening $out/echo.port && break; sleep 0.1; done
-port=$(awk '{print $3}' $out/echo.port)
+if [ -n "${AUTOBAHN_URL:-}" ]; then
+	url=$AUTOBAHN_URL
+else
+	cmake -S . -B $out/build -G Ninja -DSQUALL_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $out/build --target squall_ws_echo
+	$out/build/squall_ws_echo --port 0 >$out/echo.port &
+	echo_pid=$!
+	trap 'kill $echo_pid 2>/dev/null' EXIT
+	for _ in $(seq 50); do grep -q listening $out/echo.port && break; sleep 0.1; done
+	url="ws://127.0.0.1:$(awk '{print $3}' $out/echo.port)"
+fi
 rm -rf $out/report
 cat >$out/spec.json <<JSON
-{"outdir": "$out/report", "servers": [{"agent": "squall", "url": "ws://127.0.0.1:$port"}],
+{"outdir": "$out/report", "servers": [{"agent": "squall", "url": "$url"}],
  "cases": [$(echo "$cases" | sed 's/[^,][^,]*/"&"/g')], "exclude-cases": [$(echo "$excluded" | sed 's/[^,][^,]*/"&"/g')], "exclude-agent-cases": {}}
 JSON
 PYTHONPATH=$out/site "$py2" -c 'import sys; sys.argv = ["wstest", "-m", "fuzzingclient", "-s", sys.argv[1]]
