@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -31,8 +32,10 @@ class Prometheus:
         targets: list[str],
         interval: float = 0.5,
         metrics_path: str = "/metrics",
+        exemplars: bool = False,
     ) -> None:
         self.base_dir = base_dir
+        self.exemplar_storage = exemplars
         self.port = free_port()
         self.log = base_dir / "prometheus.log"
         config = {
@@ -64,6 +67,7 @@ class Prometheus:
                     f"--config.file={self.config}",
                     f"--storage.tsdb.path={self.base_dir / 'data'}",
                     f"--web.listen-address=127.0.0.1:{self.port}",
+                    *(["--enable-feature=exemplar-storage"] if self.exemplar_storage else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -97,6 +101,12 @@ class Prometheus:
         """The single value of a query, None while it has none."""
         result = self.query(promql)
         return float(result[0]["value"][1]) if result else None
+
+    def exemplars(self, promql: str, start: float) -> list[dict[str, Any]]:
+        """/api/v1/query_exemplars from `start` (time.time()) to now:
+        [{"seriesLabels": {...}, "exemplars": [{"labels": {...}, "value", "timestamp"}]}]."""
+        end = str(time.time())
+        return list(self.api("query_exemplars", query=promql, start=str(start), end=end))
 
     def targets(self) -> list[dict[str, Any]]:
         return list(self.api("targets")["activeTargets"])
@@ -134,8 +144,12 @@ def _rfc3339(text: str) -> float:
     return seconds + (float("0." + frac[:6]) if frac else 0.0)
 
 
-def start_prometheus(base_dir: Path, targets: list[str], interval: float = 0.5) -> Prometheus:
-    return Prometheus(base_dir, targets, interval).start()
+def start_prometheus(
+    base_dir: Path, targets: list[str], interval: float = 0.5, *, exemplars: bool = False
+) -> Prometheus:
+    """`exemplars`: --enable-feature=exemplar-storage (it scrapes OpenMetrics, keeps exemplars)."""
+    base_dir.mkdir(parents=True, exist_ok=True)
+    return Prometheus(base_dir, targets, interval, exemplars=exemplars).start()
 
 
 def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
