@@ -1,12 +1,15 @@
 #include "net/listener.h"
 
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <iterator>
 
 namespace squall::net {
 
@@ -43,6 +46,29 @@ UniqueFd open_listener(const ListenOptions& options, std::string& error) {
   freeaddrinfo(found);
   error = "cannot listen on " + where + ": " + std::strerror(last_errno);
   return UniqueFd();
+}
+
+bool refuse_new_handshakes(int listen_fd) {
+  int type = 0, protocol = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(listen_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return false;
+  len = sizeof protocol;
+  if (getsockopt(listen_fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0 || protocol != IPPROTO_TCP) return false;
+  // A TCP socket's filter sees the segment from its TCP header on: byte 13
+  // holds the flags (RFC 9293 §3.1). Drop SYN-without-ACK, keep the rest
+  // (the handshakes' final ACKs, and nothing else reaches a listener).
+  constexpr std::uint32_t kSyn = 0x02, kAck = 0x10;
+  // clang-format off
+  sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),            // A = flags
+      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, kSyn | kAck),  // A &= SYN|ACK
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kSyn, 0, 1),   // a bare SYN?
+      BPF_STMT(BPF_RET | BPF_K, 0),                      //   drop it
+      BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFFu),            // keep the whole segment
+  };
+  // clang-format on
+  sock_fprog program{static_cast<unsigned short>(std::size(code)), code};
+  return setsockopt(listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) == 0;
 }
 
 }  // namespace squall::net

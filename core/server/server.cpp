@@ -29,6 +29,9 @@ constexpr long kTickMillis = 100;
 // workers' wake-ups take their share: accepting until EAGAIN made the first
 // worker take nearly every connection of a burst.
 constexpr std::size_t kAcceptPerTurn = 1;
+// How long a stopping pod's workers keep accepting the handshakes that were
+// under way when they refused new ones: many round trips, even across nodes.
+constexpr auto kHandshakeSettle = std::chrono::milliseconds(100);
 
 void watch(int epoll, int fd, std::uint32_t events, std::uint64_t data) {
   epoll_event ev{};
@@ -151,7 +154,7 @@ int Server::run() {
     queue_.wake_sleepers();
     update_fair_accept();
     reap_closed();
-    if (draining_ && connections_.empty()) stopping_ = true;
+    if (draining_ && !listener_.valid() && connections_.empty()) stopping_ = true;
   }
   close_all();
   queue_.close();
@@ -257,15 +260,26 @@ void Server::begin_drain() {
   ctx_.draining.store(true);
   drain_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(config_.graceful_timeout));
-  if (listener_.valid()) {
-    // Take what is already queued first: closing the last copy of the socket
-    // would reset those connections.
-    accept_all(SIZE_MAX);
-    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
-    listener_.reset();
-    ctx_.routes.listen_fd = -1;
-  }
+  // When the pod stops, the workers hold the last copies of the listen
+  // socket: refuse new handshakes first and keep accepting until those under
+  // way have landed, so that closing it resets no established connection. A
+  // worker recycled alone just drops its copy: the others keep listening.
+  bool last_copies = !shared_ || shared_->draining.load(std::memory_order_relaxed);
+  if (listener_.valid() && last_copies && net::refuse_new_handshakes(listener_.get()))
+    listener_close_at_ = ctx_.now + kHandshakeSettle;
+  else
+    close_listener();
   for (auto& [raw, conn] : connections_) conn->close_if_idle();
+}
+
+void Server::close_listener() {
+  if (!listener_.valid()) return;
+  // Take what is already queued first: closing the last copy of the socket
+  // would reset those connections.
+  accept_all(SIZE_MAX);
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+  listener_.reset();
+  ctx_.routes.listen_fd = -1;
 }
 
 void Server::on_tick() {
@@ -276,6 +290,7 @@ void Server::on_tick() {
   publish_state();
   for (auto& [raw, conn] : connections_) conn->check_timeouts(now);
   if (draining_) {
+    if (now >= listener_close_at_) close_listener();
     for (auto& [raw, conn] : connections_) conn->close_if_idle();
     if (now > drain_deadline_) {
       log::log_event("warning", "squall",

@@ -69,6 +69,7 @@ class Server {
   void on_control();
   void on_tick();
   void begin_drain();
+  void close_listener();
   void close_all();
   void reap_closed();
 
@@ -84,7 +85,8 @@ class Server {
   bool draining_ = false;
   bool stopping_ = false;
   Clock::time_point drain_deadline_{};
-  std::atomic<int> stop_request_{0};  // 1 graceful, 2 fast
+  Clock::time_point listener_close_at_{};  // draining: when the listen socket closes
+  std::atomic<int> stop_request_{0};       // 1 graceful, 2 fast
   state::SharedState* shared_ = nullptr;
   state::WorkerSlot* slot_ = nullptr;
   pid_t master_pid_ = 0;
