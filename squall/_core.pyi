@@ -91,11 +91,22 @@ class ProbeConfig:
     ) -> None: ...
 
 class MetricsConfig:
-    """/metrics: its path and squall_info's (name, value) labels."""
+    """/metrics: its path and squall_info's (name, value) labels;
+    django_namespace (PROMETHEUS_METRIC_NAMESPACE, "" for none) and
+    latency_buckets (PROMETHEUS_LATENCY_BUCKETS without +Inf, [] for the defaults)."""
 
     path: str
     info: list[tuple[str, str]]
-    def __init__(self, *, path: str, info: list[tuple[str, str]]) -> None: ...
+    django_namespace: str
+    latency_buckets: list[float]
+    def __init__(
+        self,
+        *,
+        path: str,
+        info: list[tuple[str, str]],
+        django_namespace: str,
+        latency_buckets: list[float],
+    ) -> None: ...
 
 class StaticRoot:
     """A directory searched for a mount; `subprefix` ("" or "admin/"): only
@@ -340,16 +351,24 @@ def metrics_request(
     request_bytes: int,
     response_bytes: int,
     streaming: bool,
+    charset: str,
+    templatename: str,
+    ajax: bool,
+    viewed: bool,
 ) -> None:
-    """One request through PrometheusAfterMiddleware; latency < 0: unknown."""
+    """One request through PrometheusAfterMiddleware; latency < 0: unknown;
+    viewed: its process_view ran; templatename "": not a TemplateResponse."""
 
 def metrics_before() -> None: ...
 def metrics_before_response(latency: float) -> None: ...
 def metrics_exception(type: str, view: str) -> None: ...
 def metrics_db_connection(alias: str, vendor: str, ok: bool) -> None: ...
 def metrics_db_execute(
-    alias: str, vendor: str, many: bool, seconds: float, error_type: str
+    alias: str, vendor: str, many: bool, seconds: float, error_type: str, rows: int
 ) -> None: ...
+def metrics_cache(backend: str, cell: int) -> None: ...
+def metrics_model(model: str, cell: int, n: int) -> None: ...
+def metrics_app_set(samples: list[tuple[list[str], bool, float]]) -> list[int]: ...
 
 class ConsumerConfig:
     """The AMQP consumer of `manage.py consume`; prefetch 1-65535 (else ValueError)."""

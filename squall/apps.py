@@ -21,6 +21,8 @@ class SquallConfig(AppConfig):
         register_checks()
         # django_db_* metrics: an execute_wrapper on every new connection.
         # (Without the engine built, e.g. in a source checkout, this does nothing.)
-        from squall.metrics import install_db_instrumentation
+        # django_cache_get_*: every cache of CACHES, BACKEND unchanged.
+        from squall.metrics import install_cache_instrumentation, install_db_instrumentation
 
         install_db_instrumentation()
+        install_cache_instrumentation()

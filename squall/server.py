@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import faulthandler
 import logging
+import math
 import os
 import platform
+import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -95,6 +97,44 @@ def metrics_info(config: Config) -> dict[str, str]:
     }
 
 
+def prometheus_settings() -> tuple[str, list[float]]:
+    """django-prometheus' settings Squall honours: PROMETHEUS_METRIC_NAMESPACE
+    and PROMETHEUS_LATENCY_BUCKETS (without its +Inf; [] for the defaults).
+    ValueError with the reason for buckets Squall cannot keep."""
+    from squall.startup import django_configured
+
+    if not django_configured():
+        return "", []
+    from django.conf import settings
+
+    namespace = str(getattr(settings, "PROMETHEUS_METRIC_NAMESPACE", "") or "")
+    if namespace and not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", namespace):
+        raise ValueError(f"PROMETHEUS_METRIC_NAMESPACE {namespace!r} is not a metric name prefix")
+    given = getattr(settings, "PROMETHEUS_LATENCY_BUCKETS", None)
+    if given is None:
+        return namespace, []
+    try:
+        bounds = [float(b) for b in given]
+    except (TypeError, ValueError):
+        raise ValueError(f"PROMETHEUS_LATENCY_BUCKETS {given!r}: not a list of numbers") from None
+    if bounds and bounds[-1] == math.inf:
+        bounds.pop()
+    if not bounds or any(not math.isfinite(b) for b in bounds):
+        raise ValueError(f"PROMETHEUS_LATENCY_BUCKETS {given!r}: finite bounds, +Inf only last")
+    if any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
+        raise ValueError(f"PROMETHEUS_LATENCY_BUCKETS {given!r}: bounds must increase")
+    if len(bounds) > MAX_LATENCY_BUCKETS:
+        raise ValueError(
+            f"PROMETHEUS_LATENCY_BUCKETS has {len(bounds)} finite bounds; Squall keeps at "
+            f"most {MAX_LATENCY_BUCKETS} (django-prometheus' default has 16)"
+        )
+    return namespace, bounds
+
+
+# core/state/metrics_tables.h: kMaxLatencyBuckets.
+MAX_LATENCY_BUCKETS = 16
+
+
 def metrics_config(config: Config, **info: str) -> _core.MetricsConfig | None:
     """/metrics, or None: --no-metrics, or no probe port (as in Hurricane,
     --no-probe disables both). `info`: more squall_info labels."""
@@ -103,7 +143,16 @@ def metrics_config(config: Config, **info: str) -> _core.MetricsConfig | None:
     if not (config.probe and config.metrics):
         return None
     labels = metrics_info(config) | info
-    return _core.MetricsConfig(path=config.metrics, info=list(labels.items()))
+    try:
+        namespace, buckets = prometheus_settings()
+    except ValueError as exc:
+        exit_with_error(str(exc))
+    return _core.MetricsConfig(
+        path=config.metrics,
+        info=list(labels.items()),
+        django_namespace=namespace,
+        latency_buckets=buckets,
+    )
 
 
 def server_config(
@@ -266,8 +315,13 @@ def start_migrations_gauges(master: Any) -> None:
     if not django_configured():
         return
     from django.apps import apps
+    from django.conf import settings
 
     if not apps.ready:
+        return
+    # django-prometheus' switch; on by default here (one query per database
+    # per start, off the request path), off when the project says False.
+    if not getattr(settings, "PROMETHEUS_EXPORT_MIGRATIONS", True):
         return
     from squall.metrics import publish_migrations
 
@@ -327,11 +381,34 @@ def run_worker(
     ]
     for thread in threads:
         thread.start()
-    if slot == 0 and _core.metrics_enabled():
-        start_migrations_gauges(master)
+    finish_app_metrics = None
+    if _core.metrics_enabled():
+        if slot == 0:
+            start_migrations_gauges(master)
+        finish_app_metrics = start_app_metrics()
     logger.info("worker %d serving", os.getpid())
     status = server.run()
     for thread in threads:
         # The queue is closed: each thread ends after its current request.
         thread.join(timeout=5.0)
+    if finish_app_metrics is not None:
+        finish_app_metrics()  # the last values, before the master folds this worker's tables
     return int(status)
+
+
+def start_app_metrics() -> Callable[[], None]:
+    """The model series at 0 and the copies of the app's prometheus_client
+    registry (squall/app_metrics.py); returns the function that ends them."""
+    from squall import app_metrics
+    from squall.startup import django_configured
+
+    namespace = ""
+    if django_configured():
+        from django.apps import apps
+
+        if apps.ready:
+            from squall.metrics import start_worker_metrics
+
+            start_worker_metrics()
+            namespace, _ = prometheus_settings()
+    return app_metrics.start(namespace)

@@ -32,23 +32,27 @@ class Prometheus:
         targets: list[str],
         interval: float = 0.5,
         metrics_path: str = "/metrics",
+        jobs: dict[str, list[str]] | None = None,
+        labels: dict[str, str] | None = None,
         exemplars: bool = False,
     ) -> None:
+        """`jobs`: job name -> targets, in place of one job "squall" scraping
+        `targets`; `labels`: added to every target (a dashboard's cluster=...)."""
         self.base_dir = base_dir
         self.exemplar_storage = exemplars
         self.port = free_port()
         self.log = base_dir / "prometheus.log"
+        ms = f"{int(interval * 1000)}ms"
         config = {
-            "global": {
-                "scrape_interval": f"{int(interval * 1000)}ms",
-                "scrape_timeout": f"{int(interval * 1000)}ms",
-            },
+            # evaluation_interval is also a subquery's default step ([1d:]).
+            "global": {"scrape_interval": ms, "scrape_timeout": ms, "evaluation_interval": ms},
             "scrape_configs": [
                 {
-                    "job_name": "squall",
+                    "job_name": job,
                     "metrics_path": metrics_path,
-                    "static_configs": [{"targets": targets}],
+                    "static_configs": [{"targets": hosts, "labels": labels or {}}],
                 }
+                for job, hosts in (jobs or {"squall": targets}).items()
             ],
         }
         self.config = base_dir / "prometheus.yml"
@@ -93,9 +97,11 @@ class Prometheus:
         assert body["status"] == "success", body
         return body["data"]
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """An instant query's vector: [{"metric": {...}, "value": [t, "v"]}]."""
-        return list(self.api("query", query=promql)["result"])
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's vector: [{"metric": {...}, "value": [t, "v"]}];
+        `at`: evaluated at that time.time() instead of now."""
+        params = {"query": promql} | ({"time": f"{at:.3f}"} if at is not None else {})
+        return list(self.api("query", **params)["result"])
 
     def value(self, promql: str) -> float | None:
         """The single value of a query, None while it has none."""

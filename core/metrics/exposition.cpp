@@ -10,12 +10,15 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "http/request.h"
@@ -105,6 +108,18 @@ std::string number(double v) {
 
 std::string integer(std::uint64_t v) { return std::to_string(v); }
 
+// A bucket bound as prometheus_client writes it (floatToGoString: Go's
+// exponent form from 1e6 on, "1.048576e+06"), so that `le` label values are
+// django-prometheus' and a query summing by `le` over both sees one series.
+std::string bound(double v) {
+  std::string s = number(v);
+  auto dot = s.find('.');
+  if (v <= 0 || dot == std::string::npos || dot <= 6 || s.find_first_of("eE") != std::string::npos) return s;
+  std::string mantissa = s.substr(0, 1) + "." + s.substr(1, dot - 1) + s.substr(dot + 1);
+  while (!mantissa.empty() && (mantissa.back() == '0' || mantissa.back() == '.')) mantissa.pop_back();
+  return mantissa + "e+0" + std::to_string(dot - 1);
+}
+
 void escape_label(std::string& out, std::string_view v) {
   for (char c : v) {
     if (c == '\\')
@@ -123,22 +138,33 @@ using F = Family;
 
 class Writer {
  public:
-  explicit Writer(Format f) : format_(f) { out_.reserve(64 * 1024); }
+  Writer(Format f, std::string_view django_namespace) : format_(f), namespace_(django_namespace) {
+    out_.reserve(64 * 1024);
+  }
 
   void family(Family f) {
     const FamilyInfo& fam = info(f);
-    std::string_view name = fam.name, help = fam.help;
-    Type type = fam.type;
-    name_ = name;
+    std::string name(fam.name);
+    // prometheus_client's namespace: "NS_" + name (django-prometheus passes
+    // PROMETHEUS_METRIC_NAMESPACE to each of its families).
+    if (!namespace_.empty() && name.starts_with("django_")) name = std::string(namespace_) + "_" + name;
+    family(std::move(name), fam.type, fam.labels, fam.help);
+  }
+
+  // An app's family: labels chosen at run time, no HELP (not kept).
+  void family(std::string name, Type type, std::string_view labels, std::optional<std::string_view> help) {
+    name_ = std::move(name);
     type_ = type;
-    labels_ = fam.labels;
+    labels_ = labels;
     std::string_view type_name = type == Type::Counter     ? "counter"
                                  : type == Type::Gauge     ? "gauge"
                                  : type == Type::Histogram ? "histogram"
+                                 : type == Type::Summary   ? "summary"
                                  : type == Type::Info      ? "info"
                                  : format_ == Format::Text ? "untyped"
+                                 : type == Type::Untyped   ? "unknown"
                                                            : "gauge";
-    std::string meta(name);
+    std::string meta(name_);
     if (format_ == Format::Text) {
       if (type == Type::Counter) meta += "_total";
       if (type == Type::Info) {
@@ -146,11 +172,14 @@ class Writer {
         type_name = "gauge";
       }
     }
-    out_ += "# HELP ";
-    out_ += meta;
-    out_ += ' ';
-    out_ += help;  // constant texts: nothing to escape
-    out_ += "\n# TYPE ";
+    if (help) {
+      out_ += "# HELP ";
+      out_ += meta;
+      out_ += ' ';
+      out_ += *help;  // constant texts: nothing to escape
+      out_ += '\n';
+    }
+    out_ += "# TYPE ";
     out_ += meta;
     out_ += ' ';
     out_ += type_name;
@@ -214,7 +243,7 @@ class Writer {
     std::uint64_t total = 0;
     for (std::size_t i = 0; i <= n; ++i) {
       total += cells[i];
-      sample("_bucket", labels, integer(total), {"le", i < n ? number(bounds[i]) : "+Inf"});
+      sample("_bucket", labels, integer(total), {"le", i < n ? bound(bounds[i]) : "+Inf"});
       if (exemplars && format_ == Format::OpenMetrics && exemplars[i].seq != 0) exemplar(exemplars[i]);
     }
     sample("_count", labels, integer(total));
@@ -243,8 +272,9 @@ class Writer {
 
  private:
   Format format_;
+  std::string_view namespace_;
   std::string out_;
-  std::string_view name_;
+  std::string name_;
   Type type_ = Type::Gauge;
   std::string_view labels_;  // declared label names, comma-separated
 };
@@ -266,6 +296,12 @@ void collect(const SeriesTable<N>& table, std::map<SeriesKey, Cells>& into) {
       continue;
     Cells& c =
         into[{static_cast<Kind>(s.kind), std::string(s.labels, std::min<std::uint32_t>(s.labels_len, kLabelBytes))}];
+    if (s.kind == static_cast<std::uint32_t>(Kind::AppCounter) ||
+        s.kind == static_cast<std::uint32_t>(Kind::AppGauge)) {
+      // An app's sample is a double: summed as one (gauges too: over the live workers).
+      c[0] = std::bit_cast<std::uint64_t>(std::bit_cast<double>(c[0]) + std::bit_cast<double>(load(s.cells[0])));
+      continue;
+    }
     for (std::size_t i = 0; i < kCells; ++i) c[i] += load(s.cells[i]);
   }
 }
@@ -337,7 +373,8 @@ void add_server(ServerTable& to, const ServerTable& from, bool gauges) {
 void add_django(DjangoTable& to, const DjangoTable& from) {
   for (auto f : {&DjangoTable::requests_before, &DjangoTable::responses_before, &DjangoTable::unknown_latency_before,
                  &DjangoTable::unknown_latency, &DjangoTable::streaming, &DjangoTable::latency_before_sum_ns,
-                 &DjangoTable::request_body_sum, &DjangoTable::response_body_sum, &DjangoTable::series_dropped})
+                 &DjangoTable::request_body_sum, &DjangoTable::response_body_sum, &DjangoTable::series_dropped,
+                 &DjangoTable::ajax})
     to.*f += load(from.*f);
   sum_into(to.latency_before, from.latency_before);
   sum_into(to.request_body, from.request_body);
@@ -399,6 +436,71 @@ ProcessStats process_stats(int pid) {
 
 // ---- the families ------------------------------------------------------------------
 
+// django-prometheus' accepted methods (PrometheusAfterMiddleware._method).
+bool known_method(std::string_view m) {
+  for (std::string_view k : {"GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"})
+    if (m == k) return true;
+  return false;
+}
+
+// An app's prometheus_client samples (squall/app_metrics.py mirrors them): the
+// packed key is family, type, sample name, then label name/value pairs. Each
+// family once, its samples grouped by label set, a histogram's buckets by
+// `le` then _count and _sum, as OpenMetrics requires.
+void app_families(Writer& out, const std::vector<std::pair<const SeriesKey*, double>>& samples) {
+  struct Sample {
+    std::vector<std::string_view> v;  // family, type, sample, k, v, ...
+    Labels labels;                    // without le
+    std::string_view le;
+    double le_value = 0;
+    int rank = 0;  // _bucket, _count, _sum, other
+    double value = 0;
+  };
+  std::vector<Sample> all;
+  all.reserve(samples.size());
+  for (const auto& [key, value] : samples) {
+    Sample s;
+    s.v = split_labels(key->labels);
+    if (s.v.size() < 3 || s.v.size() % 2 == 0 || !s.v[2].starts_with(s.v[0])) continue;
+    for (std::size_t i = 3; i + 1 < s.v.size(); i += 2) {
+      if (s.v[i] == "le") {
+        s.le = s.v[i + 1];
+        s.le_value =
+            s.le == "+Inf" ? std::numeric_limits<double>::infinity() : std::strtod(std::string(s.le).c_str(), nullptr);
+      } else {
+        s.labels.emplace_back(s.v[i], s.v[i + 1]);
+      }
+    }
+    std::string_view suffix = s.v[2].substr(s.v[0].size());
+    s.rank = suffix == "_bucket" ? 0 : suffix == "_count" ? 1 : suffix == "_sum" ? 2 : 3;
+    s.value = value;
+    all.push_back(std::move(s));
+  }
+  std::sort(all.begin(), all.end(), [](const Sample& a, const Sample& b) {
+    if (a.v[0] != b.v[0]) return a.v[0] < b.v[0];
+    if (a.labels != b.labels) return a.labels < b.labels;
+    if (a.rank != b.rank) return a.rank < b.rank;
+    if (a.le_value != b.le_value) return a.le_value < b.le_value;
+    return a.v[2] < b.v[2];
+  });
+  std::string_view current;
+  for (const Sample& s : all) {
+    if (s.v[0] != current) {
+      current = s.v[0];
+      std::string_view t = s.v[1];
+      Type type = t == "counter"     ? Type::Counter
+                  : t == "gauge"     ? Type::Gauge
+                  : t == "histogram" ? Type::Histogram
+                  : t == "summary"   ? Type::Summary
+                                     : Type::Untyped;
+      out.family(std::string(current), type, "*", std::nullopt);
+    }
+    out.sample(
+        s.v[2].substr(s.v[0].size()), s.labels, number(s.value),
+        s.le.empty() ? std::pair<std::string_view, std::string_view>{} : std::pair{std::string_view("le"), s.le});
+  }
+}
+
 std::string render_once(const MetricsConfig& config, const Sources& src, Format format) {
   const state::SharedState& state = src.state;
   state::Snapshot snap = state::snapshot(state);
@@ -417,13 +519,17 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
       if (format == Format::OpenMetrics) collect_exemplars(wt, t.request_exemplars);
     }
   }
-  Writer out(format);
+  Writer out(format, config.django_namespace);
+  const BucketsView lb = latency_buckets(region);
 
   // -- django-prometheus: requests (one record per view, method, transport, status)
   std::map<std::string_view, std::uint64_t> by_method, by_transport, by_status;
   std::map<std::array<std::string_view, 3>, std::uint64_t> by_view_transport_method, by_status_view_method;
   std::map<std::array<std::string_view, 2>, std::array<std::uint64_t, kLatencyCells + 1>> latency;
   std::map<std::array<std::string_view, 2>, LatencyExemplars> latency_exemplars;
+  std::map<std::string_view, const Cells*> caches, models;
+  std::map<std::string_view, std::uint64_t> charsets, templates;
+  std::vector<std::pair<const SeriesKey*, double>> app;
   std::map<std::array<std::string_view, 2>, std::uint64_t> exceptions;
   std::map<std::string_view, std::uint64_t> exceptions_by_type, exceptions_by_view;
   std::map<std::array<std::string_view, 2>, const Cells*> db;
@@ -435,11 +541,15 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
       case Kind::Request: {
         if (v.size() != 4) break;
         std::uint64_t n = cells[kReqCount];
-        by_method[v[1]] += n;
+        // django-prometheus: the counters say <invalid method> for a method
+        // outside its list, the latency histogram has the method as sent
+        // (llhttp accepts only the methods it knows: a bounded set).
+        std::string_view method = known_method(v[1]) ? v[1] : std::string_view("<invalid method>");
+        by_method[method] += n;
         by_transport[v[2]] += n;
         by_status[v[3]] += n;
-        by_view_transport_method[{v[0], v[2], v[1]}] += n;
-        by_status_view_method[{v[3], v[0], v[1]}] += n;
+        if (cells[kReqViewed]) by_view_transport_method[{v[0], v[2], method}] += cells[kReqViewed];
+        by_status_view_method[{v[3], v[0], method}] += n;
         auto& l = latency[{v[0], v[1]}];
         for (std::size_t i = 0; i < kLatencyCells; ++i) l[i] += cells[kReqLatency + i];
         l[kLatencyCells] += cells[kReqLatencySum];
@@ -451,6 +561,20 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
         }
         break;
       }
+      case Kind::Cache:
+        if (v.size() == 1) caches[v[0]] = &cells;
+        break;
+      case Kind::Model:
+        if (v.size() == 1) models[v[0]] = &cells;
+        break;
+      case Kind::Charset:
+        if (v.size() == 1) charsets[v[0]] += cells[0];
+        break;
+      case Kind::Template:
+        if (v.size() == 1) templates[v[0]] += cells[0];
+        break;
+      case Kind::AppCounter:
+      case Kind::AppGauge: app.emplace_back(&key, std::bit_cast<double>(cells[0])); break;
       case Kind::Exception:
         if (v.size() != 2) break;
         exceptions_by_type[v[0]] += cells[0];
@@ -474,14 +598,14 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   out.family(F::DjangoHttpResponsesBeforeMiddlewares);
   out.counter({}, dj.responses_before);
   out.family(F::DjangoHttpRequestsLatencyIncludingMiddlewaresSeconds);
-  out.histogram({}, dj.latency_before, kLatencyBuckets, std::size(kLatencyBuckets), dj.latency_before_sum_ns, 1e-9);
+  out.histogram({}, dj.latency_before, lb.bounds, lb.n, dj.latency_before_sum_ns, 1e-9);
   out.family(F::DjangoHttpRequestsUnknownLatencyIncludingMiddlewares);
   out.counter({}, dj.unknown_latency_before);
   out.family(F::DjangoHttpRequestsLatencySecondsByViewMethod);
   for (const auto& [k, l] : latency) {
     auto e = latency_exemplars.find(k);
-    out.histogram({{"view", k[0]}, {"method", k[1]}}, l.data(), kLatencyBuckets, std::size(kLatencyBuckets),
-                  l[kLatencyCells], 1e-9, e == latency_exemplars.end() ? nullptr : e->second.data());
+    out.histogram({{"view", k[0]}, {"method", k[1]}}, l.data(), lb.bounds, lb.n, l[kLatencyCells], 1e-9,
+                  e == latency_exemplars.end() ? nullptr : e->second.data());
   }
   out.family(F::DjangoHttpRequestsUnknownLatency);
   out.counter({}, dj.unknown_latency);
@@ -506,6 +630,12 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   for (const auto& [k, n] : by_status_view_method) out.counter({{"status", k[0]}, {"view", k[1]}, {"method", k[2]}}, n);
   out.family(F::DjangoHttpResponsesStreaming);
   out.counter({}, dj.streaming);
+  out.family(F::DjangoHttpAjaxRequests);
+  out.counter({}, dj.ajax);
+  out.family(F::DjangoHttpResponsesTotalByTemplatename);
+  for (const auto& [k, n] : templates) out.counter({{"templatename", k}}, n);
+  out.family(F::DjangoHttpResponsesTotalByCharset);
+  for (const auto& [k, n] : charsets) out.counter({{"charset", k}}, n);
   out.family(F::DjangoHttpExceptionsTotalByType);
   for (const auto& [k, n] : exceptions_by_type) out.counter({{"type", k}}, n);
   out.family(F::DjangoHttpExceptionsTotalByView);
@@ -524,8 +654,21 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   for (const auto& [k, n] : db_errors) out.counter({{"alias", k[0]}, {"vendor", k[1]}, {"type", k[2]}}, n);
   out.family(F::DjangoDbQueryDurationSeconds);
   for (const auto& [k, c] : db)
-    out.histogram({{"alias", k[0]}, {"vendor", k[1]}}, c->data() + kDbDuration, kDbBuckets, std::size(kDbBuckets),
-                  (*c)[kDbDurationSum], 1e-9);
+    out.histogram({{"alias", k[0]}, {"vendor", k[1]}}, c->data() + kDbDuration, lb.bounds, lb.n, (*c)[kDbDurationSum],
+                  1e-9);
+  // -- django-prometheus: caches and models
+  auto by_label = [&](Family f, std::string_view label, const std::map<std::string_view, const Cells*>& m,
+                      std::size_t cell) {
+    out.family(f);
+    for (const auto& [k, c] : m) out.counter({{label, k}}, (*c)[cell]);
+  };
+  by_label(F::DjangoCacheGet, "backend", caches, kCacheGet);
+  by_label(F::DjangoCacheGetHits, "backend", caches, kCacheHits);
+  by_label(F::DjangoCacheGetMisses, "backend", caches, kCacheMisses);
+  by_label(F::DjangoCacheGetFail, "backend", caches, kCacheFail);
+  by_label(F::DjangoModelInserts, "model", models, kModelInserts);
+  by_label(F::DjangoModelUpdates, "model", models, kModelUpdates);
+  by_label(F::DjangoModelDeletes, "model", models, kModelDeletes);
   {
     std::map<SeriesKey, Cells> pod;
     if (region) collect(region->pod, pod);
@@ -705,6 +848,7 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   Labels info;
   for (const auto& [k, v] : config.info) info.emplace_back(k, v);
   out.sample("", info, "1");
+  app_families(out, app);
   return out.finish();
 }
 

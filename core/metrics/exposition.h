@@ -24,6 +24,10 @@ struct MetricsConfig {
   std::string path = "/metrics";
   // squall_info labels: the version and the main options.
   std::vector<std::pair<std::string, std::string>> info;
+  // PROMETHEUS_METRIC_NAMESPACE: "NS" names the django_* families NS_django_*; "": none.
+  std::string django_namespace;
+  // PROMETHEUS_LATENCY_BUCKETS, finite and ascending (+Inf implied); empty: django-prometheus'.
+  std::vector<double> latency_buckets;
 };
 
 // Whether each probe passes (squall_probe_success), decided by the caller

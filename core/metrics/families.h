@@ -16,7 +16,8 @@
 
 namespace squall::metrics {
 
-enum class Type { Counter, Gauge, Histogram, Info, Unknown };
+// Summary and Untyped: only for an app's own prometheus_client families.
+enum class Type { Counter, Gauge, Histogram, Info, Unknown, Summary, Untyped };
 
 // X(enumerator, name, type, labels, help)
 #define SQUALL_METRIC_FAMILIES(X)                                                                                      \
@@ -50,6 +51,11 @@ enum class Type { Counter, Gauge, Histogram, Info, Unknown };
   X(DjangoHttpResponsesTotalByStatusViewMethod, "django_http_responses_total_by_status_view_method", Counter,          \
     "status,view,method", "Count of responses by status, view, method.")                                               \
   X(DjangoHttpResponsesStreaming, "django_http_responses_streaming", Counter, "", "Count of streaming responses.")     \
+  X(DjangoHttpAjaxRequests, "django_http_ajax_requests", Counter, "", "Count of AJAX requests.")                       \
+  X(DjangoHttpResponsesTotalByTemplatename, "django_http_responses_total_by_templatename", Counter, "templatename",    \
+    "Count of responses by template name.")                                                                            \
+  X(DjangoHttpResponsesTotalByCharset, "django_http_responses_total_by_charset", Counter, "charset",                   \
+    "Count of responses by charset.")                                                                                  \
   X(DjangoHttpExceptionsTotalByType, "django_http_exceptions_total_by_type", Counter, "type",                          \
     "Count of exceptions by object type.")                                                                             \
   X(DjangoHttpExceptionsTotalByView, "django_http_exceptions_total_by_view", Counter, "view",                          \
@@ -66,6 +72,13 @@ enum class Type { Counter, Gauge, Histogram, Info, Unknown };
     "Counter of execution errors by database, vendor and exception type.")                                             \
   X(DjangoDbQueryDurationSeconds, "django_db_query_duration_seconds", Histogram, "alias,vendor",                       \
     "Histogram of query duration by database and vendor.")                                                             \
+  X(DjangoCacheGet, "django_cache_get", Counter, "backend", "Total get requests on cache")                             \
+  X(DjangoCacheGetHits, "django_cache_get_hits", Counter, "backend", "Total hits on cache")                            \
+  X(DjangoCacheGetMisses, "django_cache_get_misses", Counter, "backend", "Total misses on cache")                      \
+  X(DjangoCacheGetFail, "django_cache_get_fail", Counter, "backend", "Total get request failures by cache")            \
+  X(DjangoModelInserts, "django_model_inserts", Counter, "model", "Number of insert operations by model.")             \
+  X(DjangoModelUpdates, "django_model_updates", Counter, "model", "Number of update operations by model.")             \
+  X(DjangoModelDeletes, "django_model_deletes", Counter, "model", "Number of delete operations by model.")             \
   X(DjangoMigrationsUnappliedTotal, "django_migrations_unapplied_total", Unknown, "connection",                        \
     "Count of unapplied migrations by database connection.")                                                           \
   X(DjangoMigrationsAppliedTotal, "django_migrations_applied_total", Unknown, "connection",                            \

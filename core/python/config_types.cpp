@@ -68,9 +68,12 @@ void bind_server_config(nb::module_& m) {
       .field("check_interval", &probe::ProbeConfig::check_interval)
       .bind();
 
-  StrictStruct<metrics::MetricsConfig>(m, "MetricsConfig", "/metrics: its path and squall_info's labels")
+  StrictStruct<metrics::MetricsConfig>(m, "MetricsConfig",
+                                       "/metrics: its path, squall_info's labels, django-prometheus' settings")
       .field("path", &metrics::MetricsConfig::path)
       .field("info", &metrics::MetricsConfig::info)
+      .field("django_namespace", &metrics::MetricsConfig::django_namespace)
+      .field("latency_buckets", &metrics::MetricsConfig::latency_buckets)
       .bind();
 
   StrictStruct<static_files::Root>(m, "StaticRoot", "A directory served under a mount (a finder's prefix)")

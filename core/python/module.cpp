@@ -2,6 +2,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
@@ -31,6 +32,8 @@ namespace {
 // The worker's own metrics tables (set by Server.attach); null elsewhere, so
 // the Python side's calls are no-ops in the master, the checker, or with --no-metrics.
 metrics::WorkerTables* g_tables = nullptr;
+// The latency buckets in use (PROMETHEUS_LATENCY_BUCKETS), set with g_tables.
+metrics::BucketsView g_latency = metrics::latency_buckets(nullptr);
 
 // Opens a listen socket into `fd`; returns the bound port. RuntimeError with a one-line reason.
 int listen_or_raise(const net::ListenOptions& options, net::UniqueFd& fd) {
@@ -66,7 +69,12 @@ class PyMaster {
   explicit PyMaster(master::MasterConfig config)
       : config_(std::move(config)),
         state_(state::SharedState::create(config_.metrics.has_value())),
-        signals_(master::Master::install_signals()) {}
+        signals_(master::Master::install_signals()) {
+    // Before the first fork: every worker and the exposition read them.
+    if (state_->metrics && config_.metrics)
+      metrics::set_latency_buckets(*state_->metrics, config_.metrics->latency_buckets.data(),
+                                   config_.metrics->latency_buckets.size());
+  }
 
   int listen(const std::string& host, int port, int backlog, bool reuse_port) {
     return listen_or_raise({host, port, backlog, reuse_port}, listener_);
@@ -133,7 +141,10 @@ class PyServer {
   void attach(const PyMaster& master, int slot, int listen_fd) {
     server_.adopt_listener(net::UniqueFd(listen_fd));
     server_.attach(master.state(), &master.state()->workers[slot]);
-    if (master.state()->metrics) g_tables = &master.state()->metrics->workers[slot];
+    if (master.state()->metrics) {
+      g_tables = &master.state()->metrics->workers[slot];
+      g_latency = metrics::latency_buckets(master.state()->metrics);
+    }
   }
 
   // A Python thread's life: take requests from the queue and run the app.
@@ -251,12 +262,13 @@ namespace {
 
 void metrics_request(std::string_view view, std::string_view method, std::string_view transport,
                      std::string_view status, double latency, std::uint64_t request_bytes, std::uint64_t response_bytes,
-                     bool streaming) {
+                     bool streaming, std::string_view charset, std::string_view templatename, bool ajax, bool viewed) {
   if (!g_tables) return;
   const http::TraceContext* trace = current_trace();
   metrics::record_request(*g_tables,
-                          {view, method, transport, status, latency, request_bytes, response_bytes, streaming},
-                          trace ? trace->trace() : std::string_view());
+                          {view, method, transport, status, latency, request_bytes, response_bytes, streaming, charset,
+                           templatename, ajax, viewed},
+                          g_latency, trace ? trace->trace() : std::string_view());
 }
 
 void metrics_before() {
@@ -264,7 +276,7 @@ void metrics_before() {
 }
 
 void metrics_before_response(double latency) {
-  if (g_tables) metrics::record_before_response(*g_tables, latency);
+  if (g_tables) metrics::record_before_response(*g_tables, latency, g_latency);
 }
 
 void metrics_exception(std::string_view type, std::string_view view) {
@@ -276,8 +288,35 @@ void metrics_db_connection(std::string_view alias, std::string_view vendor, bool
 }
 
 void metrics_db_execute(std::string_view alias, std::string_view vendor, bool many, double seconds,
-                        std::string_view error_type) {
-  if (g_tables) metrics::record_db_execute(*g_tables, alias, vendor, many, seconds, error_type);
+                        std::string_view error_type, std::uint64_t rows) {
+  if (g_tables) metrics::record_db_execute(*g_tables, alias, vendor, many, seconds, error_type, rows, g_latency);
+}
+
+void metrics_cache(std::string_view backend, int cell) {
+  if (g_tables && cell >= 0 && cell <= static_cast<int>(metrics::kCacheFail))
+    metrics::record_cache(*g_tables, backend, static_cast<std::size_t>(cell));
+}
+
+void metrics_model(std::string_view model, int cell, std::uint64_t n) {
+  if (g_tables && cell >= 0 && cell <= static_cast<int>(metrics::kModelDeletes))
+    metrics::record_model(*g_tables, model, static_cast<std::size_t>(cell), n);
+}
+
+// An app's prometheus_client samples: (key values, counter?, value) each; the
+// indexes of the samples refused (table full, or a key over 232 bytes).
+std::vector<std::size_t> metrics_app_set(
+    const std::vector<std::tuple<std::vector<std::string>, bool, double>>& samples) {
+  std::vector<std::size_t> refused;
+  if (!g_tables) return refused;
+  std::vector<std::string_view> values;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const auto& [key, counter, value] = samples[i];
+    values.assign(key.begin(), key.end());
+    metrics::LabelKey packed(counter ? metrics::Kind::AppCounter : metrics::Kind::AppGauge, values.data(),
+                             values.size(), true);
+    if (!metrics::set_app_sample(*g_tables, counter, packed, value)) refused.push_back(i);
+  }
+  return refused;
 }
 
 }  // namespace
@@ -317,12 +356,16 @@ NB_MODULE(_core, m) {
       .def("set_migrations", &PyMaster::set_migrations, "connection"_a, "applied"_a, "unapplied"_a);
   m.def("metrics_enabled", [] { return squall::python::g_tables != nullptr; });
   m.def("metrics_request", &squall::python::metrics_request, "view"_a, "method"_a, "transport"_a, "status"_a,
-        "latency"_a, "request_bytes"_a, "response_bytes"_a, "streaming"_a);
+        "latency"_a, "request_bytes"_a, "response_bytes"_a, "streaming"_a, "charset"_a, "templatename"_a, "ajax"_a,
+        "viewed"_a);
   m.def("metrics_before", &squall::python::metrics_before);
   m.def("metrics_before_response", &squall::python::metrics_before_response, "latency"_a);
   m.def("metrics_exception", &squall::python::metrics_exception, "type"_a, "view"_a);
   m.def("metrics_db_connection", &squall::python::metrics_db_connection, "alias"_a, "vendor"_a, "ok"_a);
   m.def("metrics_db_execute", &squall::python::metrics_db_execute, "alias"_a, "vendor"_a, "many"_a, "seconds"_a,
-        "error_type"_a);
+        "error_type"_a, "rows"_a);
+  m.def("metrics_cache", &squall::python::metrics_cache, "backend"_a, "cell"_a);
+  m.def("metrics_model", &squall::python::metrics_model, "model"_a, "cell"_a, "n"_a);
+  m.def("metrics_app_set", &squall::python::metrics_app_set, "samples"_a);
   squall::python::init_app_call(m);
 }

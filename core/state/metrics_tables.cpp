@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -44,12 +46,19 @@ std::string_view cut(std::string_view s, std::size_t max) {
 
 }  // namespace
 
-LabelKey::LabelKey(Kind kind, std::initializer_list<std::string_view> values) {
-  std::size_t left = values.size();
-  for (std::string_view v : values) {
+LabelKey::LabelKey(Kind kind, std::initializer_list<std::string_view> values)
+    : LabelKey(kind, values.begin(), values.size(), false) {}
+
+LabelKey::LabelKey(Kind kind, const std::string_view* values, std::size_t n, bool exact) {
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) total += values[i].size() + 1;
+  if (exact && total > kLabelBytes) n = 0, truncated = true;
+  std::size_t left = n;
+  for (std::size_t i = 0; i < n; ++i) {
     // Share what is left fairly among the values still to come.
     std::size_t room = (kLabelBytes - len) / left - 1;
-    v = cut(v, room);
+    std::string_view v = cut(values[i], exact ? kLabelBytes : room);
+    truncated = truncated || v.size() != values[i].size();
     std::memcpy(bytes + len, v.data(), v.size());
     len += static_cast<std::uint32_t>(v.size());
     bytes[len++] = '\0';
@@ -115,10 +124,10 @@ void fold_server(ServerTable& to, const ServerTable& from) {
 }
 
 void fold_django(DjangoTable& to, const DjangoTable& from) {
-  for (auto field :
-       {&DjangoTable::requests_before, &DjangoTable::responses_before, &DjangoTable::unknown_latency_before,
-        &DjangoTable::unknown_latency, &DjangoTable::streaming, &DjangoTable::latency_before_sum_ns,
-        &DjangoTable::request_body_sum, &DjangoTable::response_body_sum, &DjangoTable::series_dropped})
+  for (auto field : {&DjangoTable::requests_before, &DjangoTable::responses_before,
+                     &DjangoTable::unknown_latency_before, &DjangoTable::unknown_latency, &DjangoTable::streaming,
+                     &DjangoTable::latency_before_sum_ns, &DjangoTable::request_body_sum,
+                     &DjangoTable::response_body_sum, &DjangoTable::series_dropped, &DjangoTable::ajax})
     add(to.*field, load(from.*field));
   add_cells(to.latency_before, from.latency_before);
   add_cells(to.request_body, from.request_body);
@@ -139,6 +148,8 @@ void fold(Region& region, std::size_t slot) {
     auto& exemplars = w.request_exemplars[static_cast<std::size_t>(&s - w.series.slots)];
     std::memset(static_cast<void*>(exemplars), 0, sizeof exemplars);
     if (std::atomic_ref<std::uint32_t>(s.state).load(std::memory_order_acquire) != 2) continue;
+    // An app's gauge describes a live process: it ends with its worker.
+    if (s.kind == static_cast<std::uint32_t>(Kind::AppGauge)) continue;
     LabelKey key(static_cast<Kind>(s.kind), {});
     std::memcpy(key.bytes, s.labels, s.labels_len);
     key.len = s.labels_len;
@@ -146,6 +157,12 @@ void fold(Region& region, std::size_t slot) {
     Series* to = series(region.retired_series, static_cast<Kind>(s.kind), key);
     if (!to) {
       add(region.retired.django.series_dropped);
+      continue;
+    }
+    if (s.kind == static_cast<std::uint32_t>(Kind::AppCounter)) {
+      // A double, not an integer; the master is the retired tables' only writer.
+      set(to->cells[0], std::bit_cast<std::uint64_t>(std::bit_cast<double>(load(to->cells[0])) +
+                                                     std::bit_cast<double>(load(s.cells[0]))));
       continue;
     }
     add_cells(to->cells, s.cells);
@@ -162,20 +179,45 @@ void observe(std::uint64_t* cells, const double* bounds, std::size_t n, std::uin
 }
 }  // namespace
 
-void record_request(WorkerTables& t, const RequestRecord& r, std::string_view trace_id) {
+void set_latency_buckets(Region& region, const double* bounds, std::size_t n) {
+  n = std::min(n, kMaxLatencyBuckets);
+  std::memcpy(region.latency.bounds, bounds, n * sizeof(double));
+  region.latency.n = n;
+}
+
+BucketsView latency_buckets(const Region* region) {
+  if (region && region->latency.n) return {region->latency.bounds, region->latency.n};
+  return {kLatencyBuckets, std::size(kLatencyBuckets)};
+}
+
+namespace {
+void count(WorkerTables& t, Kind kind, std::string_view label, std::size_t cell, std::uint64_t n = 1) {
+  LabelKey key(kind, {label});
+  if (Series* s = series(t.series, kind, key))
+    add(s->cells[cell], n);
+  else
+    add(t.django.series_dropped);
+}
+}  // namespace
+
+void record_request(WorkerTables& t, const RequestRecord& r, BucketsView b, std::string_view trace_id) {
   LabelKey key(Kind::Request, {r.view, r.method, r.transport, r.status});
   if (Series* s = series(t.series, Kind::Request, key)) {
     add(s->cells[kReqCount]);
+    if (r.viewed) add(s->cells[kReqViewed]);
     if (r.latency >= 0) {
-      observe(s->cells + kReqLatency, kLatencyBuckets, std::size(kLatencyBuckets), s->cells[kReqLatencySum], r.latency);
+      observe(s->cells + kReqLatency, b.bounds, b.n, s->cells[kReqLatencySum], r.latency);
       if (!trace_id.empty())
-        write_exemplar(t.request_exemplars[static_cast<std::size_t>(s - t.series.slots)]
-                                          [bucket_index(kLatencyBuckets, std::size(kLatencyBuckets), r.latency)],
-                       trace_id, r.latency);
+        write_exemplar(
+            t.request_exemplars[static_cast<std::size_t>(s - t.series.slots)][bucket_index(b.bounds, b.n, r.latency)],
+            trace_id, r.latency);
     }
   } else {
     add(t.django.series_dropped);
   }
+  if (!r.charset.empty()) count(t, Kind::Charset, r.charset, 0);
+  if (!r.templatename.empty()) count(t, Kind::Template, r.templatename, 0);
+  if (r.ajax) add(t.django.ajax);
   if (r.latency < 0) add(t.django.unknown_latency);
   add(t.django.request_body[body_bucket_index(r.request_bytes)]);
   add(t.django.request_body_sum, r.request_bytes);
@@ -189,13 +231,12 @@ void record_request(WorkerTables& t, const RequestRecord& r, std::string_view tr
 
 void record_before(WorkerTables& t) { add(t.django.requests_before); }
 
-void record_before_response(WorkerTables& t, double latency) {
+void record_before_response(WorkerTables& t, double latency, BucketsView b) {
   add(t.django.responses_before);
   if (latency < 0)
     add(t.django.unknown_latency_before);
   else
-    observe(t.django.latency_before, kLatencyBuckets, std::size(kLatencyBuckets), t.django.latency_before_sum_ns,
-            latency);
+    observe(t.django.latency_before, b.bounds, b.n, t.django.latency_before_sum_ns, latency);
 }
 
 void record_exception(WorkerTables& t, std::string_view type, std::string_view view) {
@@ -215,11 +256,12 @@ void record_db_connection(WorkerTables& t, std::string_view alias, std::string_v
 }
 
 void record_db_execute(WorkerTables& t, std::string_view alias, std::string_view vendor, bool many, double seconds,
-                       std::string_view error_type) {
+                       std::string_view error_type, std::uint64_t rows, BucketsView b) {
   LabelKey key(Kind::Db, {alias, vendor});
   if (Series* s = series(t.series, Kind::Db, key)) {
-    add(s->cells[many ? kDbExecuteMany : kDbExecute]);
-    observe(s->cells + kDbDuration, kDbBuckets, std::size(kDbBuckets), s->cells[kDbDurationSum], seconds);
+    add(s->cells[kDbExecute], many ? rows : 1);
+    if (many) add(s->cells[kDbExecuteMany], rows);
+    observe(s->cells + kDbDuration, b.bounds, b.n, s->cells[kDbDurationSum], seconds);
   } else {
     add(t.django.series_dropped);
   }
@@ -237,6 +279,23 @@ void set_migrations(Region& region, std::string_view connection, std::uint64_t a
     set(s->cells[0], applied);
     set(s->cells[1], unapplied);
   }
+}
+
+void record_cache(WorkerTables& t, std::string_view backend, std::size_t cell) { count(t, Kind::Cache, backend, cell); }
+
+void record_model(WorkerTables& t, std::string_view model, std::size_t cell, std::uint64_t n) {
+  count(t, Kind::Model, model, cell, n);
+}
+
+bool set_app_sample(WorkerTables& t, bool counter, const LabelKey& key, double value) {
+  Kind kind = counter ? Kind::AppCounter : Kind::AppGauge;
+  Series* s = key.truncated ? nullptr : series(t.series, kind, key);
+  if (!s) {
+    add(t.django.series_dropped);
+    return false;
+  }
+  set(s->cells[0], std::bit_cast<std::uint64_t>(value));
+  return true;
 }
 
 void observe_server_duration(ServerTable& t, double seconds, std::string_view trace_id) {

@@ -32,10 +32,16 @@ namespace squall::metrics {
 inline constexpr double kLatencyBuckets[] = {0.01, 0.025, 0.05, 0.075, 0.1,  0.25, 0.5,  0.75,
                                              1.0,  2.5,   5.0,  7.5,   10.0, 25.0, 50.0, 75.0};
 inline constexpr std::size_t kLatencyCells = std::size(kLatencyBuckets) + 1;
-// prometheus_client's default buckets (django_db_query_duration_seconds).
-inline constexpr double kDbBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
-                                        0.5,   0.75, 1.0,   2.5,  5.0,   7.5, 10.0};
-inline constexpr std::size_t kDbCells = std::size(kDbBuckets) + 1;
+// PROMETHEUS_LATENCY_BUCKETS: at most this many finite bounds (+Inf implied),
+// so that a request or database series keeps its histogram in its cells.
+inline constexpr std::size_t kMaxLatencyBuckets = std::size(kLatencyBuckets);
+// The latency buckets in use (request latencies and, as django-prometheus
+// since 2.3, query durations): n == 0 means kLatencyBuckets. Written by the
+// master before the first fork, read by every writer and the exposition.
+struct LatencyBuckets {
+  std::uint64_t n;
+  double bounds[kMaxLatencyBuckets];
+};
 // django-prometheus' PowersOf(2, 30): 0, 1, 2, 4, ... 2^29 (body sizes in bytes).
 inline constexpr std::size_t kBodyBucketCount = 31;
 inline constexpr std::size_t kBodyCells = kBodyBucketCount + 1;
@@ -117,26 +123,37 @@ struct DjangoTable {
   std::uint64_t response_body[kBodyCells];
   std::uint64_t response_body_sum;
   std::uint64_t series_dropped;  // label sets refused: the table was full
+  std::uint64_t ajax;            // requests with X-Requested-With: XMLHttpRequest
 };
 
 // ---- labelled series ---------------------------------------------------------------
 
 enum class Kind : std::uint32_t {
-  Request = 1,     // view, method, transport, status: count, latency histogram
+  Request = 1,     // view, method (as sent), transport, status: count, viewed, latency histogram
   Exception,       // type, view: count
   Db,              // alias, vendor: connections, errors, execute, execute_many, duration histogram
   DbError,         // alias, vendor, type: count
   Migrations,      // connection: applied, unapplied (gauges, pod-wide)
   Amqp,            // routing_key: received, acked, nacked, failed, handler duration histogram
   AmqpConnection,  // no labels: reconnects, connection losses
+  Cache,           // backend: get, hits, misses, fail
+  Model,           // model: inserts, updates, deletes
+  Charset,         // charset: responses
+  Template,        // templatename: responses
+  AppCounter,      // an app's prometheus_client sample that only grows: cell 0 a double (folded)
+  AppGauge,        // an app's prometheus_client gauge sample: cell 0 a double (not folded: it dies with its worker)
 };
-inline constexpr std::size_t kCells = 20;
+inline constexpr std::size_t kCells = 24;
 inline constexpr std::size_t kLabelBytes = 232;
-// Request cells
-inline constexpr std::size_t kReqCount = 0, kReqLatency = 1, kReqLatencySum = kReqLatency + kLatencyCells;
+// Request cells; kReqViewed: the after-middleware's process_view ran (the view resolved)
+inline constexpr std::size_t kReqCount = 0, kReqViewed = 1, kReqLatency = 2,
+                             kReqLatencySum = kReqLatency + kLatencyCells;
 // Db cells
 inline constexpr std::size_t kDbConnections = 0, kDbConnectionErrors = 1, kDbExecute = 2, kDbExecuteMany = 3,
-                             kDbDuration = 4, kDbDurationSum = kDbDuration + kDbCells;
+                             kDbDuration = 4, kDbDurationSum = kDbDuration + kLatencyCells;
+// Cache cells (django_cache_get_*), Model cells (django_model_*)
+inline constexpr std::size_t kCacheGet = 0, kCacheHits = 1, kCacheMisses = 2, kCacheFail = 3;
+inline constexpr std::size_t kModelInserts = 0, kModelUpdates = 1, kModelDeletes = 2;
 // Amqp cells (squall_amqp_*), the handler duration in kAmqpBuckets
 inline constexpr double kAmqpBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
 inline constexpr std::size_t kAmqpCells = std::size(kAmqpBuckets) + 1;
@@ -161,7 +178,10 @@ struct LabelKey {
   char bytes[kLabelBytes];
   std::uint32_t len = 0;
   std::uint64_t hash = 0;
+  bool truncated = false;  // a value was shortened (or, exact: did not fit and the key is empty)
   LabelKey(Kind kind, std::initializer_list<std::string_view> values);
+  // exact: every value whole or none (an app's names must not be cut).
+  LabelKey(Kind kind, const std::string_view* values, std::size_t n, bool exact);
 };
 
 template <std::size_t N>
@@ -198,7 +218,8 @@ static_assert(offsetof(WorkerTables, request_exemplars) + sizeof(WorkerTables::r
               sizeof(WorkerTables));
 
 struct Region {
-  WorkerTables retired;  // dead workers' counters (series in `retired_series`)
+  LatencyBuckets latency;  // set once, before the first fork
+  WorkerTables retired;    // dead workers' counters (series in `retired_series`)
   SeriesTable<kRetiredSeries> retired_series;
   SeriesTable<kPodSeries> pod;
   WorkerTables workers[kMaxWorkerTables];  // by worker slot (state::kMaxWorkers)
@@ -210,21 +231,47 @@ Region* create_region();
 // zeroes the worker's tables for the next worker in that slot.
 void fold(Region& region, std::size_t slot);
 
+// PROMETHEUS_LATENCY_BUCKETS: `bounds` ascending and finite, at most
+// kMaxLatencyBuckets (the caller checks; extra bounds are ignored); empty: the defaults.
+void set_latency_buckets(Region& region, const double* bounds, std::size_t n);
+struct BucketsView {
+  const double* bounds;
+  std::size_t n;
+};
+// The buckets in use; `region` null: the defaults.
+BucketsView latency_buckets(const Region* region);
+
 // Writers for the Python side (a worker's Python threads).
 struct RequestRecord {
   std::string_view view, method, transport, status;
   double latency = -1;  // s, < 0: unknown (answered before the after-middleware ran)
   std::uint64_t request_bytes = 0, response_bytes = 0;
   bool streaming = false;
+  std::string_view charset = {};       // "": the response has none
+  std::string_view templatename = {};  // "": not a TemplateResponse
+  bool ajax = false;
+  bool viewed = true;  // process_view ran (django_http_requests_total_by_view_transport_method)
 };
 // `trace_id`: 32 hex digits, the latency bucket's exemplar (empty: none).
-void record_request(WorkerTables& t, const RequestRecord& r, std::string_view trace_id = {});
+void record_request(WorkerTables& t, const RequestRecord& r, BucketsView buckets = latency_buckets(nullptr),
+                    std::string_view trace_id = {});
 void record_before(WorkerTables& t);
-void record_before_response(WorkerTables& t, double latency);  // < 0: unknown
+void record_before_response(WorkerTables& t, double latency,
+                            BucketsView buckets = latency_buckets(nullptr));  // latency < 0: unknown
 void record_exception(WorkerTables& t, std::string_view type, std::string_view view);
 void record_db_connection(WorkerTables& t, std::string_view alias, std::string_view vendor, bool ok);
+// One execute() (rows = 1) or executemany() of `rows` parameter sets: as
+// django-prometheus, django_db_execute_total counts each row of a bulk call.
 void record_db_execute(WorkerTables& t, std::string_view alias, std::string_view vendor, bool many, double seconds,
-                       std::string_view error_type);
+                       std::string_view error_type, std::uint64_t rows = 1,
+                       BucketsView buckets = latency_buckets(nullptr));
+// A cache get (`cell`: kCacheGet ...), a model operation (kModelInserts ...; n = 0 only claims the series).
+void record_cache(WorkerTables& t, std::string_view backend, std::size_t cell);
+void record_model(WorkerTables& t, std::string_view model, std::size_t cell, std::uint64_t n = 1);
+// An app's prometheus_client sample, its absolute value in this worker. `key`:
+// family, type, sample name, then label name/value pairs (LabelKey packing).
+// False when the table is full (counted in series_dropped).
+bool set_app_sample(WorkerTables& t, bool counter, const LabelKey& key, double value);
 void set_migrations(Region& region, std::string_view connection, std::uint64_t applied, std::uint64_t unapplied);
 
 // An AMQP consumer (core/amqp): a counter cell (kAmqpReceived ...) by routing key,

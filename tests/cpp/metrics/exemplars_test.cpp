@@ -42,11 +42,11 @@ TEST(Exemplars, EachBucketCarriesTheTraceOfItsLatestObservation) {
   state::SharedState* state = state::SharedState::create();
   state->workers[0].pid.store(100);
   WorkerTables& t = state->metrics->workers[0];
-  observe_server_duration(t.server, 0.0003, kTraceA);  // le 0.0005 (written 5e-04)
-  observe_server_duration(t.server, 0.2, kTraceA);     // le 0.25
-  observe_server_duration(t.server, 0.2, kTraceB);     // the latest in le 0.25
-  observe_server_duration(t.server, 0.004);            // no trace: no exemplar
-  record_request(t, hello(0.3), kTraceB);              // le 0.5
+  observe_server_duration(t.server, 0.0003, kTraceA);                // le 0.0005 (written 5e-04)
+  observe_server_duration(t.server, 0.2, kTraceA);                   // le 0.25
+  observe_server_duration(t.server, 0.2, kTraceB);                   // the latest in le 0.25
+  observe_server_duration(t.server, 0.004);                          // no trace: no exemplar
+  record_request(t, hello(0.3), latency_buckets(nullptr), kTraceB);  // le 0.5
 
   std::string om = render_as(*state, Format::OpenMetrics);
   std::string line = line_of(om, R"(squall_http_request_duration_seconds_bucket{le="5e-04"})");
@@ -76,7 +76,8 @@ TEST(Exemplars, TheLatestAcrossWorkersWinsAndARetiredWorkersGoAway) {
     pid_t child = fork();
     if (child == 0) {
       if (slot == 1) usleep(20000);  // later (CLOCK_REALTIME_COARSE ticks every few ms)
-      record_request(state->metrics->workers[slot], hello(0.02), slot == 0 ? kTraceA : kTraceB);
+      record_request(state->metrics->workers[slot], hello(0.02), latency_buckets(nullptr),
+                     slot == 0 ? kTraceA : kTraceB);
       state->workers[slot].pid.store(getpid());
       pause();
       _exit(0);

@@ -262,3 +262,111 @@ TEST(MetricsHealthChecks, OneSeriesPerSubsetAndCheck) {
   EXPECT_EQ(value_of(text, R"(squall_health_check_duration_seconds{subset="liveness",check="db"})"), "0.5");
   EXPECT_EQ(text.find("squall_health_check_success{check="), std::string::npos);
 }
+
+TEST(MetricsDjangoPrometheus, CountingRulesOfItsMiddlewareAndCursor) {
+  state::SharedState* state = state::SharedState::create();
+  state->workers[0].pid.store(100);
+  WorkerTables& t = state->metrics->workers[0];
+  // An unknown method: <invalid method> in the counters, as sent in the latency histogram.
+  RequestRecord propfind{"hello", "PROPFIND", "http", "200", 0.02, 0, 5, false, "utf-8", "", true, true};
+  record_request(t, propfind);
+  RequestRecord unresolved{"<unnamed view>", "GET", "http", "404", 0.01, 0, 5, false, "utf-8", "", false, false};
+  record_request(t, unresolved);
+  RequestRecord page{"page", "GET", "http", "200", 0.01, 0, 5, false, "utf-8", "['a.html', 'b.html']", false, true};
+  record_request(t, page);
+  record_db_execute(t, "default", "sqlite", true, 0.002, "", 3);  // executemany of 3 rows
+  record_db_execute(t, "default", "sqlite", false, 0.002, "");
+  record_cache(t, "locmem", kCacheGet);
+  record_cache(t, "locmem", kCacheMisses);
+  record_model(t, "item", kModelInserts);
+  record_model(t, "dog", kModelDeletes, 0);  // created at 0
+  std::string text = render_text(*state);
+  EXPECT_EQ(value_of(text, R"(django_http_requests_total_by_method_total{method="<invalid method>"})"), "1");
+  EXPECT_EQ(
+      value_of(text, R"(django_http_requests_latency_seconds_by_view_method_count{view="hello",method="PROPFIND"})"),
+      "1");
+  // Counted in process_view only: the unresolved 404 is not there.
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(django_http_requests_total_by_view_transport_method_total{view="<unnamed view>",transport="http",method="GET"})"),
+      "<none>");
+  EXPECT_EQ(value_of(text, R"(django_http_responses_total_by_status_total{status="404"})"), "1");
+  EXPECT_EQ(value_of(text, R"(django_http_responses_total_by_charset_total{charset="utf-8"})"), "3");
+  EXPECT_EQ(value_of(text, R"(django_http_responses_total_by_templatename_total{templatename="['a.html', 'b.html']"})"),
+            "1");
+  EXPECT_EQ(value_of(text, "django_http_ajax_requests_total"), "1");
+  EXPECT_EQ(value_of(text, R"(django_db_execute_total{alias="default",vendor="sqlite"})"), "4");
+  EXPECT_EQ(value_of(text, R"(django_db_execute_many_total{alias="default",vendor="sqlite"})"), "3");
+  EXPECT_EQ(value_of(text, R"(django_db_query_duration_seconds_bucket{alias="default",vendor="sqlite",le="0.01"})"),
+            "2");
+  EXPECT_EQ(value_of(text, R"(django_db_query_duration_seconds_bucket{alias="default",vendor="sqlite",le="75.0"})"),
+            "2");
+  EXPECT_EQ(value_of(text, R"(django_cache_get_total{backend="locmem"})"), "1");
+  EXPECT_EQ(value_of(text, R"(django_cache_get_misses_total{backend="locmem"})"), "1");
+  EXPECT_EQ(value_of(text, R"(django_cache_get_hits_total{backend="locmem"})"), "0");
+  EXPECT_EQ(value_of(text, R"(django_model_inserts_total{model="item"})"), "1");
+  EXPECT_EQ(value_of(text, R"(django_model_deletes_total{model="dog"})"), "0");
+  // prometheus_client's spelling of large bounds (floatToGoString).
+  EXPECT_EQ(value_of(text, R"(django_http_responses_body_total_bytes_bucket{le="1.048576e+06"})"), "3");
+}
+
+TEST(MetricsDjangoPrometheus, NamespaceAndLatencyBuckets) {
+  state::SharedState* state = state::SharedState::create();
+  state->workers[0].pid.store(100);
+  const double bounds[] = {0.5, 1.0};
+  set_latency_buckets(*state->metrics, bounds, 2);
+  record_request(state->metrics->workers[0], hello(0.7), latency_buckets(state->metrics));
+  MetricsConfig config;
+  config.django_namespace = "shop";
+  std::string text = render(config, {*state, ProbeSuccess{}, -1}, Format::Text);
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(shop_django_http_requests_latency_seconds_by_view_method_bucket{view="hello",method="GET",le="0.5"})"),
+      "0");
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(shop_django_http_requests_latency_seconds_by_view_method_bucket{view="hello",method="GET",le="1.0"})"),
+      "1");
+  EXPECT_EQ(text.find("\ndjango_"), std::string::npos);
+  EXPECT_NE(text.find("\nsquall_requests_total "), std::string::npos);  // Squall's own names stay
+}
+
+TEST(MetricsAppSamples, SummedAcrossWorkersCountersFoldedGaugesDie) {
+  state::SharedState* state = state::SharedState::create();
+  auto sample = [&](int slot, const char* family, const char* type, const char* name, bool counter, double v,
+                    std::initializer_list<std::string_view> labels = {}) {
+    std::vector<std::string_view> key{family, type, name};
+    key.insert(key.end(), labels);
+    LabelKey packed(counter ? Kind::AppCounter : Kind::AppGauge, key.data(), key.size(), true);
+    return set_app_sample(state->metrics->workers[slot], counter, packed, v);
+  };
+  for (int slot : {0, 1}) {
+    state->workers[slot].pid.store(100 + slot);
+    EXPECT_TRUE(sample(slot, "jobs", "counter", "jobs_total", true, 1.5 + slot, {"kind", "a"}));
+    EXPECT_TRUE(sample(slot, "busy", "gauge", "busy", false, 2));
+    EXPECT_TRUE(sample(slot, "size", "histogram", "size_bucket", true, 1, {"le", "10.0"}));
+    EXPECT_TRUE(sample(slot, "size", "histogram", "size_bucket", true, 3, {"le", "+Inf"}));
+    EXPECT_TRUE(sample(slot, "size", "histogram", "size_bucket", true, 1, {"le", "2.0"}));
+    EXPECT_TRUE(sample(slot, "size", "histogram", "size_count", true, 3));
+    EXPECT_TRUE(sample(slot, "size", "histogram", "size_sum", true, 40));
+  }
+  std::string text = render_text(*state);
+  EXPECT_EQ(value_of(text, R"(jobs_total{kind="a"})"), "4.0");
+  EXPECT_EQ(value_of(text, "busy"), "4.0");
+  EXPECT_NE(text.find("# TYPE jobs_total counter\n"), std::string::npos);
+  // Buckets in `le` order, then _count and _sum (OpenMetrics requires it).
+  auto le2 = text.find(R"(size_bucket{le="2.0"})"), le10 = text.find(R"(size_bucket{le="10.0"})"),
+       inf = text.find(R"(size_bucket{le="+Inf"})"), count = text.find("size_count");
+  EXPECT_TRUE(le2 < le10 && le10 < inf && inf < count) << text;
+  state->retire(state->workers[1]);
+  text = render_text(*state);
+  EXPECT_EQ(value_of(text, R"(jobs_total{kind="a"})"), "4.0");  // folded
+  EXPECT_EQ(value_of(text, "busy"), "2.0");                     // the exited worker's gauge is gone
+  // Names that do not fit are refused whole, and counted.
+  std::string family(300, 'x');
+  EXPECT_FALSE(sample(0, family.c_str(), "gauge", family.c_str(), false, 1));
+  EXPECT_EQ(value_of(render_text(*state), "squall_metrics_series_dropped_total"), "1");
+}
