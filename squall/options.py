@@ -235,6 +235,9 @@ ACCESS_LOG_FIELDS = (
     "user_agent",
     "referer",
     "host",
+    "request_id",
+    "trace_id",
+    "span_id",
 )
 
 
@@ -263,7 +266,7 @@ ACCESS_FIELDS = Kind(
     "comma-separated access-log fields, each once: " + ", ".join(ACCESS_LOG_FIELDS),
     "FIELDS",
     _access_log_fields,
-    ",".join,
+    ", ".join,  # spaces: --help wraps the default between fields, not inside one
 )
 # Repeatable on the command line (--static-watch A --static-watch B).
 PATHS = Kind("paths (repeat the flag, or comma-separate them)", "PATH", _paths, ",".join, True)
@@ -318,6 +321,25 @@ def _optional_url_path(value: object) -> str:
 
 OPTIONAL_URL_PATH = Kind(
     "a URL path, or empty for none", "PATH", _optional_url_path, lambda v: v or "none"
+)
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _optional_callable_path(value: object) -> str:
+    """module.attribute (imported later, in each worker), or empty for none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    if isinstance(value, str) and _DOTTED.fullmatch(value.strip()):
+        return value.strip()
+    raise ValueError(value)
+
+
+OPTIONAL_CALLABLE = Kind(
+    "a dotted path module.function, or empty for none",
+    "MODULE.FUNCTION",
+    _optional_callable_path,
+    lambda v: v or "none",
 )
 
 
@@ -844,12 +866,13 @@ class Config:
         group="logging",
     )
     access_log_format: tuple[str, ...] = option(
-        ("client", "request", "status", "bytes", "duration"),
+        ("client", "request", "status", "bytes", "duration", "request_id", "trace_id", "span_id"),
         ACCESS_FIELDS,
         "The fields of an access-log line, in order: client (the peer, or the client "
         "a trusted proxy forwarded for), request (\"METHOD TARGET PROTOCOL\"), method, "
         "path, protocol, status, bytes (of the body), duration (ms), user_agent, referer, "
-        "host (quoted, \"-\" when absent). With --log-format json they are keys of the "
+        "host (quoted, \"-\" when absent), request_id, trace_id, span_id (written "
+        "request_id=ID ...; docs/tracing.md). With --log-format json they are keys of the "
         "line's object (client: remote_addr, request: method, path and protocol, "
         "duration: duration_ms; an absent header is null).",
         group="logging",
@@ -869,6 +892,16 @@ class Config:
         "lines; not the access log: --access-log); the project's LOGGING cannot "
         "disable or raise it.",
         group="logging",
+    )
+    tracing_setup: str = option(
+        "",
+        OPTIONAL_CALLABLE,
+        "A function Squall calls with no arguments in every worker process after it is "
+        "forked, to set up the OpenTelemetry SDK (a TracerProvider with its exporters: "
+        "their threads and connections do not survive a fork). With one, each request "
+        "runs inside Squall's SERVER span, whose trace id and span id are the access "
+        "log's; Django's spans are its children. See docs/tracing.md.",
+        group="tracing",
     )
     static: bool = option(
         False,
@@ -1092,6 +1125,7 @@ GROUPS: dict[str, str] = {
     "timeouts": "Timeouts",
     "proxy": "Reverse proxy",
     "logging": "Logging",
+    "tracing": "Request ids and tracing",
     "static": "Static and media files",
     "development": "Development",
     "asgi": "ASGI (--interface asgi)",

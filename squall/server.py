@@ -368,6 +368,11 @@ def run_worker(
             assert load_app is not None
             app = load_app()
             reassert_logging()  # loading it may have applied the project's LOGGING
+        if config.tracing_setup:
+            # After the fork: the SDK's exporter threads and sockets are this worker's.
+            from squall.tracing import worker_app
+
+            app = worker_app(app, config.tracing_setup)
         if own_statics:
             statics = static_mounts(config, quiet=True)
         server = _core.Server(server_config(config, statics))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -33,10 +34,12 @@ class Prometheus:
         metrics_path: str = "/metrics",
         jobs: dict[str, list[str]] | None = None,
         labels: dict[str, str] | None = None,
+        exemplars: bool = False,
     ) -> None:
         """`jobs`: job name -> targets, in place of one job "squall" scraping
         `targets`; `labels`: added to every target (a dashboard's cluster=...)."""
         self.base_dir = base_dir
+        self.exemplar_storage = exemplars
         self.port = free_port()
         self.log = base_dir / "prometheus.log"
         ms = f"{int(interval * 1000)}ms"
@@ -68,6 +71,7 @@ class Prometheus:
                     f"--config.file={self.config}",
                     f"--storage.tsdb.path={self.base_dir / 'data'}",
                     f"--web.listen-address=127.0.0.1:{self.port}",
+                    *(["--enable-feature=exemplar-storage"] if self.exemplar_storage else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -103,6 +107,12 @@ class Prometheus:
         """The single value of a query, None while it has none."""
         result = self.query(promql)
         return float(result[0]["value"][1]) if result else None
+
+    def exemplars(self, promql: str, start: float) -> list[dict[str, Any]]:
+        """/api/v1/query_exemplars from `start` (time.time()) to now:
+        [{"seriesLabels": {...}, "exemplars": [{"labels": {...}, "value", "timestamp"}]}]."""
+        end = str(time.time())
+        return list(self.api("query_exemplars", query=promql, start=str(start), end=end))
 
     def targets(self) -> list[dict[str, Any]]:
         return list(self.api("targets")["activeTargets"])
@@ -140,8 +150,12 @@ def _rfc3339(text: str) -> float:
     return seconds + (float("0." + frac[:6]) if frac else 0.0)
 
 
-def start_prometheus(base_dir: Path, targets: list[str], interval: float = 0.5) -> Prometheus:
-    return Prometheus(base_dir, targets, interval).start()
+def start_prometheus(
+    base_dir: Path, targets: list[str], interval: float = 0.5, *, exemplars: bool = False
+) -> Prometheus:
+    """`exemplars`: --enable-feature=exemplar-storage (it scrapes OpenMetrics, keeps exemplars)."""
+    base_dir.mkdir(parents=True, exist_ok=True)
+    return Prometheus(base_dir, targets, interval, exemplars=exemplars).start()
 
 
 def promtool_check(text: str) -> subprocess.CompletedProcess[str]:

@@ -64,10 +64,13 @@ def test_chosen_fields_are_the_keys_of_json_lines(tmp_path: Path) -> None:
     assert isinstance(events[0]["duration_ms"], float)
 
 
-def test_the_default_line_is_unchanged(tmp_path: Path) -> None:
+def test_the_default_line_ends_with_the_request_ids(tmp_path: Path) -> None:
     lines = run(tmp_path, "--log-format", "json")
     keys = [k for k in json.loads(lines[0]) if k not in {"time", "level", "logger", "message"}]
-    assert keys == ["remote_addr", "method", "path", "protocol", "status", "bytes", "duration_ms"]
+    assert keys == [
+        "remote_addr", "method", "path", "protocol", "status", "bytes", "duration_ms",
+        "request_id", "trace_id", "span_id",
+    ]  # fmt: skip
 
 
 def test_setting_and_environment(tmp_path: Path) -> None:
@@ -85,5 +88,6 @@ def test_a_bad_field_is_one_line_and_exit_2() -> None:
         assert result.stderr == (
             f"squall: error: --access-log-format: invalid value '{value}' (expected "
             "comma-separated access-log fields, each once: client, request, method, path, "
-            "protocol, status, bytes, duration, user_agent, referer, host)\n"
+            "protocol, status, bytes, duration, user_agent, referer, host, request_id, "
+            "trace_id, span_id)\n"
         )

@@ -76,6 +76,7 @@ def test_a_request_past_timeout_gets_504_unwinds_and_the_worker_keeps_serving(
         elapsed = time.monotonic() - started
         assert status == 504, body
         assert headers["connection"] == "close"
+        assert re.fullmatch("[0-9a-f]{32}", headers["x-request-id"]), headers
         assert 0.9 < elapsed < 2.5, elapsed
         # The view unwound through its finally block with RequestTimeout.
         wait_for(lambda: "hang finally RequestTimeout" in file_lines(record), "the finally block")
@@ -193,6 +194,7 @@ def test_past_max_queue_requests_get_503_with_retry_after_at_once() -> None:
         shed = [r for r in results if r[0] == 503]
         assert len(shed) == 3, results
         assert all(h["retry-after"] == "1" and h["connection"] == "close" for _, h, _ in shed), shed
+        assert all(re.fullmatch("[0-9a-f]{32}", h["x-request-id"]) for _, h, _ in shed), shed
         assert all(seconds < 0.4 for *_, seconds in shed), shed  # at once, not after the queue
         assert sorted(r[0] for r in results if r[0] != 503) == [200, 200, 200]
         assert metric(server, "squall_http_request_errors_total", 'reason="overloaded"') == 3

@@ -54,7 +54,7 @@ def test_access_log_has_one_line_per_request(tmp_path: Path) -> None:
         lines = [line for line in stopped_log(server) if " squall.access: " in line]
     assert len(lines) == 4, lines
     prefix = TIME + r" INFO squall\.access: 127\.0\.0\.1 "
-    duration = r" \d+\.\d{3}ms"
+    duration = r" \d+\.\d{3}ms request_id=[0-9a-f]{32} trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16}"
     assert re.fullmatch(prefix + r'"GET /hello HTTP/1\.1" 200 13' + duration, lines[0])
     assert re.fullmatch(prefix + r'"GET /hello\?x=1 HTTP/1\.1" 200 13' + duration, lines[1])
     assert re.fullmatch(prefix + r'"POST /body HTTP/1\.1" 200 \d+' + duration, lines[2])

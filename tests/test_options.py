@@ -113,9 +113,12 @@ def test_defaults_are_the_documented_ones() -> None:
         "body_timeout": 30.0,
         "forwarded_allow_ips": ("127.0.0.1", "::1"),
         "access_log": True,
-        "access_log_format": ("client", "request", "status", "bytes", "duration"),
+        "access_log_format": (
+            "client", "request", "status", "bytes", "duration", "request_id", "trace_id", "span_id"
+        ),
         "log_format": "text",
         "log_level": "info",
+        "tracing_setup": "",
         "static": False,
         "media": False,
         "media_private": (),

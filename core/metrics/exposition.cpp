@@ -236,16 +236,33 @@ class Writer {
   void gauge(const Labels& labels, std::uint64_t v) { sample("", labels, integer(v)); }
 
   // Cells are per bucket; the exposition is cumulative. `sum_scale`: 1e-9
-  // for sums kept in nanoseconds.
+  // for sums kept in nanoseconds. `exemplars` (n + 1 of them, of durations),
+  // in OpenMetrics only: the text format 0.0.4 has no syntax for them.
   void histogram(const Labels& labels, const std::uint64_t* cells, const double* bounds, std::size_t n,
-                 std::uint64_t sum, double sum_scale) {
+                 std::uint64_t sum, double sum_scale, const Exemplar* exemplars = nullptr) {
     std::uint64_t total = 0;
     for (std::size_t i = 0; i <= n; ++i) {
       total += cells[i];
       sample("_bucket", labels, integer(total), {"le", i < n ? bound(bounds[i]) : "+Inf"});
+      if (exemplars && format_ == Format::OpenMetrics && exemplars[i].seq != 0) exemplar(exemplars[i]);
     }
     sample("_count", labels, integer(total));
     sample("_sum", labels, number(static_cast<double>(sum) * sum_scale));
+  }
+
+  // OpenMetrics 1.0, "Exemplars": after the bucket's value,
+  // ` # {trace_id="..."} VALUE TIMESTAMP` (a label set of at most 128 UTF-8
+  // characters: trace_id="32 hex digits" is 42).
+  void exemplar(const Exemplar& e) {
+    out_.pop_back();  // the sample's '\n'
+    out_ += " # {trace_id=\"";
+    out_ += exemplar_trace_hex(e);
+    out_ += "\"} ";
+    out_ += number(static_cast<double>(e.value_ns) / 1e9);  // correctly rounded: 300000 ns is 0.0003
+    char stamp[32];
+    std::snprintf(stamp, sizeof stamp, " %llu.%03llu\n", static_cast<unsigned long long>(e.time_ms / 1000),
+                  static_cast<unsigned long long>(e.time_ms % 1000));
+    out_ += stamp;
   }
 
   std::string finish() {
@@ -306,7 +323,35 @@ void sum_into(std::uint64_t (&to)[N], const std::uint64_t (&from)[N]) {
   for (std::size_t i = 0; i < N; ++i) to[i] += load(from[i]);
 }
 
+// The latest of two exemplars (live workers' and the table being summed).
+void keep_latest(Exemplar& into, const Exemplar& from) {
+  Exemplar e = read_exemplar(from);
+  if (e.seq != 0 && (into.seq == 0 || e.time_ms >= into.time_ms)) into = e;
+}
+
+using LatencyExemplars = std::array<Exemplar, kLatencyCells>;
+
+// The Request series' latency exemplars of a worker, by series key.
+void collect_exemplars(const WorkerTables& w, std::map<SeriesKey, LatencyExemplars>& into) {
+  if (load(w.series.used) == 0) return;
+  for (std::size_t i = 0; i < kWorkerSeries; ++i) {
+    const Series& s = w.series.slots[i];
+    if (std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(s.state)).load(std::memory_order_acquire) != 2 ||
+        s.kind != static_cast<std::uint32_t>(Kind::Request))
+      continue;
+    LatencyExemplars* row = nullptr;
+    for (std::size_t b = 0; b < kLatencyCells; ++b) {
+      if (std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(w.request_exemplars[i][b].seq))
+              .load(std::memory_order_relaxed) == 0)
+        continue;
+      if (!row) row = &into[{Kind::Request, std::string(s.labels, std::min<std::uint32_t>(s.labels_len, kLabelBytes))}];
+      keep_latest((*row)[b], w.request_exemplars[i][b]);
+    }
+  }
+}
+
 struct Totals {
+  std::map<SeriesKey, LatencyExemplars> request_exemplars;
   ServerTable server{};
   DjangoTable django{};
   std::map<SeriesKey, Cells> series;
@@ -322,6 +367,7 @@ void add_server(ServerTable& to, const ServerTable& from, bool gauges) {
   sum_into(to.duration, from.duration);
   sum_into(to.request_errors, from.request_errors);
   sum_into(to.ws_closes, from.ws_closes);
+  for (std::size_t i = 0; i < kServerCells; ++i) keep_latest(to.duration_exemplars[i], from.duration_exemplars[i]);
   if (gauges)
     for (auto f : {&ServerTable::active, &ServerTable::reading, &ServerTable::writing, &ServerTable::waiting,
                    &ServerTable::ws_connections})
@@ -474,6 +520,7 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
       add_django(t.django, wt.django);
       t.series_used += load(wt.series.used);
       collect(wt.series, t.series);
+      if (format == Format::OpenMetrics) collect_exemplars(wt, t.request_exemplars);
     }
   }
   Writer out(format, config.django_namespace);
@@ -483,6 +530,7 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   std::map<std::string_view, std::uint64_t> by_method, by_transport, by_status;
   std::map<std::array<std::string_view, 3>, std::uint64_t> by_view_transport_method, by_status_view_method;
   std::map<std::array<std::string_view, 2>, std::array<std::uint64_t, kLatencyCells + 1>> latency;
+  std::map<std::array<std::string_view, 2>, LatencyExemplars> latency_exemplars;
   std::map<std::string_view, const Cells*> caches, models;
   std::map<std::string_view, std::uint64_t> charsets, templates;
   std::vector<std::pair<const SeriesKey*, double>> app;
@@ -509,6 +557,12 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
         auto& l = latency[{v[0], v[1]}];
         for (std::size_t i = 0; i < kLatencyCells; ++i) l[i] += cells[kReqLatency + i];
         l[kLatencyCells] += cells[kReqLatencySum];
+        if (auto e = t.request_exemplars.find(key); e != t.request_exemplars.end()) {
+          auto& into = latency_exemplars[{v[0], v[1]}];
+          for (std::size_t i = 0; i < kLatencyCells; ++i)
+            if (e->second[i].seq != 0 && (into[i].seq == 0 || e->second[i].time_ms >= into[i].time_ms))
+              into[i] = e->second[i];
+        }
         break;
       }
       case Kind::Cache:
@@ -552,8 +606,11 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   out.family(F::DjangoHttpRequestsUnknownLatencyIncludingMiddlewares);
   out.counter({}, dj.unknown_latency_before);
   out.family(F::DjangoHttpRequestsLatencySecondsByViewMethod);
-  for (const auto& [k, l] : latency)
-    out.histogram({{"view", k[0]}, {"method", k[1]}}, l.data(), lb.bounds, lb.n, l[kLatencyCells], 1e-9);
+  for (const auto& [k, l] : latency) {
+    auto e = latency_exemplars.find(k);
+    out.histogram({{"view", k[0]}, {"method", k[1]}}, l.data(), lb.bounds, lb.n, l[kLatencyCells], 1e-9,
+                  e == latency_exemplars.end() ? nullptr : e->second.data());
+  }
   out.family(F::DjangoHttpRequestsUnknownLatency);
   out.counter({}, dj.unknown_latency);
   out.family(F::DjangoHttpRequestsTotalByMethod);
@@ -648,7 +705,8 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   out.family(F::SquallHttpRequests);
   out.counter({}, sv.requests);
   out.family(F::SquallHttpRequestDurationSeconds);
-  out.histogram({}, sv.duration, kServerBuckets, std::size(kServerBuckets), sv.duration_sum_ns, 1e-9);
+  out.histogram({}, sv.duration, kServerBuckets, std::size(kServerBuckets), sv.duration_sum_ns, 1e-9,
+                sv.duration_exemplars);
   out.family(F::SquallHttpReceivedBytes);
   out.counter({}, sv.bytes_received);
   out.family(F::SquallHttpSentBytes);

@@ -14,6 +14,7 @@
 #include "python/environ.h"
 #include "python/file_wrapper.h"
 #include "python/input.h"
+#include "python/trace.h"
 #include "server/access_log.h"
 
 namespace nb = nanobind;
@@ -263,6 +264,7 @@ void StartResponse::bind(nb::module_& m) {
 
 void handle_exchange(const AppContext& ctx, std::shared_ptr<Exchange> ex) {
   Exchange& exchange = *ex;
+  CurrentTrace current(exchange.trace);  // the exemplar of the Django latency observed in this call
   nb::object input = nb::cast(Input(ex));
   nb::object sr_obj = nb::cast(StartResponse(&exchange));
   StartResponse& sr = nb::cast<StartResponse&>(sr_obj);

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "python/trace.h"
 #include "server/exchange.h"
 
 namespace squall::python {
@@ -176,6 +177,7 @@ PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* f
     // Underscores would make "X_Foo" and "X-Foo" the same key: drop them, as
     // nginx and gunicorn do, so a client cannot spoof a proxy's header.
     if (name.find('_') != std::string::npos) continue;
+    if (is_trace_header(name)) continue;  // the server's own values (add_trace_environ)
     if (http::iequals(name, "host")) {
       std::string_view host = header.value;
       if (!host.empty() && host.front() == '[') {
@@ -206,6 +208,7 @@ PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* f
     }
     Py_DECREF(key);
   }
+  add_trace_environ(env, ex);
   set(env, K.server_name, latin1(server_name));
   set(env, K.server_port, PyUnicode_FromString(std::to_string(ex.local_port).c_str()));
   if (server_software && server_software != Py_None) {

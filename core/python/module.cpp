@@ -20,6 +20,7 @@
 #include "python/asgi.h"
 #include "python/config_types.h"
 #include "python/deadline.h"
+#include "python/trace.h"
 #include "server/server.h"
 #include "state/metrics_tables.h"
 
@@ -313,11 +314,12 @@ namespace {
 void metrics_request(std::string_view view, std::string_view method, std::string_view transport,
                      std::string_view status, double latency, std::uint64_t request_bytes, std::uint64_t response_bytes,
                      bool streaming, std::string_view charset, std::string_view templatename, bool ajax, bool viewed) {
-  if (g_tables)
-    metrics::record_request(*g_tables,
-                            {view, method, transport, status, latency, request_bytes, response_bytes, streaming,
-                             charset, templatename, ajax, viewed},
-                            g_latency);
+  if (!g_tables) return;
+  const http::TraceContext* trace = current_trace();
+  metrics::record_request(*g_tables,
+                          {view, method, transport, status, latency, request_bytes, response_bytes, streaming, charset,
+                           templatename, ajax, viewed},
+                          g_latency, trace ? trace->trace() : std::string_view());
 }
 
 void metrics_before() {

@@ -42,11 +42,19 @@ std::optional<AccessField> access_field(std::string_view name) {
 void set_access_log_fields(std::vector<AccessField> f) { fields() = std::move(f); }
 
 void log_access(const Exchange& ex, double duration_ms) {
-  log_access(ex.client.empty() ? ex.peer.host : ex.client, ex.head, ex.status(), ex.body_bytes(), duration_ms);
+  log_access(ex.client.empty() ? ex.peer.host : ex.client, ex.head, ex.status(), ex.body_bytes(), duration_ms,
+             &ex.trace);
 }
 
 std::string format_access(const std::vector<AccessField>& chosen, bool json, const std::string& client,
-                          const http::RequestHead& h, int status, std::uint64_t bytes, double duration_ms) {
+                          const http::RequestHead& h, int status, std::uint64_t bytes, double duration_ms,
+                          const http::TraceContext* trace) {
+  auto id = [&](AccessField f) -> std::string_view {
+    if (!trace) return {};
+    return f == AccessField::RequestId ? std::string_view(trace->request_id)
+           : f == AccessField::TraceId ? trace->trace()
+                                       : trace->span();
+  };
   char version[16];
   std::snprintf(version, sizeof version, "HTTP/%d.%d", h.version_major, h.version_minor);
   char duration[32];
@@ -93,6 +101,19 @@ std::string format_access(const std::vector<AccessField>& chosen, bool json, con
         case AccessField::UserAgent: key("user_agent"), optional(header(h, "User-Agent")); break;
         case AccessField::Referer: key("referer"), optional(header(h, "Referer")); break;
         case AccessField::Host: key("host"), optional(header(h, "Host")); break;
+        case AccessField::RequestId:
+        case AccessField::TraceId:
+        case AccessField::SpanId: {
+          const bool request_id = f == AccessField::RequestId;
+          key(request_id ? "request_id" : f == AccessField::TraceId ? "trace_id" : "span_id");
+          if (!trace)
+            line += "null";
+          else if (request_id)
+            string(id(f));  // from a trusted proxy: valid_request_id() characters only, but escape anyway
+          else
+            line += '"', line += id(f), line += '"';
+          break;
+        }
       }
     }
     line += "}";
@@ -128,15 +149,24 @@ std::string format_access(const std::vector<AccessField>& chosen, bool json, con
         append_quoted(line, v ? std::string_view(*v) : std::string_view("-"));
         break;
       }
+      // key=value: three ids side by side are told apart without counting.
+      case AccessField::RequestId:
+      case AccessField::TraceId:
+      case AccessField::SpanId: {
+        line += f == AccessField::RequestId ? "request_id=" : f == AccessField::TraceId ? "trace_id=" : "span_id=";
+        std::string_view v = id(f);
+        line += v.empty() ? std::string_view("-") : v;
+        break;
+      }
     }
   }
   return line;
 }
 
 void log_access(const std::string& client, const http::RequestHead& h, int status, std::uint64_t bytes,
-                double duration_ms) {
+                double duration_ms, const http::TraceContext* trace) {
   const bool json = log::log_format() == log::LogFormat::Json;
-  std::string body = format_access(fields(), json, client, h, status, bytes, duration_ms);
+  std::string body = format_access(fields(), json, client, h, status, bytes, duration_ms, trace);
   std::string line = json ? std::move(body) : log::timestamp() + " INFO squall.access: " + body;
   line += '\n';
   log::write_line(line);

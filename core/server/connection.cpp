@@ -244,9 +244,11 @@ void Connection::on_head(http::RequestHead&& head) {
     // A probe's or /metrics' body is read and dropped, up to a small bound.
     if (a->kind != probe::LocalAnswer::Kind::File) parser_->limit_body(probe::kMaxProbeBodyBytes);
     if (a->kind == probe::LocalAnswer::Kind::File && ctx_.config.access_log) {
-      // The file is sent after this line is written.
+      // The file is sent after this line is written. Its ids are the log's
+      // only: the head is already serialized (docs/tracing.md).
+      http::TraceContext trace = http::make_trace_context(head, peer_trusted_);
       server::log_access(client, head, a->status, a->length,
-                         std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count());
+                         std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count(), &trace);
     }
     local_ = LocalResponse{std::move(a->bytes), {}, close};
     if (a->file.valid()) {
@@ -273,8 +275,10 @@ void Connection::on_head(http::RequestHead&& head) {
     shed(head, client);
     return;
   }
+  http::TraceContext trace = http::make_trace_context(head, peer_trusted_);
   auto ex = std::make_shared<Exchange>(std::move(head), ctx_.wakeup);
   ex->upgrade = std::move(upgrade);
+  ex->trace = std::move(trace);
   ex->peer = peer_;
   ex->local_port = local_port_;
   ex->peer_trusted = peer_trusted_;
@@ -319,10 +323,12 @@ void Connection::shed(const http::RequestHead& head, const std::string& client) 
   body += "\n";
   http::ResponseHead h = http::text_head(e.status, body.size(), head.version_minor, false);
   h.add("Retry-After", kRetryAfterSeconds);
+  http::TraceContext trace = http::make_trace_context(head, peer_trusted_);
+  h.add(http::kRequestIdHeader, trace.request_id);
   local_ = LocalResponse{http::text_response(std::move(h), body, head.method == "HEAD"), {}, true};
   if (ctx_.config.access_log)
     server::log_access(client, head, e.status, body.size(),
-                       std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count());
+                       std::chrono::duration<double, std::milli>(Clock::now() - ctx_.now).count(), &trace);
 }
 
 void Connection::on_body(std::string_view data) {
@@ -360,8 +366,8 @@ void Connection::answer_local() {
 
 void Connection::exchange_finished() {
   if (ctx_.metrics && exchange_)
-    metrics::observe_server_duration(*ctx_.metrics,
-                                     std::chrono::duration<double>(ctx_.now - exchange_->started).count());
+    metrics::observe_server_duration(
+        *ctx_.metrics, std::chrono::duration<double>(ctx_.now - exchange_->started).count(), exchange_->trace.trace());
   // The head decided keep-alive or close (draining included); honour what the
   // client was told. A drained keep-alive connection closes once idle.
   if (!keep_alive_after_) {
@@ -432,7 +438,10 @@ void Connection::fail(http::RequestError error, std::string_view reason) {
   }
   std::string body(reason);
   body += "\n";
-  queue_bytes(http::simple_response(status, body, true));
+  // No head to take an id from: a new one, so the client can still quote it.
+  http::ResponseHead h = http::text_head(status, body.size(), 1, false);
+  h.add(http::kRequestIdHeader, http::new_trace_context().request_id);
+  queue_bytes(http::text_response(std::move(h), body));
   close_after_flush_ = true;
   flush();
 }

@@ -122,6 +122,15 @@ void Exchange::set_response(int status, std::string reason, std::vector<std::pai
   headers_ = std::move(headers);
 }
 
+// Every response the application side writes names its request (unless the
+// application set the field itself).
+void Exchange::add_request_id(http::ResponseHead& h) const {
+  if (trace.request_id.empty()) return;
+  for (const auto& [name, value] : h.fields)
+    if (http::iequals(name, http::kRequestIdHeader)) return;
+  h.add(http::kRequestIdHeader, trace.request_id);
+}
+
 // Decides the framing (RFC 9112 6.3, 7.1) and queues the head.
 void Exchange::send_head_locked(std::optional<std::uint64_t> known_length) {
   head_sent_ = true;
@@ -157,6 +166,7 @@ void Exchange::send_head_locked(std::optional<std::uint64_t> known_length) {
   h.reason = std::move(reason_);
   h.version_minor = head.version_minor;
   h.fields = std::move(headers_);  // not needed after the head
+  add_request_id(h);
   if (add_length) h.content_length = *known_length;
   h.chunked = chunked_;
   h.keep_alive = keep_alive_;
@@ -269,8 +279,9 @@ void Exchange::abort() {
     status_ = 500;
     head_sent_ = true;
     std::string_view body = "Internal Server Error\n";
-    enqueue_locked(
-        http::text_response(http::text_head(500, body.size(), head.version_minor, false), body, head.method == "HEAD"));
+    http::ResponseHead h = http::text_head(500, body.size(), head.version_minor, false);
+    add_request_id(h);
+    enqueue_locked(http::text_response(std::move(h), body, head.method == "HEAD"));
   }
   keep_alive_ = false;
   finished_ = true;
@@ -313,8 +324,9 @@ Exchange::Expiry Exchange::expire() {
   head_sent_ = true;
   status_ = 504;
   std::string_view body = "Gateway Timeout: the request took longer than --timeout\n";
-  enqueue_locked(
-      http::text_response(http::text_head(504, body.size(), head.version_minor, false), body, head.method == "HEAD"));
+  http::ResponseHead h = http::text_head(504, body.size(), head.version_minor, false);
+  add_request_id(h);
+  enqueue_locked(http::text_response(std::move(h), body, head.method == "HEAD"));
   finished_ = true;
   return Expiry::Answered;
 }

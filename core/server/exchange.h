@@ -19,9 +19,14 @@
 #include <vector>
 
 #include "http/request.h"
+#include "http/trace_context.h"
 #include "net/address.h"
 #include "net/fd.h"
 #include "ws/handshake.h"
+
+namespace squall::http {
+struct ResponseHead;
+}
 
 namespace squall::server {
 
@@ -62,6 +67,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // forwarded_client() picks (REMOTE_ADDR, the access log).
   std::string client;
   std::chrono::steady_clock::time_point started;
+  // Request id and trace context (http/trace_context.h): the response's
+  // X-Request-ID, the environ, the access log, the latency exemplars.
+  http::TraceContext trace;
 
   // ---- Deadline ------------------------------------------------------------------
   // Set by the application thread that takes the exchange (RequestQueue::pop);
@@ -181,6 +189,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
  private:
   void send_head_locked(std::optional<std::uint64_t> known_length);
+  void add_request_id(http::ResponseHead& h) const;
   void enqueue_locked(std::string_view data);
   std::size_t clamp_to_declared_locked(std::size_t n);
   void chunk_size_line_locked(std::size_t n);

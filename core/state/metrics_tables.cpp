@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace squall::metrics {
 
@@ -143,6 +145,11 @@ void fold(Region& region, std::size_t slot) {
   fold_server(region.retired.server, w.server);
   fold_django(region.retired.django, w.django);
   for (Series& s : w.series.slots) {
+    if (std::atomic_ref<std::uint32_t>(s.state).load(std::memory_order_acquire) == 0) continue;
+    // The next worker in this slot must not inherit this series' exemplars
+    // (only rows of claimed series: the others' pages were never touched).
+    auto& exemplars = w.request_exemplars[static_cast<std::size_t>(&s - w.series.slots)];
+    std::memset(static_cast<void*>(exemplars), 0, sizeof exemplars);
     if (std::atomic_ref<std::uint32_t>(s.state).load(std::memory_order_acquire) != 2) continue;
     // An app's gauge describes a live process: it ends with its worker.
     if (s.kind == static_cast<std::uint32_t>(Kind::AppGauge)) continue;
@@ -163,7 +170,7 @@ void fold(Region& region, std::size_t slot) {
     }
     add_cells(to->cells, s.cells);
   }
-  std::memset(static_cast<void*>(&w), 0, sizeof w);
+  std::memset(static_cast<void*>(&w), 0, offsetof(WorkerTables, request_exemplars));
 }
 
 // ---- writers -------------------------------------------------------------------------
@@ -196,12 +203,18 @@ void count(WorkerTables& t, Kind kind, std::string_view label, std::size_t cell,
 }
 }  // namespace
 
-void record_request(WorkerTables& t, const RequestRecord& r, BucketsView b) {
+void record_request(WorkerTables& t, const RequestRecord& r, BucketsView b, std::string_view trace_id) {
   LabelKey key(Kind::Request, {r.view, r.method, r.transport, r.status});
   if (Series* s = series(t.series, Kind::Request, key)) {
     add(s->cells[kReqCount]);
     if (r.viewed) add(s->cells[kReqViewed]);
-    if (r.latency >= 0) observe(s->cells + kReqLatency, b.bounds, b.n, s->cells[kReqLatencySum], r.latency);
+    if (r.latency >= 0) {
+      observe(s->cells + kReqLatency, b.bounds, b.n, s->cells[kReqLatencySum], r.latency);
+      if (!trace_id.empty())
+        write_exemplar(
+            t.request_exemplars[static_cast<std::size_t>(s - t.series.slots)][bucket_index(b.bounds, b.n, r.latency)],
+            trace_id, r.latency);
+    }
   } else {
     add(t.django.series_dropped);
   }
@@ -288,9 +301,61 @@ bool set_app_sample(WorkerTables& t, bool counter, const LabelKey& key, double v
   return true;
 }
 
-void observe_server_duration(ServerTable& t, double seconds) {
-  bump(t.duration[bucket_index(kServerBuckets, std::size(kServerBuckets), seconds)]);
+void observe_server_duration(ServerTable& t, double seconds, std::string_view trace_id) {
+  const std::size_t i = bucket_index(kServerBuckets, std::size(kServerBuckets), seconds);
+  bump(t.duration[i]);
   bump(t.duration_sum_ns, to_ns(seconds));
+  if (!trace_id.empty()) write_exemplar(t.duration_exemplars[i], trace_id, seconds);
+}
+
+// ---- exemplars -------------------------------------------------------------------------
+
+namespace {
+std::uint64_t hex64(std::string_view s) {
+  std::uint64_t v = 0;
+  for (char c : s) v = v << 4 | static_cast<std::uint64_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  return v;
+}
+}  // namespace
+
+void write_exemplar(Exemplar& e, std::string_view trace_hex, double seconds) {
+  if (trace_hex.size() != 32) return;
+  std::atomic_ref<std::uint64_t> seq(e.seq);
+  std::uint64_t s = seq.load(std::memory_order_relaxed);
+  // Odd: another thread is writing it; leave it the latest.
+  if (s % 2 || !seq.compare_exchange_strong(s, s + 1, std::memory_order_acquire)) return;
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  set(e.trace[0], hex64(trace_hex.substr(0, 16)));
+  set(e.trace[1], hex64(trace_hex.substr(16, 16)));
+  set(e.value_ns, to_ns(seconds));
+  set(e.time_ms, static_cast<std::uint64_t>(now.tv_sec) * 1000 + static_cast<std::uint64_t>(now.tv_nsec) / 1000000);
+  seq.store(s + 2, std::memory_order_release);
+}
+
+Exemplar read_exemplar(const Exemplar& e) {
+  std::atomic_ref<std::uint64_t> seq(const_cast<std::uint64_t&>(e.seq));
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    Exemplar copy{};
+    copy.seq = seq.load(std::memory_order_acquire);
+    if (copy.seq == 0) return copy;
+    if (copy.seq % 2) continue;
+    copy.trace[0] = load(e.trace[0]);
+    copy.trace[1] = load(e.trace[1]);
+    copy.value_ns = load(e.value_ns);
+    copy.time_ms = load(e.time_ms);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) == copy.seq) return copy;
+  }
+  return Exemplar{};  // a writer died mid-write, or keeps writing: none this time
+}
+
+std::string exemplar_trace_hex(const Exemplar& e) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int half = 0; half < 2; ++half)
+    for (int i = 0; i < 16; ++i) out[half * 16 + i] = kHex[(e.trace[half] >> (60 - 4 * i)) & 0xF];
+  return out;
 }
 
 namespace {

@@ -79,6 +79,26 @@ inline std::uint64_t to_ns(double seconds) { return seconds > 0 ? static_cast<st
 // IANA registry); any other code is counted as "other", the last cell.
 inline constexpr std::uint16_t kWsCloseCodes[] = {1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011, 1012, 0};
 inline constexpr std::size_t kWsCloseCodeCount = std::size(kWsCloseCodes);
+// ---- exemplars --------------------------------------------------------------------
+
+// OpenMetrics exemplar of a histogram bucket: the trace of the latest
+// observation that fell in it (its value and wall-clock time), so a latency
+// panel links a slow bucket to a trace. A seqlock per exemplar: several
+// threads of a worker may record into one (a writer that finds it being
+// written skips: an exemplar is "a recent one", not every one), and the
+// master reads while they write (a read that overlaps a write is retried).
+struct Exemplar {
+  std::uint64_t seq;       // odd while written; 0: never written
+  std::uint64_t trace[2];  // the 128-bit trace-id
+  std::uint64_t value_ns;  // the observed duration
+  std::uint64_t time_ms;   // CLOCK_REALTIME, ms since the epoch
+};
+// A consistent copy of an exemplar; `seq` 0 when none was ever written.
+Exemplar read_exemplar(const Exemplar& e);
+// Records the trace `trace_hex` (32 lowercase hex digits) observed at `seconds`.
+void write_exemplar(Exemplar& e, std::string_view trace_hex, double seconds);
+// 32 lowercase hex digits of an exemplar's trace-id.
+std::string exemplar_trace_hex(const Exemplar& e);
 
 // ---- fixed tables ----------------------------------------------------------------
 
@@ -96,6 +116,7 @@ struct ServerTable {
   // payload bytes each way, connections ended by close code (kWsCloseCodes).
   std::uint64_t ws_opened, ws_handshake_failures, ws_messages_in, ws_messages_out, ws_bytes_in, ws_bytes_out;
   std::uint64_t ws_closes[kWsCloseCodeCount];
+  Exemplar duration_exemplars[kServerCells];  // by bucket, not folded (a live worker's)
   // gauges (not folded: they describe a live worker)
   std::uint64_t active, reading, writing, waiting, ws_connections;
 };
@@ -203,7 +224,13 @@ struct WorkerTables {
   ServerTable server;
   DjangoTable django;
   SeriesTable<kWorkerSeries> series;
+  // Exemplars of the Request series' latency buckets, by series slot (the
+  // index in `series.slots`); pages of series never seen cost nothing.
+  Exemplar request_exemplars[kWorkerSeries][kLatencyCells];
 };
+// fold() clears a slot up to the exemplars, which must come last.
+static_assert(offsetof(WorkerTables, request_exemplars) + sizeof(WorkerTables::request_exemplars) ==
+              sizeof(WorkerTables));
 
 struct Region {
   LatencyBuckets latency;  // set once, before the first fork
@@ -240,7 +267,9 @@ struct RequestRecord {
   bool ajax = false;
   bool viewed = true;  // process_view ran (django_http_requests_total_by_view_transport_method)
 };
-void record_request(WorkerTables& t, const RequestRecord& r, BucketsView buckets = latency_buckets(nullptr));
+// `trace_id`: 32 hex digits, the latency bucket's exemplar (empty: none).
+void record_request(WorkerTables& t, const RequestRecord& r, BucketsView buckets = latency_buckets(nullptr),
+                    std::string_view trace_id = {});
 void record_before(WorkerTables& t);
 void record_before_response(WorkerTables& t, double latency,
                             BucketsView buckets = latency_buckets(nullptr));  // latency < 0: unknown
@@ -267,6 +296,7 @@ void observe_amqp_handler(WorkerTables& t, std::string_view routing_key, double 
 void record_amqp_connection(WorkerTables& t, std::size_t cell);
 
 // The I/O thread of a worker.
-void observe_server_duration(ServerTable& t, double seconds);
+// `trace_id`: 32 hex digits, the bucket's exemplar (empty: none).
+void observe_server_duration(ServerTable& t, double seconds, std::string_view trace_id = {});
 
 }  // namespace squall::metrics

@@ -27,7 +27,31 @@ std::string text(const std::vector<AccessField>& fields, const http::RequestHead
 }  // namespace
 
 TEST(AccessLog, DefaultTextLine) {
-  EXPECT_EQ(text(server::kDefaultAccessFields, head_with({})), "203.0.113.7 \"GET /a?b=1 HTTP/1.1\" 200 1234 1.500ms");
+  http::TraceContext t = http::make_trace_context(
+      head_with({{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}), false);
+  t.request_id = "req-1";
+  EXPECT_EQ(
+      server::format_access(server::kDefaultAccessFields, false, "203.0.113.7", head_with({}), 200, 1234, 1.5, &t),
+      "203.0.113.7 \"GET /a?b=1 HTTP/1.1\" 200 1234 1.500ms request_id=req-1 "
+      "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=" +
+          std::string(t.span()));
+  // Without ids (never for a request the server answered): "-".
+  EXPECT_EQ(
+      text({AccessField::Status, AccessField::RequestId, AccessField::TraceId, AccessField::SpanId}, head_with({})),
+      "200 request_id=- trace_id=- span_id=-");
+}
+
+TEST(AccessLog, JsonIds) {
+  http::TraceContext t = http::new_trace_context();
+  std::string line =
+      server::format_access({AccessField::Status, AccessField::RequestId, AccessField::TraceId, AccessField::SpanId},
+                            true, "203.0.113.7", head_with({}), 200, 0, 1.0, &t);
+  EXPECT_NE(line.find("\"status\": 200, \"request_id\": \"" + t.request_id + "\", \"trace_id\": \"" +
+                      std::string(t.trace()) + "\", \"span_id\": \"" + std::string(t.span()) + "\"}"),
+            std::string::npos)
+      << line;
+  line = server::format_access({AccessField::TraceId}, true, "203.0.113.7", head_with({}), 200, 0, 1.0);
+  EXPECT_NE(line.find("\"trace_id\": null}"), std::string::npos) << line;
 }
 
 TEST(AccessLog, ChosenFieldsInOrderWithQuotedHeaders) {
