@@ -12,7 +12,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # Redis, RabbitMQ, Prometheus and its promtool), and kubectl for the deploy
 # kit's kustomization (Debian's kubernetes-client, unless one is installed).
 APT_PACKAGES := build-essential cmake ninja-build pkg-config python3-dev python3-venv \
-	node-llhttp libgtest-dev nlohmann-json3-dev clang-format libcurl4-openssl-dev librabbitmq-dev wrk curl nginx \
+	node-llhttp libgtest-dev nlohmann-json3-dev zlib1g-dev clang-format libcurl4-openssl-dev librabbitmq-dev wrk curl nginx \
 	postgresql redis-server rabbitmq-server prometheus \
 	$(shell command -v kubectl >/dev/null || echo kubernetes-client)
 
@@ -132,8 +132,8 @@ sdist: $(VENV)/.installed
 	$(PY) -m pip install -q build
 	$(PY) -m build --sdist --outdir dist .
 
-# C++ style: .clang-format (Google's, 120 columns) over core/, tests/cpp/ and fuzz/.
-CXX_SOURCES = $(shell find core tests/cpp fuzz -name '*.cpp' -o -name '*.h')
+# C++ style: .clang-format (Google's, 120 columns) over core/, tests/cpp/, tests/tools/ and fuzz/.
+CXX_SOURCES = $(shell find core tests/cpp tests/tools fuzz -name '*.cpp' -o -name '*.h')
 
 lint:
 	$(VENV)/bin/ruff check squall tests bench examples scripts

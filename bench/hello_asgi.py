@@ -1,7 +1,8 @@
 """ASGI twin of ``bench.hello``, so uvicorn gets a ``hello`` row too.
 
 Answers every HTTP request with ``200 text/plain "Hello, World!"`` and a
-Content-Length, and completes the lifespan protocol.
+Content-Length, completes the lifespan protocol, and echoes WebSocket
+messages (bench/ws_idle.py).
 """
 
 from collections.abc import Awaitable, Callable
@@ -34,3 +35,12 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     elif scope["type"] == "http":
         await send(START)
         await send(RESPONSE_BODY)
+    elif scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            echo = {k: message[k] for k in ("text", "bytes") if message.get(k) is not None}
+            await send({"type": "websocket.send", **echo})

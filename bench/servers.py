@@ -77,6 +77,16 @@ def _squall_demo(port: int, o: Options) -> list[str]:
     return argv + ["--workers", str(o.processes), "--threads", str(o.threads), "--no-access-log"]
 
 
+def _squall_asgi_hello(port: int, o: Options) -> list[str]:
+    argv = [_bin("squall"), "bench.hello_asgi:app", "--interface", "asgi", "--host", HOST]
+    return argv + ["--port", str(port), "--workers", str(o.processes), "--no-access-log"]
+
+
+def _squall_asgi_demo(port: int, o: Options) -> list[str]:
+    argv = [sys.executable, "manage.py", "serve", "--asgi", "--host", HOST, "--port", str(port)]
+    return argv + ["--workers", str(o.processes), "--no-access-log"]
+
+
 def _gunicorn(worker: Literal["sync", "gthread"], target: str) -> ArgvBuilder:
     def build(port: int, o: Options) -> list[str]:
         argv = [_bin("gunicorn"), "-k", worker, "-w", str(o.processes)]
@@ -93,6 +103,16 @@ def _granian(target: str) -> ArgvBuilder:
             _bin("granian"), "--interface", "wsgi", "--host", HOST, "--port", str(port),
             "--workers", str(o.processes), "--blocking-threads", str(o.threads),
             "--no-access-log", "--log-level", "warning", target,
+        ]  # fmt: skip
+
+    return build
+
+
+def _granian_asgi(target: str) -> ArgvBuilder:
+    def build(port: int, o: Options) -> list[str]:
+        return [
+            _bin("granian"), "--interface", "asgi", "--host", HOST, "--port", str(port),
+            "--workers", str(o.processes), "--no-access-log", "--log-level", "warning", target,
         ]  # fmt: skip
 
     return build
@@ -142,6 +162,13 @@ SERVERS: tuple[ServerSpec, ...] = (
     ),
     ServerSpec(
         "uvicorn", hello=_uvicorn("bench.hello_asgi:app"), demo=_uvicorn("demo.asgi:application")
+    ),
+    # ASGI rows: one asyncio loop per process (uvloop where installed).
+    ServerSpec("squall-asgi", hello=_squall_asgi_hello, demo=_squall_asgi_demo),
+    ServerSpec(
+        "granian-asgi",
+        hello=_granian_asgi("bench.hello_asgi:app"),
+        demo=_granian_asgi("demo.asgi:application"),
     ),
     ServerSpec(
         "uwsgi",

@@ -167,6 +167,8 @@ class ServerConfig:
     access_log: bool
     server_software: str
     threads: int
+    websockets: bool
+    ws_max_message_size: int
     multiprocess: bool
     app_port_probes: ProbeConfig | None
     app_port_metrics: MetricsConfig | None
@@ -187,6 +189,8 @@ class ServerConfig:
         server_software: str,
         access_log_format: list[str],
         threads: int,
+        websockets: bool,
+        ws_max_message_size: int,
         multiprocess: bool,
         app_port_probes: ProbeConfig | None,
         app_port_metrics: MetricsConfig | None,
@@ -287,6 +291,77 @@ class Server:
 
     def handle_signals(self) -> None:
         """Take SIGTERM (drain), SIGINT and SIGQUIT (stop now) for run()'s loop."""
+
+    def enable_asgi(self) -> int:
+        """ASGI: an event loop takes the requests instead of serve_requests()
+        threads (call before run()). Returns the eventfd to watch; at --timeout
+        the loop is told (it cancels the task) instead of a thread getting
+        RequestTimeout."""
+
+    def asgi_poll(self) -> tuple[list[AsgiRequest], list[int], bool]:
+        """After the eventfd became readable: the requests newly queued, the ids
+        of the requests whose state changed, and whether the queue is closed."""
+
+    def app_startup_failed(self) -> None:
+        """The application refused to start (ASGI lifespan): the master stops
+        the pod (exit status 1) when this worker exits."""
+
+    def asgi_heartbeat(self, stop: bool = False) -> None:
+        """The event loop is alive (every 0.5 s with --timeout): its thread slot
+        shows a request started now, so a blocked loop is replaced by the master."""
+
+WANT_BODY: int  # AsgiRequest.arm(): body bytes, its end, or its failure
+WANT_DRAIN: int  # ... the response's unsent bytes below the low-water mark
+WANT_GONE: int  # ... the client gone (or its side closed)
+
+class AsgiRequest:
+    """One HTTP request run by the ASGI event loop (squall/asgi.py). No method
+    blocks; arm(want) -> False means "look again now", True means the eventfd
+    will report this id once what `want` waits for may have happened."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def gone(self) -> bool: ...
+    @property
+    def peer_closed(self) -> bool: ...
+    @property
+    def deadline_passed(self) -> bool: ...
+    @property
+    def started(self) -> bool: ...
+    def scope(self, root_path: str, state: dict[str, Any] | None) -> dict[str, Any]:
+        """The http scope (ASGI HTTP spec 2.4); `state` is copied in (shallow)."""
+
+    def read(self, max: int) -> tuple[int, bytes, bool]:
+        """(status, body bytes, more): 0 data, 1 end, 2 nothing yet, 3 failed."""
+
+    def arm(self, want: int) -> bool: ...
+    def start(self, status: int, headers: Any) -> None:
+        """http.response.start: ValueError / TypeError naming what is invalid."""
+
+    def send(self, body: bytes | None, more: bool) -> int:
+        """http.response.body: 0 queued, 1 queued above the high-water mark, 2 client gone."""
+
+    def fail(self) -> None:
+        """500 if nothing was sent, else the connection closes."""
+
+    def done(self) -> None:
+        """The task ended: access log, counters (idempotent); an accepted
+        WebSocket the app did not close gets close 1000."""
+
+    @property
+    def websocket(self) -> bool:
+        """An Upgrade request (a websocket scope)."""
+
+    def ws_accept(self, subprotocol: str | None, headers: Any) -> None: ...
+    def ws_send(self, text: str | None, bytes: bytes | None) -> int:
+        """0 queued, 1 above the high-water mark (arm WANT_DRAIN), 2 closed."""
+
+    def ws_close(self, code: int, reason: str | None) -> int:
+        """Before accept: HTTP 403; after: a close frame (ValueError for an invalid code)."""
+
+    def ws_receive(self) -> tuple[int, bool, str | bytes | None, int, str | None]:
+        """(status, is_text, data, code, reason): 0 message, 1 nothing yet, 2 closed."""
 
 class Master:
     """The master process: forks the workers and supervises them (core/master/)."""

@@ -93,7 +93,13 @@ def main() -> NoReturn:
         from squall.cli import import_app
 
         setup_django()
-        return import_app(spec) if spec else get_internal_wsgi_application()
+        if spec:
+            return import_app(spec)
+        if config.interface == "asgi":
+            from squall.asgi import django_asgi_application
+
+            return django_asgi_application()
+        return get_internal_wsgi_application()
 
     run(None, config, load_app=load_app, fresh=FreshMaster(checker=bool(payload["checker"])))
 

@@ -76,6 +76,15 @@ class _EngineMiddleware(MiddlewareMixin):
             raise MiddlewareNotUsed("squall metrics: the engine is not built")
         super().__init__(get_response)
 
+    async def __acall__(self, request: Any) -> Any:
+        # Under ASGI: the hooks only add to shared memory and never block, so
+        # they run on the event loop (MiddlewareMixin would send each through
+        # sync_to_async, a thread hop per hook and request).
+        response = self.process_request(request)
+        if response is None:
+            response = await self.get_response(request)
+        return self.process_response(request, response)
+
 
 class PrometheusBeforeMiddleware(_EngineMiddleware):
     """First in MIDDLEWARE: requests and latency including every middleware."""

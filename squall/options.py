@@ -343,6 +343,20 @@ OPTIONAL_CALLABLE = Kind(
 )
 
 
+def _root_path(value: object) -> str:
+    """Empty, or a path starting with / and not ending with one (ASGI root_path)."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return ""
+        if value.startswith("/") and not value.endswith("/") and len(value.split()) == 1:
+            return value
+    raise ValueError(value)
+
+
+ROOT_PATH = Kind("empty, or a URL path without a trailing /", "PATH", _root_path)
+
+
 # --------------------------------------------------------------------------- table
 
 Source = Literal["cli", "settings", "env"]
@@ -508,6 +522,52 @@ class Config:
         "I/O loop and Python threads. --debugger and --pycharm-host run one.",
         group="workers",
         default_text="CPUs available to the container (cgroup quota)",
+    )
+    interface: str = option(
+        "wsgi",
+        choice("wsgi", "asgi"),
+        "The application's interface: wsgi (PEP 3333, called by --threads threads per "
+        "worker) or asgi (ASGI 3: HTTP, WebSocket and lifespan, run by one asyncio loop per "
+        "worker; docs/asgi.md). manage.py serve --asgi is the same as --interface asgi.",
+        group="asgi",
+    )
+    asgi: bool = option(
+        False,
+        BOOLEAN,
+        "Serve the project's ASGI application: settings.ASGI_APPLICATION (Channels), else "
+        "Django's get_asgi_application(). Same as --interface asgi.",
+        group="asgi",
+    )
+    loop: str = option(
+        "auto",
+        choice("auto", "asyncio", "uvloop"),
+        "The event loop of --interface asgi: asyncio, uvloop, or auto (uvloop when it is "
+        "installed).",
+        group="asgi",
+    )
+    lifespan: str = option(
+        "auto",
+        choice("auto", "on", "off"),
+        "The ASGI lifespan protocol: on (an application that fails or refuses it stops the "
+        "server: the startup probe never passes, exit status 1), off, or auto (an application "
+        "that raises before reading the startup event does not support it: served without).",
+        group="asgi",
+    )
+    ws_max_message_size: int = option(
+        1048576,
+        integer(1),
+        "Largest WebSocket message accepted from a client, reassembled and inflated; past it "
+        "the connection is closed with 1009 (RFC 6455 7.4.1). Messages the application has "
+        "not read yet are bounded by it too: past it the server stops reading the socket.",
+        group="asgi",
+        unit="bytes",
+    )
+    root_path: str = option(
+        "",
+        ROOT_PATH,
+        "The ASGI root_path: the URL prefix the application is mounted under behind a proxy "
+        "that strips it (e.g. /api).",
+        group="asgi",
     )
     threads: int = option(
         4,
@@ -1068,6 +1128,7 @@ GROUPS: dict[str, str] = {
     "tracing": "Request ids and tracing",
     "static": "Static and media files",
     "development": "Development",
+    "asgi": "ASGI (--interface asgi)",
     "amqp": "AMQP (manage.py consume)",
 }
 
@@ -1373,6 +1434,10 @@ def check_combinations(
                 f"{labels.get('req_queue_len', '--req-queue-len')} {rq}: requests are shed "
                 "(503) before readiness fails"
             )
+    if values.get("asgi"):
+        if values.get("interface") == "wsgi":
+            raise OptionError(f"{labels['asgi']} cannot be used with {labels['interface']} wsgi")
+        values["interface"] = "asgi"
     if values.get("static_watch") and not values.get("autoreload"):
         on_warning(f"{labels['static_watch']} has no effect without --autoreload")
     return values

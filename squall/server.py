@@ -180,7 +180,10 @@ def server_config(
         access_log=config.access_log,
         server_software=f"squall/{__version__}",
         access_log_format=list(config.access_log_format),
-        threads=config.threads,
+        # ASGI: one event loop thread takes the requests (squall.asgi).
+        threads=1 if config.interface == "asgi" else config.threads,
+        websockets=config.interface == "asgi",
+        ws_max_message_size=config.ws_max_message_size,
         multiprocess=config.workers > 1,
         # --probe-port equal to --port: the workers' I/O threads answer the probes.
         app_port_probes=probe_config(config, checker=False) if app_port_probes else None,
@@ -240,6 +243,11 @@ def serve(
 
     if app is None and load_app is None:
         raise ValueError("serve() needs an application or a loader")
+    if config.interface == "asgi" and config.loop == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            exit_with_error("--loop uvloop: uvloop is not installed (pip install uvloop)")
     if needs_startup_process(config) and not django_configured():
         exit_with_error("--command and --check-migrations need a Django project (manage.py serve)")
     try:
@@ -254,9 +262,12 @@ def serve(
     if started is None:
         return 1
     master, port = started
+    per_worker = (
+        "1 ASGI event loop" if config.interface == "asgi" else f"{config.threads} thread(s)"
+    )
     logger.info(
-        "Listening on http://%s:%d: %d worker(s) x %d thread(s), master pid %d",
-        url_host(config.host), port, config.workers, config.threads, os.getpid(),
+        "Listening on http://%s:%d: %d worker(s) x %s, master pid %d",
+        url_host(config.host), port, config.workers, per_worker, os.getpid(),
     )  # fmt: skip
 
     def worker(master: Any, slot: int, listen_fd: int) -> int:
@@ -370,6 +381,12 @@ def run_worker(
     except BaseException:
         logger.exception("worker %d could not start", os.getpid())
         return 1
+    if config.interface == "asgi":
+        from squall.asgi import run_asgi_worker
+
+        if slot == 0 and _core.metrics_enabled():
+            start_migrations_gauges(master)
+        return run_asgi_worker(server, app, config)
     threads = [
         threading.Thread(
             target=server.serve_requests,

@@ -72,6 +72,12 @@ def test_defaults_are_the_documented_ones() -> None:
         "port": 8000,
         "backlog": 1024,
         "workers": available_cpus(),
+        "interface": "wsgi",
+        "asgi": False,
+        "loop": "auto",
+        "lifespan": "auto",
+        "ws_max_message_size": 1048576,
+        "root_path": "",
         "threads": 4,
         "preload": True,
         "reuse_port": False,
@@ -872,3 +878,14 @@ def test_startup_and_webhook_options(capsys: pytest.CaptureFixture[str]) -> None
     assert error_line(capsys, ["--check-interval", "0"], django=True).startswith(
         "squall: error: --check-interval: invalid value '0'"
     )
+
+
+def test_asgi_is_one_interface_by_two_names(capsys: pytest.CaptureFixture[str]) -> None:
+    assert config(["--interface", "asgi"]).interface == "asgi"
+    assert config(["--asgi"]).interface == "asgi"
+    assert config(environ={"SQUALL_ASGI": "1"}).interface == "asgi"
+    assert config().interface == "wsgi"
+    line = error_line(capsys, ["--asgi", "--interface", "wsgi"])
+    assert line == "squall: error: --asgi cannot be used with --interface wsgi"
+    assert "--root-path: invalid value 'api/'" in error_line(capsys, ["--root-path", "api/"])
+    assert config(["--root-path", "/api"]).root_path == "/api"

@@ -294,6 +294,17 @@ void Master::reap() {
     if (planned) message += " (" + std::string(why_name(why)) + ")";
     log(planned ? "info" : "warning", message);
     if (why != Why::Shutdown && why != Why::Scale) count(why);
+    // The worker said the application refused to start (an ASGI lifespan
+    // startup that failed): no replacement would do better, so the pod stops
+    // with status 1, its startup probe never having passed.
+    if (!planned && !shutting_down_ && state_->workers[it->slot].app_startup_failed.load()) {
+      log("error", "the application could not start in worker " + std::to_string(pid) + ": stopping");
+      exit_status_ = 1;
+      state_->retire(state_->workers[it->slot]);
+      workers_.erase(it);
+      begin_shutdown(true);
+      continue;
+    }
     if (!planned && config_.exit_with_worker && !shutting_down_) {
       log("error", "the worker exited by itself: stopping (" + message + ")");
       exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 1;

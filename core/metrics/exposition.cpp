@@ -360,13 +360,17 @@ struct Totals {
 
 void add_server(ServerTable& to, const ServerTable& from, bool gauges) {
   for (auto f : {&ServerTable::accepted, &ServerTable::handled, &ServerTable::requests, &ServerTable::bytes_received,
-                 &ServerTable::bytes_sent, &ServerTable::duration_sum_ns, &ServerTable::timeouts_unwound})
+                 &ServerTable::bytes_sent, &ServerTable::duration_sum_ns, &ServerTable::timeouts_unwound,
+                 &ServerTable::ws_opened, &ServerTable::ws_handshake_failures, &ServerTable::ws_messages_in,
+                 &ServerTable::ws_messages_out, &ServerTable::ws_bytes_in, &ServerTable::ws_bytes_out})
     to.*f += load(from.*f);
   sum_into(to.duration, from.duration);
   sum_into(to.request_errors, from.request_errors);
+  sum_into(to.ws_closes, from.ws_closes);
   for (std::size_t i = 0; i < kServerCells; ++i) keep_latest(to.duration_exemplars[i], from.duration_exemplars[i]);
   if (gauges)
-    for (auto f : {&ServerTable::active, &ServerTable::reading, &ServerTable::writing, &ServerTable::waiting})
+    for (auto f : {&ServerTable::active, &ServerTable::reading, &ServerTable::writing, &ServerTable::waiting,
+                   &ServerTable::ws_connections})
       to.*f += load(from.*f);
 }
 
@@ -713,6 +717,23 @@ std::string render_once(const MetricsConfig& config, const Sources& src, Format 
   out.family(F::SquallRequestTimeouts);
   out.counter({{"outcome", "unwound"}}, sv.timeouts_unwound);
   out.counter({{"outcome", "worker_replaced"}}, state.timeouts_replaced.load(std::memory_order_relaxed));
+  out.family(F::SquallWebsocketConnections);
+  out.gauge({}, sv.ws_connections);
+  out.family(F::SquallWebsocketOpened);
+  out.counter({}, sv.ws_opened);
+  out.family(F::SquallWebsocketHandshakeFailures);
+  out.counter({}, sv.ws_handshake_failures);
+  out.family(F::SquallWebsocketMessages);
+  out.counter({{"direction", "in"}}, sv.ws_messages_in);
+  out.counter({{"direction", "out"}}, sv.ws_messages_out);
+  out.family(F::SquallWebsocketMessageBytes);
+  out.counter({{"direction", "in"}}, sv.ws_bytes_in);
+  out.counter({{"direction", "out"}}, sv.ws_bytes_out);
+  out.family(F::SquallWebsocketCloses);
+  for (std::size_t i = 0; i < kWsCloseCodeCount; ++i) {
+    std::string code = kWsCloseCodes[i] ? std::to_string(kWsCloseCodes[i]) : "other";
+    out.counter({{"code", code}}, sv.ws_closes[i]);
+  }
 
   std::uint64_t busy_workers = 0, busy_threads = 0, threads = 0, queued = 0, in_flight = 0;
   for (const auto& w : snap.workers) {

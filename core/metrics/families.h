@@ -99,6 +99,16 @@ enum class Type { Counter, Gauge, Histogram, Info, Unknown, Summary, Untyped };
   X(SquallRequestTimeouts, "squall_request_timeouts", Counter, "outcome",                                              \
     "Requests past --timeout: their thread unwound (RequestTimeout), or their worker was replaced after "              \
     "--timeout-grace.")                                                                                                \
+  X(SquallWebsocketConnections, "squall_websocket_connections", Gauge, "", "Open WebSocket connections.")              \
+  X(SquallWebsocketOpened, "squall_websocket_opened", Counter, "", "WebSocket connections accepted (101).")            \
+  X(SquallWebsocketHandshakeFailures, "squall_websocket_handshake_failures", Counter, "",                              \
+    "WebSocket upgrade requests refused (RFC 6455 4.2.1: 400, or 426 for another version).")                           \
+  X(SquallWebsocketMessages, "squall_websocket_messages", Counter, "direction",                                        \
+    "WebSocket messages received (in) and sent (out).")                                                                \
+  X(SquallWebsocketMessageBytes, "squall_websocket_message_bytes", Counter, "direction",                               \
+    "Payload bytes of the WebSocket messages received (in) and sent (out).")                                           \
+  X(SquallWebsocketCloses, "squall_websocket_closes", Counter, "code",                                                 \
+    "WebSocket connections ended, by close code (1006: without a close frame; other: a code not listed).")             \
   X(SquallWorkers, "squall_workers", Gauge, "", "Worker processes.")                                                   \
   X(SquallWorkersBusy, "squall_workers_busy", Gauge, "", "Worker processes running at least one request.")             \
   X(SquallWorkersIdle, "squall_workers_idle", Gauge, "", "Worker processes running no request.")                       \

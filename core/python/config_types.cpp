@@ -124,6 +124,8 @@ void bind_server_config(nb::module_& m) {
                 }
               })
       .field("threads", &server::ServerConfig::threads)
+      .field("websockets", &server::ServerConfig::websockets)
+      .field("ws_max_message_size", &server::ServerConfig::ws_max_message_size)
       .field("multiprocess", &server::ServerConfig::multiprocess)
       .field("app_port_probes", &server::ServerConfig::app_port_probes)
       .field("app_port_metrics", &server::ServerConfig::app_port_metrics)

@@ -61,6 +61,8 @@ int hex_value(char c) {
   return -1;
 }
 
+}  // namespace
+
 // PATH_INFO is the percent-decoded path (PEP 3333, CGI 1.1 4.1.5).
 std::string percent_decode(std::string_view s) {
   std::string out;
@@ -78,6 +80,8 @@ std::string percent_decode(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -3,12 +3,17 @@
 #include <Python.h>
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 namespace squall::server {
 class Exchange;
 }
 
 namespace squall::python {
+
+// %XX sequences decoded (an invalid one is kept as is).
+std::string percent_decode(std::string_view s);
 
 // Interned keys and constant values; call once at module import.
 void init_environ_constants();

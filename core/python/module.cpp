@@ -17,6 +17,7 @@
 #include "log/log.h"
 #include "master/master.h"
 #include "python/app_call.h"
+#include "python/asgi.h"
 #include "python/config_types.h"
 #include "python/deadline.h"
 #include "python/trace.h"
@@ -127,9 +128,57 @@ class PyServer {
       server_.set_deadline_handler([this](const std::shared_ptr<server::Exchange>& ex) { deadlines_.post(ex); });
   }
 
+  // ASGI: the event loop takes the requests (see asgi_poll); returns the
+  // descriptor it watches. At a deadline the loop is told (it cancels the
+  // task) instead of a thread getting an asynchronous exception.
+  int enable_asgi() {
+    if (!notify_) {
+      notify_ = server_.enable_app_notify();
+      if (server_.config().timeout > 0)
+        server_.set_deadline_handler([](const std::shared_ptr<server::Exchange>& ex) { ex->poke_app(); });
+    }
+    return notify_->fd();
+  }
+
+  // The loop's view after its descriptor became readable: the requests newly
+  // queued, the ids of those whose state changed, and whether the queue closed
+  // (the worker stops: no request will come any more).
+  nb::tuple asgi_poll() {
+    if (!notify_) throw nb::builtin_exception(nb::exception_type::runtime_error, "enable_asgi() was not called");
+    std::vector<std::uint64_t> ids = notify_->drain();
+    nb::list fresh;
+    while (std::shared_ptr<server::Exchange> ex = server_.try_next_exchange()) {
+      std::uint64_t id = ++last_id_;
+      ex->watch(notify_, id);
+      fresh.append(nb::cast(new AsgiRequest(std::move(ex), &server_, g_tables, id), nb::rv_policy::take_ownership));
+    }
+    nb::list changed;
+    for (std::uint64_t id : ids) changed.append(id);
+    return nb::make_tuple(fresh, changed, server_.queue_closed());
+  }
+
+  // The application refused to start (ASGI lifespan): told to the master
+  // before this worker exits, which then stops the pod (exit status 1).
+  void app_startup_failed() {
+    if (state::WorkerSlot* slot = server_.slot()) slot->app_startup_failed.store(1);
+  }
+
+  // The event loop is alive: called by it every half second (with --timeout).
+  // Its thread slot then shows a "request" that started at its last call, so
+  // a loop blocked by synchronous code is what the master replaces at
+  // --timeout + --timeout-grace, as it would a stuck WSGI thread. stop: idle.
+  void asgi_heartbeat(bool stop) {
+    state::WorkerSlot* slot = server_.slot();
+    if (!slot) return;
+    if (stop)
+      slot->thread_slots[0].end();
+    else
+      slot->thread_slots[0].begin("ASGI", "(event loop blocked)", state::monotonic_ns());
+  }
+
   int run() {
     nb::gil_scoped_release release;
-    if (server_.config().timeout > 0) deadlines_.start(server_.config().timeout);
+    if (server_.config().timeout > 0 && !notify_) deadlines_.start(server_.config().timeout);
     int status = server_.run();
     deadlines_.stop();  // without the GIL: its thread may be waiting for it
     return status;
@@ -219,6 +268,8 @@ class PyServer {
 
   server::Server server_;
   DeadlineRaiser deadlines_;
+  std::shared_ptr<server::AppNotify> notify_;
+  std::uint64_t last_id_ = 0;
 };
 
 // The AMQP consumer process (manage.py consume; core/amqp/consumer.h).
@@ -336,6 +387,10 @@ NB_MODULE(_core, m) {
       .def("attach", &PyServer::attach, "master"_a, "slot"_a, "listen_fd"_a)
       .def("handle_signals", &PyServer::handle_signals)
       .def("run", &PyServer::run)
+      .def("enable_asgi", &PyServer::enable_asgi)
+      .def("asgi_poll", &PyServer::asgi_poll)
+      .def("asgi_heartbeat", &PyServer::asgi_heartbeat, "stop"_a = false)
+      .def("app_startup_failed", &PyServer::app_startup_failed)
       .def("serve_requests", &PyServer::serve_requests, "app"_a, "log_error"_a, "thread_index"_a = -1);
   nb::class_<PyConsumer>(m, "Consumer")
       .def(nb::init<squall::amqp::ConsumerConfig>(), "config"_a)
@@ -368,4 +423,5 @@ NB_MODULE(_core, m) {
   m.def("metrics_model", &squall::python::metrics_model, "model"_a, "cell"_a, "n"_a);
   m.def("metrics_app_set", &squall::python::metrics_app_set, "samples"_a);
   squall::python::init_app_call(m);
+  squall::python::AsgiRequest::bind(m);
 }

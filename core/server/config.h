@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,11 @@ struct ServerConfig {
   static_files::Config statics;
   // ... and /metrics too, unless --no-metrics (needs app_port_probes).
   std::optional<metrics::MetricsConfig> app_port_metrics;
+
+  // ASGI: WebSocket upgrades go to the application (websocket scopes);
+  // otherwise an Upgrade request is an ordinary request.
+  bool websockets = false;
+  std::uint64_t ws_max_message_size = 1 << 20;  // --ws-max-message-size: past it, close 1009
 
   // Internal buffer sizes (not options: they bound memory per connection).
   std::size_t read_chunk = 64 * 1024;           // one read(2)

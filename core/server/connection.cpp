@@ -13,6 +13,7 @@
 #include "http/response.h"
 #include "log/log.h"
 #include "server/access_log.h"
+#include "ws/handshake.h"
 
 namespace squall::server {
 namespace {
@@ -26,6 +27,8 @@ constexpr double kLingerSeconds = 2.0;
 // already on its way to arrive and be dropped instead of reset.
 constexpr double kIdleLingerSeconds = 0.5;
 constexpr double kDrainIdleSeconds = 1.0;
+// RFC 6455 7.1.1: after our close frame, the client's is awaited this long.
+constexpr double kWsCloseSeconds = 5.0;
 
 }  // namespace
 
@@ -49,8 +52,18 @@ Connection::~Connection() {
 
 void Connection::on_events(std::uint32_t events) {
   if (closed_) return;
+  if (ws_) {
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+    ws_read();
+    return;
+  }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+  // The parser is paused, so nothing reads the socket until the response is
+  // done; tell the exchange the client closed (an ASGI app gets http.disconnect).
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && exchange_ && !exchange_done_ && paused_)
+    exchange_->on_peer_closed();
   if (events & EPOLLOUT) flush();
   advance();
 }
@@ -58,6 +71,31 @@ void Connection::on_events(std::uint32_t events) {
 void Connection::on_exchange_update(Exchange& ex) {
   if (closed_ || exchange_.get() != &ex) return;
   Exchange::Taken taken = ex.take_output();
+  if (taken.ws_accept && !ws_) ws_start(*taken.ws_accept);
+  if (ws_) {
+    for (Exchange::WsOut& out : taken.ws_out) {
+      switch (out.kind) {
+        case Exchange::WsOut::Kind::Text:
+        case Exchange::WsOut::Kind::Binary:
+          if (out.kind == Exchange::WsOut::Kind::Text ? ws_->send_text(out.data) : ws_->send_binary(out.data)) {
+            if (ctx_.metrics) {
+              metrics::bump(ctx_.metrics->ws_messages_out);
+              metrics::bump(ctx_.metrics->ws_bytes_out, out.data.size());
+            }
+          }
+          break;
+        case Exchange::WsOut::Kind::Close:
+          if (ws_->send_close(out.code, out.data)) {
+            ws_close_sent_ = ctx_.now;
+            if (!ws_end_code_) ws_end_code_ = out.code;
+          }
+          break;
+      }
+    }
+    if (taken.ws_resume) ws_paused_ = false;
+    ws_read();  // writes what was queued; reads again if the app made room
+    return;
+  }
   if (taken.body_space_wanted) waiting_since_ = Clock::time_point{};
   // RFC 9110 10.1.1: the interim 100 goes out before any final response byte.
   if (taken.continue_wanted && !continue_sent_ && !response_started_ && taken.segments.empty()) {
@@ -220,12 +258,26 @@ void Connection::on_head(http::RequestHead&& head) {
     }
     return;
   }
+  std::optional<ws::Upgrade> upgrade;
+  if (ctx_.config.websockets && ws::is_websocket_request(head)) {
+    // RFC 6455 4.2.1: refused here, precisely, before any application code.
+    ws::Upgrade checked;
+    ws::HandshakeError error;
+    if (!ws::parse_upgrade(head, checked, error)) {
+      if (ctx_.metrics) metrics::bump(ctx_.metrics->ws_handshake_failures);
+      log::log_event("info", "squall.http", peer_.host + ": WebSocket handshake refused: " + error.message);
+      local_ = LocalResponse{ws::reject_response(error), {}, true};
+      return;
+    }
+    upgrade = std::move(checked);
+  }
   if (ctx_.config.max_queue > 0 && ctx_.queue.size() >= ctx_.config.max_queue) {
     shed(head, client);
     return;
   }
   http::TraceContext trace = http::make_trace_context(head, peer_trusted_);
   auto ex = std::make_shared<Exchange>(std::move(head), ctx_.wakeup);
+  ex->upgrade = std::move(upgrade);
   ex->trace = std::move(trace);
   ex->peer = peer_;
   ex->local_port = local_port_;
@@ -537,6 +589,17 @@ bool Connection::check_deadline(Clock::time_point now) {
 void Connection::check_timeouts(Clock::time_point now) {
   if (closed_) return;
   const auto& cfg = ctx_.config;
+  if (ws_) {
+    // A WebSocket lives as long as both sides want: no deadline, no idle
+    // timeout. Our close frame waits kWsCloseSeconds for the client's; a
+    // client that stops reading is dropped after --body-timeout.
+    bool stalled = !out_.empty() && !writable_ && waiting_since_ != Clock::time_point{} &&
+                   seconds_between(waiting_since_, now) > cfg.body_timeout;
+    bool close_unanswered =
+        ws_close_sent_ != Clock::time_point{} && seconds_between(ws_close_sent_, now) > kWsCloseSeconds;
+    if (stalled || close_unanswered) close();
+    return;
+  }
   if (cfg.timeout > 0 && check_deadline(now)) return;
   if (lingering_) {
     if (seconds_between(last_activity_, now) > linger_seconds_) close();
@@ -582,10 +645,121 @@ Connection::Activity Connection::activity() const {
   return Activity::Waiting;
 }
 
+// ---- WebSocket -------------------------------------------------------------------
+
+// The app accepted (websocket.accept): the 101 goes out and the socket carries
+// frames from now on (RFC 6455 4.2.2), read and written by a ws::Session.
+void Connection::ws_start(const Exchange::WsAccept& accept) {
+  const ws::Upgrade& upgrade = *exchange_->upgrade;
+  http::ResponseHead h = ws::accept_head(upgrade, accept.subprotocol, upgrade.deflate);
+  for (const auto& [name, value] : accept.headers) h.add(name, value);
+  queue_bytes(http::serialize(h));
+  response_started_ = true;
+  ws::SessionOptions options;
+  options.max_message_size = ctx_.config.ws_max_message_size;
+  options.deflate = upgrade.deflate;
+  ws_ = std::make_unique<ws::Session>(options);
+  if (ctx_.metrics) metrics::bump(ctx_.metrics->ws_opened);
+  // Frames the client sent right behind its handshake.
+  std::vector<ws::Event> events;
+  if (in_.size() > 0) {
+    ws_->feed(in_.unread(), events);
+    ws_events(events);
+  }
+  // From now on reads go through one buffer shared by the loop's WebSockets
+  // (ws_read): an idle WebSocket holds no read buffer of its own.
+  in_.release();
+}
+
+void Connection::ws_read() {
+  std::vector<ws::Event> events;
+  // The I/O thread's one read buffer for every WebSocket (a session copies what it keeps).
+  static thread_local std::unique_ptr<char[]> scratch;
+  static thread_local std::size_t scratch_size = 0;
+  if (scratch_size < ctx_.config.read_chunk) {
+    scratch = std::make_unique<char[]>(ctx_.config.read_chunk);
+    scratch_size = ctx_.config.read_chunk;
+  }
+  while (!closed_ && readable_ && !ws_paused_ && !ws_->finished() && !ws_->close_received()) {
+    char* buf = scratch.get();
+    ssize_t n = ::recv(fd_.get(), buf, ctx_.config.read_chunk, 0);
+    if (n > 0) {
+      received_ += static_cast<std::uint64_t>(n);
+      if (ctx_.metrics) metrics::bump(ctx_.metrics->bytes_received, static_cast<std::uint64_t>(n));
+      last_activity_ = ctx_.now;
+      events.clear();
+      ws_->feed(std::string_view(buf, static_cast<std::size_t>(n)), events);
+      ws_events(events);
+      // Messages the app has not taken yet are bounded: stop reading (the
+      // client's TCP window fills) until it takes some.
+      if (exchange_ && exchange_->ws_in_full(ctx_.config.ws_max_message_size + ctx_.config.read_chunk))
+        ws_paused_ = true;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      readable_ = false;
+      break;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // EOF or an error without a close frame: 1006 (RFC 6455 7.1.5).
+    if (exchange_) exchange_->ws_peer_closed(ws::kCloseAbnormal, {});
+    close();
+    return;
+  }
+  ws_write();
+}
+
+void Connection::ws_events(std::vector<ws::Event>& events) {
+  for (ws::Event& e : events) {
+    switch (e.kind) {
+      case ws::Event::Kind::Message:
+        if (ctx_.metrics) {
+          metrics::bump(ctx_.metrics->ws_messages_in);
+          metrics::bump(ctx_.metrics->ws_bytes_in, e.data.size());
+        }
+        if (exchange_) exchange_->ws_push(e.type == ws::MessageType::Text, std::move(e.data));
+        break;
+      case ws::Event::Kind::Close:
+        if (!ws_end_code_) ws_end_code_ = e.code;
+        if (exchange_) exchange_->ws_peer_closed(e.code, std::move(e.reason));
+        break;
+      case ws::Event::Kind::Error:
+        // The session queued the close frame with the code (1002, 1007, 1009).
+        if (!ws_end_code_) ws_end_code_ = e.code;
+        log::log_event("info", "squall.http",
+                       peer_.host + ": WebSocket closed with " + std::to_string(e.code) + ": " + e.reason);
+        if (exchange_) exchange_->ws_peer_closed(e.code, std::move(e.reason));
+        break;
+    }
+  }
+}
+
+void Connection::ws_write() {
+  if (closed_) return;
+  std::string_view pending = ws_->pending();
+  if (!pending.empty()) {
+    queue_bytes(std::string(pending));
+    ws_->consume(pending.size());
+  }
+  flush();
+  // RFC 6455 7.1.1: once both close frames are exchanged, the server closes the TCP connection.
+  if (!closed_ && ws_->finished() && out_.empty()) close();
+}
+
+void Connection::ws_going_away(std::uint16_t code) {
+  if (closed_ || !ws_ || ws_->close_sent()) return;
+  if (ws_->send_close(code, code == ws::kCloseGoingAway ? "server shutting down" : "server restarting")) {
+    ws_close_sent_ = ctx_.now;
+    if (!ws_end_code_) ws_end_code_ = code;
+  }
+  ws_write();
+}
+
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
   if (ctx_.metrics) metrics::bump(ctx_.metrics->handled);
+  if (ws_ && ctx_.metrics) metrics::count_ws_close(*ctx_.metrics, ws_end_code_ ? ws_end_code_ : ws::kCloseAbnormal);
   if (exchange_) {
     exchange_done_ = false;
     detach_exchange();

@@ -14,6 +14,7 @@
 #include "net/fd.h"
 #include "server/context.h"
 #include "server/input_buffer.h"
+#include "ws/session.h"
 
 namespace squall::server {
 
@@ -29,6 +30,10 @@ class Connection : public http::ParserHandler {
   void check_timeouts(Clock::time_point now);
   // Draining: close now if nothing is in progress on this connection.
   void close_if_idle();
+  // Draining, for a WebSocket: send a close frame with `code` (1001 going
+  // away, 1012 service restart) once; the connection ends after the client's.
+  void ws_going_away(std::uint16_t code);
+  bool websocket() const { return ws_ != nullptr; }
   void close();
   // For the connection gauges (nginx's reading / writing / waiting).
   enum class Activity { Reading, Writing, Waiting };
@@ -58,6 +63,11 @@ class Connection : public http::ParserHandler {
   bool check_deadline(Clock::time_point now);  // true: the connection was closed
   void shed(const http::RequestHead& head, const std::string& client);
   void dispatch();  // the exchange goes on the request queue (once)
+  // WebSocket mode: after the 101, the socket carries frames (ws::Session).
+  void ws_start(const Exchange::WsAccept& accept);
+  void ws_read();
+  void ws_events(std::vector<ws::Event>& events);
+  void ws_write();  // the session's queued bytes -> out_, then flush
 
   ServerContext& ctx_;
   net::UniqueFd fd_;
@@ -95,6 +105,11 @@ class Connection : public http::ParserHandler {
     bool close = false;
   };
   std::optional<LocalResponse> local_;
+
+  std::unique_ptr<ws::Session> ws_;
+  bool ws_paused_ = false;             // the app has ws_in_cap bytes of messages to take
+  Clock::time_point ws_close_sent_{};  // our close frame went out: the client's is awaited
+  std::uint16_t ws_end_code_ = 0;      // the first close code sent or received (metrics)
 
   Clock::time_point last_activity_;
   Clock::time_point head_started_{};

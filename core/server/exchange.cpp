@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "http/response.h"
+#include "server/app_notify.h"
 
 namespace squall::server {
 
@@ -88,6 +89,7 @@ void Exchange::append_body(std::string_view data) {
   std::lock_guard lock(mu_);
   body_.append(data);
   if (body_waiter_) cv_.notify_all();
+  notify_app_locked(WantBody);
 }
 
 void Exchange::end_body(bool failed) {
@@ -95,6 +97,7 @@ void Exchange::end_body(bool failed) {
   body_done_ = true;
   body_failed_ = body_failed_ || failed;
   if (body_waiter_) cv_.notify_all();
+  notify_app_locked(WantBody);
 }
 
 bool Exchange::request_body_space(std::size_t cap) {
@@ -309,6 +312,7 @@ Exchange::Expiry Exchange::expire() {
   gone_ = true;
   keep_alive_ = false;
   cv_.notify_all();
+  notify_app_locked(WantBody | WantDrain | WantGone);
   if (head_sent_) {
     out_.clear();
     out_bytes_ = 0;
@@ -345,6 +349,13 @@ Exchange::Taken Exchange::take_output() {
   t.keep_alive = keep_alive_ && finished_;
   t.continue_wanted = continue_wanted_;
   t.body_space_wanted = body_space_wanted_;
+  if (ws_accept_pending_) {
+    t.ws_accept = std::move(ws_accept_pending_);
+    ws_accept_pending_.reset();
+  }
+  t.ws_out.swap(ws_out_);
+  t.ws_resume = ws_resume_;
+  ws_resume_ = false;
   return t;
 }
 
@@ -353,7 +364,10 @@ void Exchange::report_pending(std::size_t pending_bytes) {
   if (pending_bytes == io_pending_ && !drain_waiting_.load(std::memory_order_acquire)) return;
   std::lock_guard lock(mu_);
   io_pending_ = pending_bytes;
-  if (drain_waiting_.load(std::memory_order_relaxed) && out_bytes_ + io_pending_ <= low_water_) cv_.notify_all();
+  if (drain_waiting_.load(std::memory_order_relaxed) && out_bytes_ + io_pending_ <= low_water_) {
+    cv_.notify_all();
+    notify_app_locked(WantDrain);
+  }
 }
 
 void Exchange::connection_lost() {
@@ -362,6 +376,130 @@ void Exchange::connection_lost() {
   out_.clear();
   out_bytes_ = 0;
   cv_.notify_all();
+  notify_app_locked(WantBody | WantDrain | WantGone);
+}
+
+void Exchange::on_peer_closed() {
+  std::lock_guard lock(mu_);
+  peer_closed_ = true;
+  notify_app_locked(WantGone);
+}
+
+// ---- WebSocket ---------------------------------------------------------------------------
+
+bool Exchange::ws_accept(WsAccept accept) {
+  std::lock_guard lock(mu_);
+  if (gone_ || ws_accepted_ || head_sent_) return false;
+  ws_accepted_ = true;
+  head_sent_ = true;  // no HTTP response may follow the 101
+  status_ = 101;
+  ws_accept_pending_ = std::move(accept);
+  wake_io();
+  return true;
+}
+
+bool Exchange::ws_accepted() const {
+  std::lock_guard lock(mu_);
+  return ws_accepted_;
+}
+
+int Exchange::ws_send(WsOut out) {
+  std::lock_guard lock(mu_);
+  if (gone_ || ws_close_queued_ || ws_peer_closed_ || !ws_accepted_) return 2;
+  if (out.kind == WsOut::Kind::Close) ws_close_queued_ = true;
+  std::size_t n = out.data.size();
+  out_bytes_ += n;  // counted with the bytes the I/O thread has not written yet
+  body_bytes_ += n;
+  ws_out_.push_back(std::move(out));
+  wake_io();
+  return out_bytes_ + io_pending_ > high_water_ ? 1 : 0;
+}
+
+Exchange::WsRecv Exchange::ws_receive(WsMessage& msg, std::uint16_t& code, std::string& reason) {
+  std::lock_guard lock(mu_);
+  if (!ws_in_.empty()) {
+    msg = std::move(ws_in_.front());
+    ws_in_.pop_front();
+    ws_in_bytes_ -= msg.data.size();
+    if (ws_in_paused_ && ws_in_.empty()) {
+      ws_in_paused_ = false;
+      ws_resume_ = true;
+      wake_io();
+    }
+    return WsRecv::Message;
+  }
+  if (ws_peer_closed_ || gone_) {
+    code = ws_close_code_;
+    reason = ws_close_reason_;
+    return WsRecv::Closed;
+  }
+  return WsRecv::Wait;
+}
+
+void Exchange::ws_push(bool text, std::string data) {
+  std::lock_guard lock(mu_);
+  ws_in_bytes_ += data.size();
+  ws_in_.push_back({text, std::move(data)});
+  notify_app_locked(WantBody);
+}
+
+void Exchange::ws_peer_closed(std::uint16_t code, std::string reason) {
+  std::lock_guard lock(mu_);
+  if (ws_peer_closed_) return;
+  ws_peer_closed_ = true;
+  ws_close_code_ = code;
+  ws_close_reason_ = std::move(reason);
+  notify_app_locked(WantBody | WantGone | WantDrain);
+}
+
+bool Exchange::ws_in_full(std::size_t cap) {
+  std::lock_guard lock(mu_);
+  if (ws_in_bytes_ < cap) return false;
+  ws_in_paused_ = true;
+  return true;
+}
+
+// ---- event loop ------------------------------------------------------------------------
+
+void Exchange::watch(std::shared_ptr<AppNotify> notify, std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  notify_ = std::move(notify);
+  notify_id_ = id;
+}
+
+bool Exchange::arm(unsigned want) {
+  std::lock_guard lock(mu_);
+  bool ready = gone_ || ((want & WantBody) && upgrade && (!ws_in_.empty() || ws_peer_closed_)) ||
+               ((want & WantBody) && !upgrade && (body_.size() > body_pos_ || body_done_ || body_failed_)) ||
+               ((want & WantDrain) && ws_peer_closed_) ||
+               ((want & WantDrain) && out_bytes_ + io_pending_ <= low_water_) || ((want & WantGone) && peer_closed_);
+  if (ready) return false;
+  armed_ |= want;
+  // report_pending() skips the lock unless someone waits for the drain.
+  if (want & WantDrain) drain_waiting_.store(true, std::memory_order_release);
+  return true;
+}
+
+void Exchange::poke_app() {
+  std::lock_guard lock(mu_);
+  if (notify_) notify_->post(notify_id_);
+}
+
+void Exchange::notify_app_locked(unsigned what) {
+  if (!notify_ || !(armed_ & what)) return;
+  armed_ = 0;
+  drain_waiting_.store(false, std::memory_order_release);
+  notify_->post(notify_id_);
+}
+
+bool Exchange::peer_closed() const {
+  std::lock_guard lock(mu_);
+  return peer_closed_;
+}
+
+bool Exchange::body_exhausted() const {
+  std::lock_guard lock(mu_);
+  return (body_done_ || body_failed_ || gone_) && body_.size() == body_pos_;
 }
 
 // ---- Wakeup ---------------------------------------------------------------------------

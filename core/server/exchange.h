@@ -22,6 +22,7 @@
 #include "http/trace_context.h"
 #include "net/address.h"
 #include "net/fd.h"
+#include "ws/handshake.h"
 
 namespace squall::http {
 struct ResponseHead;
@@ -29,6 +30,7 @@ struct ResponseHead;
 
 namespace squall::server {
 
+class AppNotify;
 class Connection;
 class Wakeup;
 
@@ -114,8 +116,56 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   int status() const;
   std::uint64_t body_bytes() const { return body_bytes_; }
 
+  // ---- WebSocket (RFC 6455): an Upgrade request under ASGI ---------------------------
+  // Set by the I/O thread before dispatch: the request passed the handshake checks.
+  std::optional<ws::Upgrade> upgrade;
+  struct WsAccept {
+    std::string subprotocol;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  struct WsOut {
+    enum class Kind { Text, Binary, Close } kind = Kind::Text;
+    std::string data;  // the message, or the close reason
+    std::uint16_t code = 0;
+  };
+  struct WsMessage {
+    bool text = true;
+    std::string data;
+  };
+  // App side. ws_accept: the 101 goes out (false: the client is gone).
+  bool ws_accept(WsAccept accept);
+  bool ws_accepted() const;
+  // 0 queued, 1 queued but above the high-water mark (arm WantDrain), 2 closed or gone.
+  int ws_send(WsOut out);
+  enum class WsRecv { Message, Wait, Closed };
+  // Closed: `code` and `reason` of the close (1006: the connection ended without one).
+  WsRecv ws_receive(WsMessage& msg, std::uint16_t& code, std::string& reason);
+  // I/O side: a message from the client; the client's close (or a protocol error's code).
+  void ws_push(bool text, std::string data);
+  void ws_peer_closed(std::uint16_t code, std::string reason);
+  // Messages waiting for the app past this many bytes: the connection stops
+  // reading until the app takes some (back-pressure to the client).
+  bool ws_in_full(std::size_t cap);
+
+  // ---- Event-loop side (ASGI) -----------------------------------------------------
+  // Instead of blocking in wait_body() / wait_drained(), an event loop arms
+  // the exchange and is told through `notify` (id `id`) when what it waits
+  // for may have happened; it then looks again.
+  enum Want : unsigned { WantBody = 1, WantDrain = 2, WantGone = 4 };
+  void watch(std::shared_ptr<AppNotify> notify, std::uint64_t id);
+  // False when what `want` waits for is already there (look again now).
+  bool arm(unsigned want);
+  // Tells the event loop to look at this exchange now (its deadline passed).
+  void poke_app();
+  // The client closed its side while the request was in progress (EPOLLRDHUP
+  // with the parser paused): an ASGI app is told http.disconnect.
+  bool peer_closed() const;
+  // True when the body is complete (or failed) and nothing of it is left unread.
+  bool body_exhausted() const;
+
   // ---- I/O thread side ---------------------------------------------------------
-  Connection* conn = nullptr;               // I/O thread only; null once the connection is gone
+  Connection* conn = nullptr;
+  void on_peer_closed();                    // I/O thread only; null once the connection is gone
   void append_body(std::string_view data);  // from the parser
   void end_body(bool failed);               // message complete, or the body can't complete
   std::size_t body_buffered() const;
@@ -128,6 +178,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     bool keep_alive = false;
     bool continue_wanted = false;  // the app started reading an Expect: 100-continue body
     bool body_space_wanted = false;
+    std::optional<WsAccept> ws_accept;  // send the 101 and switch to WebSocket frames
+    std::deque<WsOut> ws_out;
+    bool ws_resume = false;  // the app took messages: read the socket again
   };
   Taken take_output();
   void report_pending(std::size_t pending_bytes);  // bytes still unsent by the I/O thread
@@ -141,6 +194,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::size_t clamp_to_declared_locked(std::size_t n);
   void chunk_size_line_locked(std::size_t n);
   void wake_io();
+  void notify_app_locked(unsigned what);
 
   // Weak: the Wakeup's ready list holds exchanges, so a strong reference
   // here would be a cycle that outlives the server.
@@ -158,6 +212,25 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool continue_wanted_ = false;
   bool body_space_wanted_ = false;
   bool body_waiter_ = false;
+  bool peer_closed_ = false;
+
+  // WebSocket (guarded by mu_)
+  std::optional<WsAccept> ws_accept_pending_;
+  bool ws_accepted_ = false;
+  std::deque<WsOut> ws_out_;
+  bool ws_close_queued_ = false;
+  std::deque<WsMessage> ws_in_;
+  std::size_t ws_in_bytes_ = 0;
+  bool ws_in_paused_ = false;
+  bool ws_resume_ = false;
+  bool ws_peer_closed_ = false;
+  std::uint16_t ws_close_code_ = 1006;  // RFC 6455 7.1.5: no close frame was received
+  std::string ws_close_reason_;
+
+  // event-loop watcher (guarded by mu_)
+  std::shared_ptr<AppNotify> notify_;
+  std::uint64_t notify_id_ = 0;
+  unsigned armed_ = 0;
 
   // output (guarded by mu_)
   std::deque<OutSegment> out_;

@@ -36,6 +36,11 @@ class InputBuffer {
     return data_.get() + end_;
   }
   void commit(std::size_t n) { end_ += n; }
+  // Frees the memory (a connection that no longer parses HTTP: a WebSocket).
+  void release() {
+    data_.reset();
+    capacity_ = begin_ = end_ = 0;
+  }
 
  private:
   std::unique_ptr<char[]> data_;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 
+#include "server/app_notify.h"
 #include "server/exchange.h"
 
 namespace squall::server {
@@ -19,6 +20,9 @@ class RequestQueue {
     items_.push_back(std::move(exchange));
     ++unannounced_;
   }
+  // An event loop takes requests instead of threads (ASGI): it is woken
+  // through `notify` when requests arrive and when the queue closes.
+  void set_notify(std::shared_ptr<AppNotify> notify) { notify_ = std::move(notify); }
   void wake_sleepers() {
     std::size_t n, sleepers;
     {
@@ -27,6 +31,7 @@ class RequestQueue {
       sleepers = sleepers_;
       unannounced_ = 0;
     }
+    if (n > 0 && notify_) notify_->signal();
     if (n == 0 || sleepers == 0) return;
     if (n == 1)
       cv_.notify_one();
@@ -69,6 +74,11 @@ class RequestQueue {
       closed_ = true;
     }
     cv_.notify_all();
+    if (notify_) notify_->signal();
+  }
+  bool closed() const {
+    std::lock_guard lock(mu_);
+    return closed_;
   }
   std::size_t size() const {
     std::lock_guard lock(mu_);
@@ -82,6 +92,7 @@ class RequestQueue {
   bool closed_ = false;
   std::size_t unannounced_ = 0;  // pushed since the last wake_sleepers()
   std::size_t sleepers_ = 0;     // threads blocked in pop()
+  std::shared_ptr<AppNotify> notify_;
 };
 
 }  // namespace squall::server

@@ -97,11 +97,21 @@ void Server::attach(state::SharedState* state, state::WorkerSlot* slot) {
 
 // Every tick: the master reads these to supervise (heartbeat) and, later,
 // to answer probes and metrics.
+std::shared_ptr<AppNotify> Server::enable_app_notify() {
+  if (!app_notify_) {
+    app_notify_ = std::make_shared<AppNotify>();
+    queue_.set_notify(app_notify_);
+  }
+  return app_notify_;
+}
+
 void Server::publish_state() {
   if (!slot_) return;
   slot_->heartbeat_ns.store(state::monotonic_ns(), std::memory_order_release);
   slot_->in_flight.store(static_cast<std::uint32_t>(ctx_.active_exchanges), std::memory_order_relaxed);
-  slot_->queued.store(static_cast<std::uint32_t>(queue_.size()), std::memory_order_relaxed);
+  slot_->queued.store(static_cast<std::uint32_t>(waiting()), std::memory_order_relaxed);
+  // The event loop is one application thread, busy while it runs any task.
+  if (app_notify_) slot_->busy_threads.store(app_tasks.load(std::memory_order_relaxed) > 0 ? 1 : 0);
   if (ctx_.metrics) {
     std::uint64_t count[3] = {};
     for (const auto& [raw, conn] : connections_)
@@ -110,6 +120,9 @@ void Server::publish_state() {
     metrics::set(ctx_.metrics->writing, count[1]);
     metrics::set(ctx_.metrics->waiting, count[2]);
     metrics::set(ctx_.metrics->active, count[0] + count[1] + count[2]);
+    std::uint64_t websockets = 0;
+    for (const auto& [raw, conn] : connections_) websockets += !conn->closed() && conn->websocket();
+    metrics::set(ctx_.metrics->ws_connections, websockets);
   }
   // The master's SIGTERM: keep serving, but end keep-alive connections.
   if (shared_->draining.load(std::memory_order_relaxed)) ctx_.draining.store(true);
@@ -201,7 +214,7 @@ void Server::accept_all(std::size_t limit) {
 bool Server::should_defer_accept() const {
   if (!config_.fair_accept || !shared_ || !slot_) return false;
   std::size_t threads = static_cast<std::size_t>(std::max(config_.threads, 1));
-  if (queue_.size() < threads) return false;
+  if (waiting() < threads) return false;
   for (const state::WorkerSlot& w : shared_->workers) {
     if (&w == slot_ || w.pid.load(std::memory_order_relaxed) == 0 || !w.ready.load(std::memory_order_relaxed)) continue;
     std::uint32_t n = w.threads.load(std::memory_order_relaxed);
@@ -270,6 +283,15 @@ void Server::begin_drain() {
   else
     close_listener();
   for (auto& [raw, conn] : connections_) conn->close_if_idle();
+  close_websockets();
+}
+
+// Draining: open WebSockets get a close frame, 1001 (going away) when the pod
+// shuts down (the master set the shared draining flag), 1012 (service
+// restart) when only this worker is replaced (recycling, SIGHUP).
+void Server::close_websockets() {
+  bool pod = !shared_ || shared_->draining.load(std::memory_order_relaxed);
+  for (auto& [raw, conn] : connections_) conn->ws_going_away(pod ? 1001 : 1012);
 }
 
 void Server::close_listener() {
@@ -292,6 +314,7 @@ void Server::on_tick() {
   if (draining_) {
     if (now >= listener_close_at_) close_listener();
     for (auto& [raw, conn] : connections_) conn->close_if_idle();
+    close_websockets();
     if (now > drain_deadline_) {
       log::log_event("warning", "squall",
                      std::to_string(ctx_.active_exchanges) + " request(s) still running at the graceful timeout");

@@ -51,6 +51,15 @@ class Server {
   // For application threads: the next request, or nullptr when shutting down.
   std::shared_ptr<Exchange> next_exchange() { return queue_.pop(); }
   std::shared_ptr<Exchange> try_next_exchange() { return queue_.try_pop(); }
+  bool queue_closed() const { return queue_.closed(); }
+
+  // ASGI: one event loop takes the requests instead of --threads threads. It
+  // is woken through the returned notifier (call before run()), and reports
+  // its tasks for the probes and fair accept: `app_waiting` ones (no response
+  // started yet) count as queued, like requests waiting for a thread.
+  std::shared_ptr<AppNotify> enable_app_notify();
+  std::atomic<std::uint32_t> app_tasks{0};
+  std::atomic<std::uint32_t> app_waiting{0};
   const ServerConfig& config() const { return config_; }
 
   // Called by the I/O thread for an exchange past --timeout (ServerContext::on_deadline).
@@ -69,6 +78,7 @@ class Server {
   void on_control();
   void on_tick();
   void begin_drain();
+  void close_websockets();
   void close_listener();
   void close_all();
   void reap_closed();
@@ -90,6 +100,8 @@ class Server {
   state::SharedState* shared_ = nullptr;
   state::WorkerSlot* slot_ = nullptr;
   pid_t master_pid_ = 0;
+  std::shared_ptr<AppNotify> app_notify_;
+  std::size_t waiting() const { return queue_.size() + app_waiting.load(std::memory_order_relaxed); }
   void publish_state();
   std::string who() const;  // "worker PID: " in a worker, for log lines
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;

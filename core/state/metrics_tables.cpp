@@ -117,10 +117,13 @@ void add_cells(std::uint64_t (&to)[N], const std::uint64_t (&from)[N]) {
 void fold_server(ServerTable& to, const ServerTable& from) {
   for (auto field :
        {&ServerTable::accepted, &ServerTable::handled, &ServerTable::requests, &ServerTable::bytes_received,
-        &ServerTable::bytes_sent, &ServerTable::duration_sum_ns, &ServerTable::timeouts_unwound})
+        &ServerTable::bytes_sent, &ServerTable::duration_sum_ns, &ServerTable::timeouts_unwound,
+        &ServerTable::ws_opened, &ServerTable::ws_handshake_failures, &ServerTable::ws_messages_in,
+        &ServerTable::ws_messages_out, &ServerTable::ws_bytes_in, &ServerTable::ws_bytes_out})
     add(to.*field, load(from.*field));
   add_cells(to.duration, from.duration);
   add_cells(to.request_errors, from.request_errors);
+  add_cells(to.ws_closes, from.ws_closes);
 }
 
 void fold_django(DjangoTable& to, const DjangoTable& from) {

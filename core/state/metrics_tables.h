@@ -75,6 +75,10 @@ inline void set(std::uint64_t& cell, std::uint64_t v) {
 }
 inline std::uint64_t to_ns(double seconds) { return seconds > 0 ? static_cast<std::uint64_t>(seconds * 1e9) : 0; }
 
+// WebSocket close codes counted one by one (RFC 6455 7.4.1, 1012 from the
+// IANA registry); any other code is counted as "other", the last cell.
+inline constexpr std::uint16_t kWsCloseCodes[] = {1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011, 1012, 0};
+inline constexpr std::size_t kWsCloseCodeCount = std::size(kWsCloseCodes);
 // ---- exemplars --------------------------------------------------------------------
 
 // OpenMetrics exemplar of a histogram bucket: the trace of the latest
@@ -108,10 +112,21 @@ struct ServerTable {
   // Requests past --timeout whose Python thread unwound (RequestTimeout) and
   // returned: written by the worker's Python threads (metrics::add).
   std::uint64_t timeouts_unwound;
+  // WebSockets: accepted (101), handshakes refused, messages and their
+  // payload bytes each way, connections ended by close code (kWsCloseCodes).
+  std::uint64_t ws_opened, ws_handshake_failures, ws_messages_in, ws_messages_out, ws_bytes_in, ws_bytes_out;
+  std::uint64_t ws_closes[kWsCloseCodeCount];
   Exemplar duration_exemplars[kServerCells];  // by bucket, not folded (a live worker's)
   // gauges (not folded: they describe a live worker)
-  std::uint64_t active, reading, writing, waiting;
+  std::uint64_t active, reading, writing, waiting, ws_connections;
 };
+
+// A WebSocket connection ended with `code` (RFC 6455 7.4.1; 1006: no close frame).
+inline void count_ws_close(ServerTable& t, std::uint16_t code) {
+  std::size_t i = 0;
+  while (i + 1 < kWsCloseCodeCount && kWsCloseCodes[i] != code) ++i;
+  bump(t.ws_closes[i]);
+}
 
 // django-prometheus families without labels, written by the Python threads.
 struct DjangoTable {

@@ -39,6 +39,7 @@ void WorkerSlot::reset() {
   heartbeat_ns.store(0);
   ready.store(0);
   amqp_state.store(0);
+  app_startup_failed.store(0);
   requests.store(0);
   in_flight.store(0);
   queued.store(0);

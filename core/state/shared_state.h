@@ -44,6 +44,9 @@ struct alignas(64) WorkerSlot {
   std::atomic<std::uint32_t> busy_threads{0};
   std::atomic<std::uint32_t> threads{0};
   std::atomic<std::uint32_t> amqp_state{0};  // a consumer (AmqpState): connecting, consuming, ...
+  // Set by a worker before it exits because the application refused to start
+  // (an ASGI lifespan startup that failed): the master stops the pod.
+  std::atomic<std::uint32_t> app_startup_failed{0};
   ThreadSlot thread_slots[kMaxThreads];
 
   void reset();

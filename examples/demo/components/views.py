@@ -5,6 +5,7 @@ so a POST gets 405 from any server (not 403 from the CSRF middleware, which
 runs before the view and which Django's test Client skips by default).
 """
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -26,6 +27,8 @@ SLOW_DEFAULT_MS = 1000
 SLOW_MAX_MS = 60_000
 STREAM_DEFAULT_CHUNKS = 10
 STREAM_MAX_CHUNKS = 100_000
+EVENTS_DEFAULT = 5
+EVENTS_MAX = 10_000
 
 
 def _bounded_int(request, name, default, upper):
@@ -90,3 +93,38 @@ def stream(request):
 @require_safe
 def sample_file(request):
     return FileResponse(SAMPLE_FILE.open("rb"), content_type="text/plain; charset=utf-8")
+
+
+# ---- async views: served natively with manage.py serve --asgi (Django runs
+# them in the worker's event loop); under WSGI Django runs them in a loop of
+# their own per request.
+
+
+@csrf_exempt
+@require_safe
+async def hello_async(request):
+    await asyncio.sleep(0)
+    components = [c async for c in Component.objects.order_by("id").values_list("title", flat=True)]
+    return JsonResponse({"message": "Hello, async World!", "components": components})
+
+
+@csrf_exempt
+@require_safe
+async def events(request):
+    """Server-sent events (text/event-stream): ``n`` events, ``ms`` apart. Under
+    ASGI each event leaves as it is produced; under WSGI Django consumes the
+    async iterator synchronously (it warns) and the events arrive together."""
+    n = _bounded_int(request, "n", EVENTS_DEFAULT, EVENTS_MAX)
+    ms = _bounded_int(request, "ms", 100, SLOW_MAX_MS)
+    if n is None or ms is None:
+        return HttpResponseBadRequest("n and ms must be integers", content_type="text/plain")
+
+    async def stream():
+        for i in range(n):
+            if i:
+                await asyncio.sleep(ms / 1000)
+            yield f"id: {i}\ndata: event {i}\n\n"
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    return response

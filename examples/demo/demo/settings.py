@@ -48,6 +48,21 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "demo.urls"
 
+# manage.py serve --asgi: Django for HTTP, the Channels chat consumer for
+# WebSockets. The in-memory channel layer reaches the clients of one worker
+# process; with CHANNELS_REDIS_URL in the environment, Redis (every worker,
+# every pod).
+ASGI_APPLICATION = "demo.asgi.application"
+if os.environ.get("CHANNELS_REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["CHANNELS_REDIS_URL"]]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -13,6 +13,8 @@ urlpatterns = [
     path("echo", views.echo, name="echo"),
     path("stream", views.stream, name="stream"),
     path("file", views.sample_file, name="file"),
+    path("async", views.hello_async, name="async"),
+    path("events", views.events, name="events"),
     path("admin/", admin.site.urls),
     path("health/", include("squall.health.urls")),
 ]

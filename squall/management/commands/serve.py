@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand
 from django.core.servers.basehttp import get_internal_wsgi_application
 from django.db import connections
 
+from squall.asgi import django_asgi_application
 from squall.cli import describe, prepare, run
 from squall.freshmaster import exec_fresh_master
 from squall.log import configure_logging
@@ -41,7 +42,7 @@ logger = logging.getLogger("squall")
 
 
 class Command(BaseCommand):
-    help = "Serve this Django project's WSGI application with Squall."
+    help = "Serve this Django project's WSGI (or, with --asgi, ASGI) application with Squall."
 
     def create_parser(
         self, prog_name: str, subcommand: str, **kwargs: Any
@@ -71,20 +72,24 @@ class Command(BaseCommand):
             # This process has set Django up; the startup phase may change what
             # that read. Serve from a master that has not (squall.freshmaster).
             exec_fresh_master(config)
+        asgi = config.interface == "asgi"
+        # settings.ASGI_APPLICATION or Django's, with --asgi; else settings.WSGI_APPLICATION.
+        load = django_asgi_application if asgi else get_internal_wsgi_application
+        kind = "ASGI" if asgi else "WSGI"
         if not config.preload:
-            # Each worker loads settings.WSGI_APPLICATION after its fork.
+            # Each worker loads the application after its fork.
             connections.close_all()
-            run(None, config, load_app=get_internal_wsgi_application)
+            run(None, config, load_app=load)
         try:
-            # settings.WSGI_APPLICATION, loaded once here, before the engine forks.
-            app = get_internal_wsgi_application()
+            # Loaded once here, before the engine forks.
+            app = load()
         except Exception as exc:
             # --traceback: the whole traceback, not only the one-line reason.
             logger.log(
                 logging.ERROR if traceback else logging.DEBUG,
-                "loading the WSGI application failed", exc_info=True,
+                "loading the %s application failed", kind, exc_info=True,
             )  # fmt: skip
-            exit_with_error(f"cannot load the WSGI application: {describe(exc)}")
+            exit_with_error(f"cannot load the {kind} application: {describe(exc)}")
         # No database connection may be shared by the processes the engine forks.
         connections.close_all()
         run(app, config)
