@@ -18,6 +18,7 @@ import serverproc
 from prometheus import start_prometheus
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from serverproc import DEMO_DIR, ServerProcess, run_server, wait_for
+from websockets.sync.client import connect as ws_connect
 
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 HEX32 = re.compile("[0-9a-f]{32}")
@@ -147,6 +148,63 @@ def test_a_missing_or_invalid_traceparent_starts_a_new_trace(
     assert env["HTTP_TRACEPARENT"] == f"00-{trace}-{span}-01"
     assert "HTTP_TRACESTATE" not in env  # not propagated without a valid traceparent
     assert lines[0].endswith(f" trace_id={trace} span_id={span}"), lines[0]
+
+
+# ---- ASGI scopes ---------------------------------------------------------------------
+
+
+def serve_asgi(tmp_path: Path, *options: str):  # type: ignore[no-untyped-def]
+    argv = ["asgi_apps:app", "--interface", "asgi", "--workers", "1", "--shutdown-delay", "0"]
+    return run_server([*argv, *options], env={"ASGI_RECORD": str(tmp_path)})
+
+
+def test_asgi_scopes_carry_the_same_ids_and_trace_context_as_the_environ(
+    tmp_path: Path,
+) -> None:
+    state = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+    forged = {"X-Request-ID": "forged-by-client"}
+    with serve_asgi(tmp_path, "--log-format", "json", "--forwarded-allow-ips", "") as server:
+        wait_for(server, "/startup", 200)
+        continued = requests.get(
+            server.url + "/scope",
+            headers={"traceparent": TRACEPARENT, "tracestate": state, **forged},
+            timeout=5,
+        )
+        fresh = requests.get(server.url + "/scope", headers={"tracestate": state}, timeout=5)
+        url = f"ws://127.0.0.1:{server.port}/ws/scope"
+        with ws_connect(url, additional_headers={"traceparent": TRACEPARENT, **forged}) as ws:
+            ws_seen = json.loads(ws.recv(timeout=5))
+            ws_rid = ws.response.headers["X-Request-ID"]
+        crash = requests.get(server.url + "/raise", timeout=5)
+        lines = access_lines(server)
+    events = {e["request_id"]: e for e in map(json.loads, lines)}
+
+    def check(seen: dict, rid: str, parent: str | None) -> str:
+        ids = seen["squall"]
+        headers = seen["headers"]
+        # The client's untrusted id is replaced, never sent alongside.
+        assert [v for n, v in headers if n == "x-request-id"] == [rid]
+        assert HEX32.fullmatch(rid) and ids["squall.request_id"] == rid
+        trace, span = ids["squall.trace_id"], ids["squall.span_id"]
+        assert HEX16.fullmatch(span) and span != PARENT
+        assert (ids["squall.parent_id"], ids["squall.trace_flags"]) == (parent, 1)
+        # The application's parent is the server's span.
+        assert [v for n, v in headers if n == "traceparent"] == [f"00-{trace}-{span}-01"]
+        assert (events[rid]["trace_id"], events[rid]["span_id"]) == (trace, span)
+        return trace
+
+    seen = continued.json()
+    assert check(seen, continued.headers["X-Request-ID"], PARENT) == TRACE
+    assert [v for n, v in seen["headers"] if n == "tracestate"] == [state]
+    seen = fresh.json()
+    assert check(seen, fresh.headers["X-Request-ID"], None) != TRACE
+    # Not propagated without a valid traceparent, as in the environ.
+    assert not [v for n, v in seen["headers"] if n == "tracestate"]
+    assert ws_seen["type"] == "websocket"
+    assert check(ws_seen, ws_rid, PARENT) == TRACE
+    assert crash.status_code == 500
+    assert HEX32.fullmatch(crash.headers["X-Request-ID"])
+    assert crash.headers["X-Request-ID"] in events
 
 
 # ---- OpenTelemetry: Squall's SERVER span is the parent of Django's ---------------------
