@@ -280,6 +280,59 @@ def test_squalls_server_span_is_the_parent_of_djangos_in_every_worker(tmp_path: 
     assert (root["span_id"], root["parent_id"]) == (span_id, None)
 
 
+def test_under_asgi_squalls_server_span_is_the_parent_of_djangos(tmp_path: Path) -> None:
+    spans_file = tmp_path / "spans.jsonl"
+    env = serverproc.demo_env(tmp_path, "tracing_settings", TRACING_SPANS=str(spans_file))
+    argv = [
+        "manage.py", "serve", "--asgi", "--workers", "1", "--shutdown-delay", "0",
+        "--tracing-setup", "tracing_setup.setup",
+    ]  # fmt: skip
+    with run_server(argv, cwd=DEMO_DIR, env=env) as server:
+        wait_for(server, "/startup", 200)
+        traced = []
+        for i in range(3):
+            parent = f"{i + 1:016x}"
+            r = requests.get(
+                server.url + "/db",
+                headers={"traceparent": f"00-{TRACE[:-1]}{i}-{parent}-01"},
+                timeout=10,
+            )
+            assert r.status_code == 200
+            traced.append((f"{TRACE[:-1]}{i}", parent, r.headers["X-Request-ID"]))
+        fresh = requests.get(server.url + "/", timeout=5)
+        assert fresh.status_code == 200
+        url = f"ws://127.0.0.1:{server.port}/ws/trace"
+        with ws_connect(url, additional_headers={"traceparent": TRACEPARENT}) as ws:
+            in_app = json.loads(ws.recv(timeout=5))
+        lines = access_lines(server)
+
+    for trace_id, parent, request_id in traced:
+        spans = spans_of(spans_file, trace_id, 2)
+        servers = [s for s in spans if s["kind"] == "SERVER"]
+        assert len(servers) == 1, spans  # no second SERVER span from Django's instrumentation
+        (ours,) = servers
+        assert ours["scope"] == "squall" and ours["parent_id"] == parent
+        assert ours["attributes"]["http.response.status_code"] == 200
+        assert ours["attributes"]["http.request.header.x_request_id"] == request_id
+        django = [s for s in spans if s["scope"].startswith("opentelemetry.instrumentation.django")]
+        assert django and all(s["parent_id"] == ours["span_id"] for s in django), spans
+        assert all(s["kind"] == "INTERNAL" for s in django)
+        (line,) = [x for x in lines if f"request_id={request_id}" in x]
+        assert line.endswith(f"trace_id={trace_id} span_id={ours['span_id']}"), line
+
+    (line,) = [x for x in lines if f"request_id={fresh.headers['X-Request-ID']}" in x]
+    trace_id, span_id = re.search(r"trace_id=(\S+) span_id=(\S+)$", line).groups()
+    (root,) = [s for s in spans_of(spans_file, trace_id, 2) if s["kind"] == "SERVER"]
+    assert (root["span_id"], root["parent_id"]) == (span_id, None)
+
+    # A WebSocket runs inside its SERVER span too: the app's current span.
+    assert in_app["span_id"] == in_app["squall.span_id"]
+    (ws_span,) = spans_of(spans_file, TRACE, 1)
+    assert (ws_span["kind"], ws_span["span_id"]) == ("SERVER", in_app["span_id"])
+    assert ws_span["parent_id"] == PARENT
+    assert ws_span["attributes"]["http.response.status_code"] == 101
+
+
 def test_a_tracing_setup_that_does_not_import_stops_the_worker_with_its_reason(
     tmp_path: Path,
 ) -> None:
