@@ -4,7 +4,7 @@ The engine gives every request a trace context (W3C Trace Context: the
 caller's ``traceparent``, or a new trace) and a span id of its own, before
 any Python runs: the access log, the ``X-Request-ID`` response field and the
 latency exemplars carry them whether OpenTelemetry is installed or not. The
-WSGI environ has them as ``squall.trace_id``, ``squall.span_id``,
+WSGI environ and the ASGI scope have them as ``squall.trace_id``, ``squall.span_id``,
 ``squall.parent_id`` (None for a trace started here) and
 ``squall.trace_flags``.
 
@@ -14,7 +14,8 @@ OpenTelemetry SDK (a ``TracerProvider`` with its span processors and
 exporters: their threads and sockets do not survive a fork, so they are made
 in each worker, never in the master). Squall then wraps the application:
 each request runs inside a SERVER span whose trace id and span id are the
-engine's (the ones in the access log), child of the caller's span. Django's
+engine's (the ones in the access log), child of the caller's span (under
+ASGI: current in the request's asyncio task). Django's
 own spans (opentelemetry-instrumentation-django, whose middleware sees an
 active span and makes an INTERNAL one instead of a second SERVER span), the
 database's and the application's are its children.
