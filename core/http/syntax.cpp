@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "http/request.h"
+
 namespace squall::http {
 namespace {
 
@@ -21,6 +23,19 @@ bool is_field_value(std::string_view s) {
     auto c = static_cast<unsigned char>(ch);
     return c == '\t' || (c >= 0x20 && c != 0x7f);
   });
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool is_hop_by_hop(std::string_view name) {
+  for (std::string_view h : {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+                             "transfer-encoding", "upgrade"})
+    if (iequals(name, h)) return true;
+  return false;
 }
 
 }  // namespace squall::http

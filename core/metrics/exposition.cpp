@@ -23,6 +23,7 @@
 
 #include "http/request.h"
 #include "http/response.h"
+#include "http/syntax.h"
 #include "metrics/families.h"
 #include "state/metrics_tables.h"
 
@@ -31,12 +32,6 @@ namespace squall::metrics {
 // ---- negotiation ------------------------------------------------------------------
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool iequal(std::string_view a, std::string_view b) { return http::iequals(a, b); }
 
@@ -50,17 +45,17 @@ Format negotiate(std::string_view accept) {
     std::string_view range = accept.substr(0, comma);
     accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
     auto semi = range.find(';');
-    std::string_view type = trim(range.substr(0, semi));
+    std::string_view type = http::trim_ows(range.substr(0, semi));
     std::string_view params = semi == std::string_view::npos ? std::string_view() : range.substr(semi + 1);
     double q = 1;
     std::string_view version;
     while (!params.empty()) {
       auto next = params.find(';');
-      std::string_view param = trim(params.substr(0, next));
+      std::string_view param = http::trim_ows(params.substr(0, next));
       params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
       auto eq = param.find('=');
       if (eq == std::string_view::npos) continue;
-      std::string_view key = trim(param.substr(0, eq)), value = trim(param.substr(eq + 1));
+      std::string_view key = http::trim_ows(param.substr(0, eq)), value = http::trim_ows(param.substr(eq + 1));
       if (iequal(key, "q"))
         q = std::strtod(std::string(value).c_str(), nullptr);
       else if (iequal(key, "version"))

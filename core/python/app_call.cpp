@@ -10,10 +10,12 @@
 #include <string_view>
 
 #include "http/response.h"
+#include "http/syntax.h"
 #include "log/log.h"
 #include "python/environ.h"
 #include "python/file_wrapper.h"
 #include "python/input.h"
+#include "python/raise.h"
 #include "python/trace.h"
 #include "server/access_log.h"
 
@@ -24,18 +26,6 @@ namespace squall::python {
 namespace {
 
 nb::handle g_file_wrapper_type;
-
-// RFC 9110 7.6.1: hop-by-hop fields belong to the server, not the app (PEP 3333).
-bool is_hop_by_hop(std::string_view name) {
-  for (std::string_view h : {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-                             "transfer-encoding", "upgrade"})
-    if (http::iequals(name, h)) return true;
-  return false;
-}
-
-[[noreturn]] void raise(nb::exception_type type, const std::string& message) {
-  throw nb::builtin_exception(type, message.c_str());
-}
 
 std::string latin1_of(nb::handle value, const char* what) {
   if (!PyUnicode_Check(value.ptr()))
@@ -229,7 +219,7 @@ nb::object StartResponse::call(nb::handle self, nb::handle status, nb::handle he
     // CR/LF in a value would let the app (or its user input) inject headers.
     if (!http::is_field_value(value))
       raise(nb::exception_type::value_error, "header '" + name + "' has a control character (CR/LF injection)");
-    if (is_hop_by_hop(name))
+    if (http::is_hop_by_hop(name))
       raise(nb::exception_type::value_error, "hop-by-hop header '" + name + "' is the server's to send");
     out.emplace_back(std::move(name), std::move(value));
   }

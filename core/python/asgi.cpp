@@ -8,6 +8,7 @@
 #include "http/response.h"
 #include "http/syntax.h"
 #include "python/environ.h"
+#include "python/raise.h"
 #include "python/trace.h"
 #include "server/access_log.h"
 #include "ws/session.h"
@@ -42,24 +43,6 @@ PyObject* host_port(std::string_view host, int port) {
   PyTuple_SET_ITEM(t, 0, PyUnicode_DecodeLatin1(host.data(), static_cast<Py_ssize_t>(host.size()), nullptr));
   PyTuple_SET_ITEM(t, 1, PyLong_FromLong(port));
   return t;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// RFC 9110 7.6.1: hop-by-hop fields are the server's (as for WSGI).
-bool is_hop_by_hop(std::string_view name) {
-  for (std::string_view h : {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-                             "transfer-encoding", "upgrade"})
-    if (http::iequals(name, h)) return true;
-  return false;
-}
-
-[[noreturn]] void raise(nb::exception_type type, const std::string& message) {
-  throw nb::builtin_exception(type, message.c_str());
 }
 
 // bytes (or another buffer) -> its bytes; TypeError naming `what` otherwise.
@@ -180,7 +163,7 @@ nb::object AsgiRequest::scope(nb::handle root_path, nb::handle state) const {
   }
   add_trace_keys(d, ex_->trace);
   // Scheme from a trusted proxy's X-Forwarded-Proto (--forwarded-allow-ips), as for WSGI.
-  std::string_view proto = trim(forwarded_proto.substr(0, forwarded_proto.find(',')));
+  std::string_view proto = http::trim_ows(forwarded_proto.substr(0, forwarded_proto.find(',')));
   bool secure = http::iequals(proto, "https") || http::iequals(proto, "wss");
   PyObject* scheme = websocket ? (secure ? K.wss : K.ws) : (secure ? K.https : K.http);
   Py_INCREF(scheme);
@@ -255,7 +238,7 @@ std::vector<std::pair<std::string, std::string>> checked_headers(nb::handle head
     if (!http::is_field_value(value))
       raise(nb::exception_type::value_error,
             std::string(what) + ": header '" + name + "' has a control character (CR/LF injection)");
-    if (is_hop_by_hop(name))
+    if (http::is_hop_by_hop(name))
       raise(nb::exception_type::value_error,
             std::string(what) + ": hop-by-hop header '" + name + "' is the server's to send (RFC 9110 7.6.1)");
     out.emplace_back(std::move(name), std::move(value));

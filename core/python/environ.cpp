@@ -4,6 +4,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "http/syntax.h"
 #include "python/trace.h"
 #include "server/exchange.h"
 
@@ -81,15 +82,7 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void init_environ_constants() {
   K.request_method = intern("REQUEST_METHOD");
@@ -222,7 +215,7 @@ PyObject* build_environ(const server::Exchange& ex, PyObject* input, PyObject* f
   set(env, K.remote_port, PyUnicode_FromString(std::to_string(ex.peer.port).c_str()));
 
   PyObject* scheme = K.http;
-  std::string_view proto = trim(std::string_view(forwarded_proto).substr(0, forwarded_proto.find(',')));
+  std::string_view proto = http::trim_ows(std::string_view(forwarded_proto).substr(0, forwarded_proto.find(',')));
   if (http::iequals(proto, "https")) scheme = K.https;
   Py_INCREF(scheme);
   set(env, K.wsgi_url_scheme, scheme);

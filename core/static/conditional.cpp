@@ -1,18 +1,11 @@
 #include "static/conditional.h"
-#include "http/request.h"
 
+#include "http/request.h"
+#include "http/syntax.h"
 #include "static/file_info.h"
 
 namespace squall::static_files {
 namespace {
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // 1*DIGIT, at most 19 of them (no overflow of uint64).
 bool parse_digits(std::string_view s, std::uint64_t& out) {
@@ -31,7 +24,7 @@ template <typename F>
 bool any_item(std::string_view list, F f) {
   while (!list.empty()) {
     std::size_t comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
+    std::string_view item = http::trim_ows(list.substr(0, comma));
     if (!item.empty() && f(item)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -51,10 +44,11 @@ bool split_etag(std::string_view tag, std::string_view& opaque, bool& weak) {
 }  // namespace
 
 RangeParse parse_range(std::string_view value, std::uint64_t size, ByteRange& out) {
-  value = trim(value);
+  value = http::trim_ows(value);
   std::size_t eq = value.find('=');
-  if (eq == std::string_view::npos || !http::iequals(trim(value.substr(0, eq)), "bytes")) return RangeParse::Ignore;
-  std::string_view spec = trim(value.substr(eq + 1));
+  if (eq == std::string_view::npos || !http::iequals(http::trim_ows(value.substr(0, eq)), "bytes"))
+    return RangeParse::Ignore;
+  std::string_view spec = http::trim_ows(value.substr(eq + 1));
   if (spec.find(',') != std::string_view::npos) return RangeParse::Ignore;
   std::size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return RangeParse::Ignore;
@@ -84,7 +78,7 @@ bool etag_matches(std::string_view list, std::string_view etag, bool weak_compar
   std::string_view mine;
   bool mine_weak = false;
   if (!split_etag(etag, mine, mine_weak)) return false;
-  if (trim(list) == "*") return true;
+  if (http::trim_ows(list) == "*") return true;
   return any_item(list, [&](std::string_view item) {
     std::string_view theirs;
     bool weak = false;
@@ -100,7 +94,7 @@ Decision evaluate(const RequestConditions& r, std::string_view etag, std::int64_
   if (r.if_match) {
     if (!etag_matches(*r.if_match, etag, false)) return {Outcome::PreconditionFailed, {}};
   } else if (r.if_unmodified_since) {
-    auto since = parse_http_date(trim(*r.if_unmodified_since));
+    auto since = parse_http_date(http::trim_ows(*r.if_unmodified_since));
     if (since && last_modified > *since) return {Outcome::PreconditionFailed, {}};
   }
   // Step 3-4: the client's copy is current.
@@ -108,13 +102,13 @@ Decision evaluate(const RequestConditions& r, std::string_view etag, std::int64_
     if (etag_matches(*r.if_none_match, etag, true))
       return {get_or_head ? Outcome::NotModified : Outcome::PreconditionFailed, {}};
   } else if (r.if_modified_since && get_or_head) {
-    auto since = parse_http_date(trim(*r.if_modified_since));
+    auto since = parse_http_date(http::trim_ows(*r.if_modified_since));
     if (since && last_modified <= *since) return {Outcome::NotModified, {}};
   }
   // Step 5: Range, for GET only.
   if (!r.range || r.method != "GET") return {Outcome::Full, {}};
   if (r.if_range) {
-    std::string_view validator = trim(*r.if_range);
+    std::string_view validator = http::trim_ows(*r.if_range);
     bool current;
     if (validator.starts_with("W/") || validator.starts_with("\"")) {
       current = etag_matches(validator, etag, false) && validator.find(',') == std::string_view::npos;
@@ -138,12 +132,12 @@ bool accepts_encoding(std::string_view accept, std::string_view coding) {
   int named = -1, any = -1;  // q * 1000
   any_item(accept, [&](std::string_view item) {
     std::size_t semi = item.find(';');
-    std::string_view name = trim(item.substr(0, semi));
+    std::string_view name = http::trim_ows(item.substr(0, semi));
     int q = 1000;
     if (semi != std::string_view::npos) {
-      std::string_view params = trim(item.substr(semi + 1));
+      std::string_view params = http::trim_ows(item.substr(semi + 1));
       if (params.size() >= 2 && (params[0] == 'q' || params[0] == 'Q') && params[1] == '=') {
-        std::string_view v = trim(params.substr(2));
+        std::string_view v = http::trim_ows(params.substr(2));
         // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
         q = 0;
         if (!v.empty() && v[0] == '1')

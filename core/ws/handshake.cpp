@@ -11,12 +11,6 @@ namespace {
 
 using http::iequals;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Calls f(element) for each non-empty element of every `name` field's
 // comma-separated list (RFC 9110 5.6.1: empty elements are ignored).
 template <class F>
@@ -26,7 +20,7 @@ void for_each_element(const http::RequestHead& head, std::string_view name, F&& 
     std::string_view rest = h.value;
     while (!rest.empty()) {
       const std::size_t comma = rest.find(',');
-      std::string_view item = trim(rest.substr(0, comma));
+      std::string_view item = http::trim_ows(rest.substr(0, comma));
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
       if (!item.empty()) f(item);
     }
@@ -58,18 +52,18 @@ struct Param {
 // enough for the list itself.
 bool parse_extension(std::string_view text, std::string& name, std::vector<Param>& params) {
   std::size_t semi = text.find(';');
-  name = std::string(trim(text.substr(0, semi)));
+  name = std::string(http::trim_ows(text.substr(0, semi)));
   if (!http::is_token(name)) return false;
   while (semi != std::string_view::npos) {
     text = text.substr(semi + 1);
     semi = text.find(';');
-    std::string_view item = trim(text.substr(0, semi));
+    std::string_view item = http::trim_ows(text.substr(0, semi));
     const std::size_t eq = item.find('=');
     Param p;
-    p.name = std::string(trim(item.substr(0, eq)));
+    p.name = std::string(http::trim_ows(item.substr(0, eq)));
     if (!http::is_token(p.name)) return false;
     if (eq != std::string_view::npos) {
-      std::string_view v = trim(item.substr(eq + 1));
+      std::string_view v = http::trim_ows(item.substr(eq + 1));
       if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
       if (!http::is_token(v)) return false;
       p.value = std::string(v);
