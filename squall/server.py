@@ -377,7 +377,7 @@ def run_worker(
             # After the fork: the SDK's exporter threads and sockets are this worker's.
             from squall.tracing import worker_app
 
-            app = worker_app(app, config.tracing_setup)
+            app = worker_app(app, config.tracing_setup, asgi=config.interface == "asgi")
         if own_statics:
             statics = static_mounts(config, quiet=True)
         server = _core.Server(server_config(config, statics, checker=checker))
