@@ -159,7 +159,10 @@ def test_port_0_gets_its_probes_next_to_the_port_it_got() -> None:
     argv = [APP, "--host", "127.0.0.1", "--port", "0", "--workers", "1"]
 
     def listening(server: ServerProcess) -> None:
-        poll(lambda: "Listening on" in server.log(), "the line Listening on", timeout=30)
+        poll(
+            lambda: "Listening on" in server.log() or server.proc.poll() is not None,
+            "the line Listening on", timeout=30, detail=lambda: "\n" + server.log()[-2000:],
+        )  # fmt: skip
 
     with run_server(argv, listen=False, ready=listening) as server:
         line = server.log()  # "Probes on http://127.0.0.1:P ...", then "Listening on ..."
