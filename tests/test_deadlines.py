@@ -268,12 +268,15 @@ def test_slow_clients_cost_connections_not_threads_nor_latency() -> None:
             assert latencies[98] < 0.1, latencies[-5:]
             # Neither the trickled heads nor the trickled bodies hold a thread
             # or wait in the queue: a body is read before its request is queued.
-            # (The gauges are published every 100 ms: wait for one that counts them.)
+            # (The gauges are published every 100 ms: one may still count the
+            # last GET above. Wait for one that counts the 200 connections and
+            # nothing busy or queued; a held thread would keep it from coming.)
             wait_for(
-                lambda: metric(server, "squall_connections_active") >= 200, "200 open connections"
+                lambda: metric(server, "squall_connections_active") >= 200
+                and metric(server, "squall_threads_busy") == 0
+                and metric(server, "squall_requests_queued") == 0,
+                "200 open connections, no thread busy, nothing queued",
             )
-            assert metric(server, "squall_threads_busy") == 0
-            assert metric(server, "squall_requests_queued") == 0
             # A trickled body that completes is served.
             sock = slow[0]
             sock.sendall(b"c" * (1000 - 2 - 100))  # "ab", then 100 trickled bytes
