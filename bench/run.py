@@ -177,7 +177,8 @@ def bench_with_retries(
 
 
 def render_table(workload: str, results: Sequence[Result]) -> str:
-    squall = next((r for r in results if r.server == "squall" and r.status == "ok"), None)
+    ok = {r.server: r for r in results if r.status == "ok"}
+    squall = ok.get("squall") or ok.get("squall-asgi")  # ASGI-only tables compare squall-asgi
     lines = [
         f"### {workload}",
         "",
