@@ -27,6 +27,8 @@ RoleMain = Callable[[Any, int, int], int]
 
 # Without an application port (consume): the probe port of the default port 8000.
 DEFAULT_PROBE_PORT = 8001
+# --port 0: how many ports the kernel may pick before one has a free neighbour.
+PORT_PAIR_ATTEMPTS = 32
 
 
 def probe_port(config: Config, bound_port: int | None) -> int | None:
@@ -59,20 +61,29 @@ def start_master(
     _core.set_log_level(_core.LogLevel[config.log_level])  # inherited by every fork
     line_buffered_output()
     master = _core.Master(engine)
-    port: int | None = None
-    if app_port:
-        try:
-            port = master.listen(config.host, config.port, config.backlog, config.reuse_port)
-        except RuntimeError as exc:
-            log.error("%s", exc)
-            return None
-    probes = probe_port(config, port)
-    if probes is not None and probes != port:
+    # --port 0 with the default probe port (the bound port + 1): the kernel's
+    # pick is taken again while its neighbour is busy, so that asking for any
+    # free port does not fail on a busy machine.
+    pair = app_port and config.port == 0 and config.probe_port is None
+    attempts = PORT_PAIR_ATTEMPTS if pair else 1
+    for attempt in range(1, attempts + 1):
+        port: int | None = None
+        if app_port:
+            try:
+                port = master.listen(config.host, config.port, config.backlog, config.reuse_port)
+            except RuntimeError as exc:
+                log.error("%s", exc)
+                return None
+        probes = probe_port(config, port)
+        if probes is None or probes == port:
+            break
         try:
             probes = master.listen_probe(config.host, probes)
+            break
         except RuntimeError as exc:
-            log.error("probe port: %s", exc)
-            return None
+            if attempt == attempts:
+                log.error("probe port: %s", exc)
+                return None
     if probes is not None:
         extra = f"; metrics at {config.metrics}" if config.metrics else ""
         log.info("Probes on http://%s:%d (startup, readiness, liveness%s)",

@@ -156,9 +156,10 @@ def metrics_config(config: Config, **info: str) -> _core.MetricsConfig | None:
 
 
 def server_config(
-    config: Config, statics: _core.StaticFilesConfig | None = None
+    config: Config, statics: _core.StaticFilesConfig | None = None, *, checker: bool = False
 ) -> _core.ServerConfig:
-    """A worker's HTTP server."""
+    """A worker's HTTP server; `checker`: a checker process publishes health
+    results (the probes it answers on the app port judge their age)."""
     from squall import __version__, _core
 
     app_port_probes = config.probe and config.probe_port == config.port
@@ -186,7 +187,7 @@ def server_config(
         ws_max_message_size=config.ws_max_message_size,
         multiprocess=config.workers > 1,
         # --probe-port equal to --port: the workers' I/O threads answer the probes.
-        app_port_probes=probe_config(config, checker=False) if app_port_probes else None,
+        app_port_probes=probe_config(config, checker) if app_port_probes else None,
         app_port_metrics=metrics_config(config) if app_port_probes else None,
         statics=statics if statics is not None else _core.StaticFilesConfig(
             mounts=[], max_age=config.static_max_age,
@@ -257,7 +258,8 @@ def serve(
         exit_with_error(str(exc))
     if fresh is None:
         log_mounts(statics)
-    engine = master_config(config, checker=fresh.checker if fresh else checker_needed())
+    has_checker = fresh.checker if fresh else checker_needed()
+    engine = master_config(config, checker=has_checker)
     started = start_master(engine, config, logger, app_port=True)
     if started is None:
         return 1
@@ -272,8 +274,9 @@ def serve(
 
     def worker(master: Any, slot: int, listen_fd: int) -> int:
         return run_worker(
-            app, load_app, config, master, slot, listen_fd, statics, own_statics=fresh is not None
-        )
+            app, load_app, config, master, slot, listen_fd, statics,
+            own_statics=fresh is not None, checker=has_checker,
+        )  # fmt: skip
 
     def startup(master: Any, _slot: int, _listen_fd: int) -> int:
         from squall.startup import run_startup
@@ -351,9 +354,11 @@ def run_worker(
     statics: _core.StaticFilesConfig | None = None,
     *,
     own_statics: bool = False,
+    checker: bool = False,
 ) -> int:
     """One worker process's life; returns its exit status. `own_statics`: the
-    static mounts are read here, once the application is loaded (fresh master)."""
+    static mounts are read here, once the application is loaded (fresh master).
+    `checker`: a checker process runs beside the workers."""
     from squall import _core
 
     # SIGABRT from the master (a request past --timeout) prints every
@@ -372,10 +377,10 @@ def run_worker(
             # After the fork: the SDK's exporter threads and sockets are this worker's.
             from squall.tracing import worker_app
 
-            app = worker_app(app, config.tracing_setup)
+            app = worker_app(app, config.tracing_setup, asgi=config.interface == "asgi")
         if own_statics:
             statics = static_mounts(config, quiet=True)
-        server = _core.Server(server_config(config, statics))
+        server = _core.Server(server_config(config, statics, checker=checker))
         server.attach(master, slot, listen_fd)
         server.handle_signals()
     except BaseException:

@@ -4,7 +4,7 @@ The engine gives every request a trace context (W3C Trace Context: the
 caller's ``traceparent``, or a new trace) and a span id of its own, before
 any Python runs: the access log, the ``X-Request-ID`` response field and the
 latency exemplars carry them whether OpenTelemetry is installed or not. The
-WSGI environ has them as ``squall.trace_id``, ``squall.span_id``,
+WSGI environ and the ASGI scope have them as ``squall.trace_id``, ``squall.span_id``,
 ``squall.parent_id`` (None for a trace started here) and
 ``squall.trace_flags``.
 
@@ -14,7 +14,8 @@ OpenTelemetry SDK (a ``TracerProvider`` with its span processors and
 exporters: their threads and sockets do not survive a fork, so they are made
 in each worker, never in the master). Squall then wraps the application:
 each request runs inside a SERVER span whose trace id and span id are the
-engine's (the ones in the access log), child of the caller's span. Django's
+engine's (the ones in the access log), child of the caller's span (under
+ASGI: current in the request's asyncio task). Django's
 own spans (opentelemetry-instrumentation-django, whose middleware sees an
 active span and makes an INTERNAL one instead of a second SERVER span), the
 database's and the application's are its children.
@@ -83,17 +84,39 @@ class _EngineIds:
         return True  # the engine's trace ids are 128 random bits
 
 
-def server_span_app(app: WSGIApp) -> WSGIApp:
-    """`app` inside Squall's SERVER span, when an OpenTelemetry SDK
-    TracerProvider is set; else `app` itself (and a warning)."""
+def _parent_context(ids: dict[str, Any], tracestate: str | None) -> Any:
+    """The OpenTelemetry context whose span is the caller's (the engine's
+    squall.parent_id), or an empty one for a trace started here."""
+    from opentelemetry import context, trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+    from opentelemetry.trace.propagation.tracecontext import TraceState
+
+    parent_id = ids.get("squall.parent_id")
+    if not parent_id:
+        return context.Context()  # a root: the SDK asks the id generator for the trace id
+    parent = SpanContext(
+        int(ids["squall.trace_id"], 16),
+        int(parent_id, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(ids.get("squall.trace_flags", 0)),
+        trace_state=TraceState.from_header([tracestate]) if tracestate else None,
+    )
+    return trace.set_span_in_context(NonRecordingSpan(parent), context.Context())
+
+
+SpanStarter = Callable[[dict[str, Any], str, Any, dict[str, Any]], Any]
+
+
+def _span_starter() -> SpanStarter | None:
+    """A function starting Squall's SERVER span with the engine's ids (from an
+    environ or a scope), when an OpenTelemetry SDK TracerProvider is set; else
+    None (and a warning)."""
     try:
-        from opentelemetry import context, trace
-        from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
-        from opentelemetry.trace.propagation.tracecontext import TraceState
-        from opentelemetry.trace.status import Status, StatusCode
+        from opentelemetry import trace
+        from opentelemetry.trace import SpanKind
     except ImportError:
         logger.warning("--tracing-setup: opentelemetry-api is not installed; no server spans")
-        return app
+        return None
 
     from squall import __version__
 
@@ -104,27 +127,34 @@ def server_span_app(app: WSGIApp) -> WSGIApp:
             "--tracing-setup: the tracer provider is not the OpenTelemetry SDK's "
             "(did the setup function call trace.set_tracer_provider?); no server spans"
         )
-        return app
+        return None
     ids = _EngineIds(fallback)
     tracer.id_generator = ids
+
+    def start(keys: dict[str, Any], name: str, ctx: Any, attributes: dict[str, Any]) -> Any:
+        ids.use(int(keys["squall.trace_id"], 16), int(keys["squall.span_id"], 16))
+        try:
+            return tracer.start_span(name, context=ctx, kind=SpanKind.SERVER, attributes=attributes)
+        finally:
+            ids.clear()
+
+    return start
+
+
+def server_span_app(app: WSGIApp) -> WSGIApp:
+    """`app` inside Squall's SERVER span, when an OpenTelemetry SDK
+    TracerProvider is set; else `app` itself (and a warning)."""
+    start = _span_starter()
+    if start is None:
+        return app
+    from opentelemetry import context, trace
+    from opentelemetry.trace.status import Status, StatusCode
 
     def traced(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         trace_id = environ.get("squall.trace_id")
         if not trace_id:
             return app(environ, start_response)
-        parent_id = environ.get("squall.parent_id")
-        if parent_id:
-            state = environ.get("HTTP_TRACESTATE")
-            parent = SpanContext(
-                int(trace_id, 16),
-                int(parent_id, 16),
-                is_remote=True,
-                trace_flags=TraceFlags(environ.get("squall.trace_flags", 0)),
-                trace_state=TraceState.from_header([state]) if state else None,
-            )
-            ctx = trace.set_span_in_context(NonRecordingSpan(parent), context.Context())
-        else:
-            ctx = context.Context()  # a root: the SDK asks the id generator for the trace id
+        ctx = _parent_context(environ, environ.get("HTTP_TRACESTATE"))
         method = environ.get("REQUEST_METHOD", "")
         attributes = {
             "http.request.method": method,
@@ -139,13 +169,7 @@ def server_span_app(app: WSGIApp) -> WSGIApp:
             attributes["url.query"] = environ["QUERY_STRING"]
         if environ.get("HTTP_USER_AGENT"):
             attributes["user_agent.original"] = environ["HTTP_USER_AGENT"]
-        ids.use(int(trace_id, 16), int(environ["squall.span_id"], 16))
-        try:
-            span = tracer.start_span(
-                method or "HTTP", context=ctx, kind=SpanKind.SERVER, attributes=attributes
-            )
-        finally:
-            ids.clear()
+        span = start(environ, method or "HTTP", ctx, attributes)
         token = context.attach(trace.set_span_in_context(span))
 
         def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
@@ -201,9 +225,71 @@ class _SpanBody:
             self._end()
 
 
-def worker_app(app: WSGIApp, setup: str) -> WSGIApp:
-    """In a worker after its fork: runs --tracing-setup, then wraps `app`."""
+def server_span_asgi_app(app: Any) -> Any:
+    """The ASGI `app` with each http and websocket scope inside Squall's
+    SERVER span, when an OpenTelemetry SDK TracerProvider is set. The span is
+    the current one in the request's asyncio task (contextvars: attach and
+    detach around the call), so an ASGI instrumentation makes children."""
+    start = _span_starter()
+    if start is None:
+        return app
+    from opentelemetry import context, trace
+    from opentelemetry.trace.status import Status, StatusCode
+
+    async def traced(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope.get("type")
+        if kind not in ("http", "websocket") or not scope.get("squall.trace_id"):
+            return await app(scope, receive, send)
+        headers = dict(scope.get("headers") or ())
+        state = headers.get(b"tracestate")
+        ctx = _parent_context(scope, state.decode("latin-1") if state else None)
+        method = scope.get("method", "GET")  # a WebSocket opens with a GET (RFC 6455 4.1)
+        client, server = scope.get("client"), scope.get("server")
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "url.path": scope.get("path", ""),
+            "url.scheme": scope.get("scheme", "http"),
+            "network.protocol.version": scope.get("http_version", ""),
+            "client.address": client[0] if client else "",
+            "server.address": server[0] if server else "",
+            "http.request.header.x_request_id": scope.get("squall.request_id", ""),
+        }
+        if scope.get("query_string"):
+            attributes["url.query"] = scope["query_string"].decode("latin-1")
+        if headers.get(b"user-agent"):
+            attributes["user_agent.original"] = headers[b"user-agent"].decode("latin-1")
+        span = start(scope, method, ctx, attributes)
+        # The task runs in its own copy of the context: the span is current for
+        # this request only, and detached in the same task that attached it.
+        token = context.attach(trace.set_span_in_context(span))
+
+        async def recording_send(message: dict[str, Any]) -> None:
+            if message.get("type") == "http.response.start" and span.is_recording():
+                code = int(message.get("status", 0))
+                span.set_attribute("http.response.status_code", code)
+                if code >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+            elif message.get("type") == "websocket.accept" and span.is_recording():
+                span.set_attribute("http.response.status_code", 101)
+            await send(message)
+
+        try:
+            await app(scope, receive, recording_send)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            span.end()
+            context.detach(token)
+
+    return traced
+
+
+def worker_app(app: Any, setup: str, asgi: bool = False) -> Any:
+    """In a worker after its fork: runs --tracing-setup, then wraps `app`
+    (a WSGI application, or an ASGI one with `asgi`)."""
     if not setup:
         return app
     run_setup(setup)
-    return server_span_app(app)
+    return server_span_asgi_app(app) if asgi else server_span_app(app)

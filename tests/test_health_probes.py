@@ -20,7 +20,7 @@ from pathlib import Path
 
 from prometheus import promtool_check
 from realservers import start_postgres
-from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, probe, run_server, wait_for
+from serverproc import APPS_DIR, DEMO_DIR, ServerProcess, free_port, probe, run_server, wait_for
 from webhook_receiver import WebhookReceiver
 
 DATABASE_CHECK = "squall.health.backends.database.DatabaseBackend"
@@ -102,6 +102,23 @@ def test_postgres_outage_fails_readiness_not_liveness_and_both_changes_send_webh
         assert probe(server, "/livez")[:2] == (200, "ok")
     assert server.log().count("booting worker") == 2  # no worker was restarted
     assert "readiness check DatabaseBackend[default] failed" in server.log()
+
+
+def test_probes_on_the_app_port_judge_the_checks_age_as_the_master_does(tmp_path: Path) -> None:
+    """--probe-port equal to --port: the workers' I/O threads answer the probes
+    from the checker's results, with their age and the same staleness rule."""
+    port = free_port()
+    subsets = {"liveness": [["probe_checks.FlagBackend", {"flag": "live"}]]}
+    argv = ["manage.py", "serve", "--check-interval", "0.5", "--workers", "1"]
+    argv += ["--probe-port", str(port)]
+    env = pod_env(tmp_path, subsets)
+    with run_server(argv, cwd=DEMO_DIR, env=env, port=port, probe_port=port) as server:
+        wait_for(server, "/startup", 200, timeout=30)
+        status, body, headers = probe(server, "/livez?verbose")
+        assert status == 200 and "[+]flag-live ok" in body
+        assert 0 <= float(headers["x-health-checks-age"]) < 2.0  # every 0.5 s
+        (tmp_path / "live").touch()
+        until(server, "/alive", 500, within=3.0)
 
 
 def test_liveness_subset_and_system_checks_tagged_liveness_or_hurricane(tmp_path: Path) -> None:

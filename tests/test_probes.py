@@ -10,6 +10,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -158,7 +159,10 @@ def test_port_0_gets_its_probes_next_to_the_port_it_got() -> None:
     argv = [APP, "--host", "127.0.0.1", "--port", "0", "--workers", "1"]
 
     def listening(server: ServerProcess) -> None:
-        poll(lambda: "Listening on" in server.log(), "the line Listening on", timeout=30)
+        poll(
+            lambda: "Listening on" in server.log() or server.proc.poll() is not None,
+            "the line Listening on", timeout=30, detail=lambda: "\n" + server.log()[-2000:],
+        )  # fmt: skip
 
     with run_server(argv, listen=False, ready=listening) as server:
         line = server.log()  # "Probes on http://127.0.0.1:P ...", then "Listening on ..."
@@ -166,6 +170,56 @@ def test_port_0_gets_its_probes_next_to_the_port_it_got() -> None:
         assert found, line
         app_port = int(re.search(r"Listening on http://127\.0\.0\.1:(\d+)", line).group(1))
         assert int(found.group(1)) == app_port + 1
+
+
+def test_port_0_is_picked_again_while_its_neighbour_is_busy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--port 0: when the port the kernel picked has its neighbour (the default
+    probe port) in use, another pick is made instead of failing to start."""
+    import logging
+
+    from squall import _core, bootstrap
+    from squall.options import parse_config
+    from squall.server import master_config
+
+    with socket.socket() as busy:
+        while True:  # a busy port whose lower neighbour is free
+            busy.bind(("127.0.0.1", 0))
+            taken = busy.getsockname()[1]
+            with socket.socket() as below:
+                try:
+                    below.bind(("127.0.0.1", taken - 1))
+                    break
+                except OSError:
+                    busy.close()
+                    busy = socket.socket()  # noqa: PLW2901
+        busy.listen()
+        picks = iter([taken - 1, 0])  # the kernel's first pick: next to the busy port
+        real_master = _core.Master
+
+        class FirstPickNextToBusy:
+            def __init__(self, engine: _core.MasterConfig) -> None:
+                self.master = real_master(engine)
+
+            def listen(self, host: str, port: int, backlog: int, reuse_port: bool) -> int:
+                assert port == 0
+                return self.master.listen(host, next(picks), backlog, reuse_port)
+
+            def listen_probe(self, host: str, port: int) -> int:
+                return self.master.listen_probe(host, port)
+
+        monkeypatch.setattr(_core, "Master", FirstPickNextToBusy)
+        config, _ = parse_config([APP, "--host", "127.0.0.1", "--port", "0"], environ={})
+        started = bootstrap.start_master(
+            master_config(config, checker=False), config, logging.getLogger("test"), app_port=True
+        )
+        assert started is not None
+        master, port = started
+        assert port not in (None, taken - 1)
+        with socket.create_connection(("127.0.0.1", port + 1), timeout=2):
+            pass  # the probe port listens next to the port it got
+        del master
 
 
 def post(port: int, path: str, body: bytes, chunked: bool = False) -> tuple[int, bytes]:

@@ -18,6 +18,7 @@ import serverproc
 from prometheus import start_prometheus
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from serverproc import DEMO_DIR, ServerProcess, run_server, wait_for
+from websockets.sync.client import connect as ws_connect
 
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 HEX32 = re.compile("[0-9a-f]{32}")
@@ -149,6 +150,63 @@ def test_a_missing_or_invalid_traceparent_starts_a_new_trace(
     assert lines[0].endswith(f" trace_id={trace} span_id={span}"), lines[0]
 
 
+# ---- ASGI scopes ---------------------------------------------------------------------
+
+
+def serve_asgi(tmp_path: Path, *options: str):  # type: ignore[no-untyped-def]
+    argv = ["asgi_apps:app", "--interface", "asgi", "--workers", "1", "--shutdown-delay", "0"]
+    return run_server([*argv, *options], env={"ASGI_RECORD": str(tmp_path)})
+
+
+def test_asgi_scopes_carry_the_same_ids_and_trace_context_as_the_environ(
+    tmp_path: Path,
+) -> None:
+    state = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+    forged = {"X-Request-ID": "forged-by-client"}
+    with serve_asgi(tmp_path, "--log-format", "json", "--forwarded-allow-ips", "") as server:
+        wait_for(server, "/startup", 200)
+        continued = requests.get(
+            server.url + "/scope",
+            headers={"traceparent": TRACEPARENT, "tracestate": state, **forged},
+            timeout=5,
+        )
+        fresh = requests.get(server.url + "/scope", headers={"tracestate": state}, timeout=5)
+        url = f"ws://127.0.0.1:{server.port}/ws/scope"
+        with ws_connect(url, additional_headers={"traceparent": TRACEPARENT, **forged}) as ws:
+            ws_seen = json.loads(ws.recv(timeout=5))
+            ws_rid = ws.response.headers["X-Request-ID"]
+        crash = requests.get(server.url + "/raise", timeout=5)
+        lines = access_lines(server)
+    events = {e["request_id"]: e for e in map(json.loads, lines)}
+
+    def check(seen: dict, rid: str, parent: str | None) -> str:
+        ids = seen["squall"]
+        headers = seen["headers"]
+        # The client's untrusted id is replaced, never sent alongside.
+        assert [v for n, v in headers if n == "x-request-id"] == [rid]
+        assert HEX32.fullmatch(rid) and ids["squall.request_id"] == rid
+        trace, span = ids["squall.trace_id"], ids["squall.span_id"]
+        assert HEX16.fullmatch(span) and span != PARENT
+        assert (ids["squall.parent_id"], ids["squall.trace_flags"]) == (parent, 1)
+        # The application's parent is the server's span.
+        assert [v for n, v in headers if n == "traceparent"] == [f"00-{trace}-{span}-01"]
+        assert (events[rid]["trace_id"], events[rid]["span_id"]) == (trace, span)
+        return trace
+
+    seen = continued.json()
+    assert check(seen, continued.headers["X-Request-ID"], PARENT) == TRACE
+    assert [v for n, v in seen["headers"] if n == "tracestate"] == [state]
+    seen = fresh.json()
+    assert check(seen, fresh.headers["X-Request-ID"], None) != TRACE
+    # Not propagated without a valid traceparent, as in the environ.
+    assert not [v for n, v in seen["headers"] if n == "tracestate"]
+    assert ws_seen["type"] == "websocket"
+    assert check(ws_seen, ws_rid, PARENT) == TRACE
+    assert crash.status_code == 500
+    assert HEX32.fullmatch(crash.headers["X-Request-ID"])
+    assert crash.headers["X-Request-ID"] in events
+
+
 # ---- OpenTelemetry: Squall's SERVER span is the parent of Django's ---------------------
 
 
@@ -220,6 +278,59 @@ def test_squalls_server_span_is_the_parent_of_djangos_in_every_worker(tmp_path: 
     trace_id, span_id = re.search(r"trace_id=(\S+) span_id=(\S+)$", line).groups()
     (root,) = [s for s in spans_of(spans_file, trace_id, 2) if s["kind"] == "SERVER"]
     assert (root["span_id"], root["parent_id"]) == (span_id, None)
+
+
+def test_under_asgi_squalls_server_span_is_the_parent_of_djangos(tmp_path: Path) -> None:
+    spans_file = tmp_path / "spans.jsonl"
+    env = serverproc.demo_env(tmp_path, "tracing_settings", TRACING_SPANS=str(spans_file))
+    argv = [
+        "manage.py", "serve", "--asgi", "--workers", "1", "--shutdown-delay", "0",
+        "--tracing-setup", "tracing_setup.setup",
+    ]  # fmt: skip
+    with run_server(argv, cwd=DEMO_DIR, env=env) as server:
+        wait_for(server, "/startup", 200)
+        traced = []
+        for i in range(3):
+            parent = f"{i + 1:016x}"
+            r = requests.get(
+                server.url + "/db",
+                headers={"traceparent": f"00-{TRACE[:-1]}{i}-{parent}-01"},
+                timeout=10,
+            )
+            assert r.status_code == 200
+            traced.append((f"{TRACE[:-1]}{i}", parent, r.headers["X-Request-ID"]))
+        fresh = requests.get(server.url + "/", timeout=5)
+        assert fresh.status_code == 200
+        url = f"ws://127.0.0.1:{server.port}/ws/trace"
+        with ws_connect(url, additional_headers={"traceparent": TRACEPARENT}) as ws:
+            in_app = json.loads(ws.recv(timeout=5))
+        lines = access_lines(server)
+
+    for trace_id, parent, request_id in traced:
+        spans = spans_of(spans_file, trace_id, 2)
+        servers = [s for s in spans if s["kind"] == "SERVER"]
+        assert len(servers) == 1, spans  # no second SERVER span from Django's instrumentation
+        (ours,) = servers
+        assert ours["scope"] == "squall" and ours["parent_id"] == parent
+        assert ours["attributes"]["http.response.status_code"] == 200
+        assert ours["attributes"]["http.request.header.x_request_id"] == request_id
+        django = [s for s in spans if s["scope"].startswith("opentelemetry.instrumentation.django")]
+        assert django and all(s["parent_id"] == ours["span_id"] for s in django), spans
+        assert all(s["kind"] == "INTERNAL" for s in django)
+        (line,) = [x for x in lines if f"request_id={request_id}" in x]
+        assert line.endswith(f"trace_id={trace_id} span_id={ours['span_id']}"), line
+
+    (line,) = [x for x in lines if f"request_id={fresh.headers['X-Request-ID']}" in x]
+    trace_id, span_id = re.search(r"trace_id=(\S+) span_id=(\S+)$", line).groups()
+    (root,) = [s for s in spans_of(spans_file, trace_id, 2) if s["kind"] == "SERVER"]
+    assert (root["span_id"], root["parent_id"]) == (span_id, None)
+
+    # A WebSocket runs inside its SERVER span too: the app's current span.
+    assert in_app["span_id"] == in_app["squall.span_id"]
+    (ws_span,) = spans_of(spans_file, TRACE, 1)
+    assert (ws_span["kind"], ws_span["span_id"]) == ("SERVER", in_app["span_id"])
+    assert ws_span["parent_id"] == PARENT
+    assert ws_span["attributes"]["http.response.status_code"] == 101
 
 
 def test_a_tracing_setup_that_does_not_import_stops_the_worker_with_its_reason(

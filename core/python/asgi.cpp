@@ -9,6 +9,7 @@
 #include "http/syntax.h"
 #include "python/environ.h"
 #include "python/raise.h"
+#include "python/trace.h"
 #include "server/access_log.h"
 #include "ws/session.h"
 
@@ -131,6 +132,7 @@ nb::object AsgiRequest::scope(nb::handle root_path, nb::handle state) const {
     // As for WSGI: "X_Foo" would reach Django as the same HTTP_X_FOO as
     // "X-Foo", so a client could spoof a proxy's header; nginx drops them too.
     if (name.find('_') != std::string::npos) continue;
+    if (is_trace_header(name)) continue;  // the server's own values, appended below
     if (http::iequals(name, "host")) {
       std::string_view host = field.value;
       if (!host.empty() && host.front() == '[') {
@@ -151,6 +153,15 @@ nb::object AsgiRequest::scope(nb::handle root_path, nb::handle state) const {
     PyList_Append(headers, pair);
     Py_DECREF(pair);
   }
+  // As in the WSGI environ: the engine's request id and its span as the parent.
+  for (const TraceHeader& t : trace_headers(ex_->trace)) {
+    PyObject* pair = PyTuple_New(2);
+    PyTuple_SET_ITEM(pair, 0, bytes_of(t.name));
+    PyTuple_SET_ITEM(pair, 1, bytes_of(t.value));
+    PyList_Append(headers, pair);
+    Py_DECREF(pair);
+  }
+  add_trace_keys(d, ex_->trace);
   // Scheme from a trusted proxy's X-Forwarded-Proto (--forwarded-allow-ips), as for WSGI.
   std::string_view proto = http::trim_ows(forwarded_proto.substr(0, forwarded_proto.find(',')));
   bool secure = http::iequals(proto, "https") || http::iequals(proto, "wss");

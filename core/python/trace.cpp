@@ -26,19 +26,29 @@ bool is_trace_header(std::string_view name) {
          http::iequals(name, "tracestate");
 }
 
-void add_trace_environ(PyObject* env, const server::Exchange& ex) {
-  const http::TraceContext& t = ex.trace;
-  if (t.request_id.empty()) return;  // an exchange made without a head (tests)
-  // The same id under the header's key: request.headers["X-Request-ID"] in
+std::vector<TraceHeader> trace_headers(const http::TraceContext& t) {
+  std::vector<TraceHeader> out;
+  if (t.request_id.empty()) return out;  // an exchange made without a head (tests)
+  // The same id under the header's name: request.headers["X-Request-ID"] in
   // Django is what the response and the access log show.
-  set(env, "HTTP_X_REQUEST_ID", latin1(t.request_id));
-  set(env, "HTTP_TRACEPARENT", latin1(t.traceparent()));
-  if (t.has_parent && !t.tracestate.empty()) set(env, "HTTP_TRACESTATE", latin1(t.tracestate));
-  set(env, "squall.request_id", latin1(t.request_id));
-  set(env, "squall.trace_id", latin1(t.trace()));
-  set(env, "squall.span_id", latin1(t.span()));
-  set(env, "squall.parent_id", t.has_parent ? latin1(t.parent()) : Py_NewRef(Py_None));
-  set(env, "squall.trace_flags", PyLong_FromLong(t.flags));
+  out.push_back({"x-request-id", "HTTP_X_REQUEST_ID", t.request_id});
+  out.push_back({"traceparent", "HTTP_TRACEPARENT", t.traceparent()});
+  if (t.has_parent && !t.tracestate.empty()) out.push_back({"tracestate", "HTTP_TRACESTATE", t.tracestate});
+  return out;
+}
+
+void add_trace_keys(PyObject* dict, const http::TraceContext& t) {
+  if (t.request_id.empty()) return;
+  set(dict, "squall.request_id", latin1(t.request_id));
+  set(dict, "squall.trace_id", latin1(t.trace()));
+  set(dict, "squall.span_id", latin1(t.span()));
+  set(dict, "squall.parent_id", t.has_parent ? latin1(t.parent()) : Py_NewRef(Py_None));
+  set(dict, "squall.trace_flags", PyLong_FromLong(t.flags));
+}
+
+void add_trace_environ(PyObject* env, const server::Exchange& ex) {
+  for (const TraceHeader& h : trace_headers(ex.trace)) set(env, h.environ_key, latin1(h.value));
+  add_trace_keys(env, ex.trace);
 }
 
 const http::TraceContext* current_trace() { return t_current; }

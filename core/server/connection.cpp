@@ -653,6 +653,7 @@ void Connection::ws_start(const Exchange::WsAccept& accept) {
   const ws::Upgrade& upgrade = *exchange_->upgrade;
   http::ResponseHead h = ws::accept_head(upgrade, accept.subprotocol, upgrade.deflate);
   for (const auto& [name, value] : accept.headers) h.add(name, value);
+  exchange_->add_request_id(h);  // as on every other answer the app side makes
   queue_bytes(http::serialize(h));
   response_started_ = true;
   ws::SessionOptions options;

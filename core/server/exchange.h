@@ -186,10 +186,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void report_pending(std::size_t pending_bytes);  // bytes still unsent by the I/O thread
   void connection_lost();                          // connection closed under the exchange
   std::atomic<bool> queued_for_io{false};          // coalesces wake-ups
+  // X-Request-ID on a head the app side makes (its own field wins); also the 101.
+  void add_request_id(http::ResponseHead& h) const;
 
  private:
   void send_head_locked(std::optional<std::uint64_t> known_length);
-  void add_request_id(http::ResponseHead& h) const;
   void enqueue_locked(std::string_view data);
   std::size_t clamp_to_declared_locked(std::size_t n);
   void chunk_size_line_locked(std::size_t n);

@@ -82,6 +82,8 @@ async def websocket(scope: dict[str, Any], receive: Any, send: Any) -> None:
         seen = {k: scope[k] for k in ("type", "scheme", "path", "subprotocols", "http_version")}
         seen["query_string"] = scope["query_string"].decode()
         seen["state"] = scope.get("state")
+        seen["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
+        seen["squall"] = {k: v for k, v in scope.items() if k.startswith("squall.")}
         await send({"type": "websocket.send", "text": json.dumps(seen)})
     elif path == "/ws/raise":
         raise RuntimeError("boom in a websocket")
@@ -131,6 +133,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         seen["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
         seen["server"] = list(scope["server"])
         seen["state"] = scope.get("state")
+        seen["squall"] = {k: v for k, v in scope.items() if k.startswith("squall.")}
         return await text(send, json.dumps(seen).encode())
     if path == "/echo":
         body, messages = await read_body(receive)

@@ -14,3 +14,4 @@ DATABASES = {
     }
 }
 WSGI_APPLICATION = "tracing_wsgi.application"
+ASGI_APPLICATION = "tracing_asgi.application"
