@@ -61,8 +61,6 @@ class ServerSpec:
         return (self.hello if app == "hello" else self.demo) is not None
 
 
-
-
 def _bin(name: str) -> str:
     return str(BIN / name)
 
@@ -122,8 +120,17 @@ def _uvicorn(target: str) -> ArgvBuilder:
     def build(port: int, o: Options) -> list[str]:
         return [
             _bin("uvicorn"), target, "--host", HOST, "--port", str(port),
-            "--workers", str(o.processes), "--no-access-log", "--log-level", "warning",
+            "--workers", str(o.processes), "--http", "httptools",
+            "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
+
+    return build
+
+
+def _daphne(target: str) -> ArgvBuilder:
+    # One process always: Daphne has no pre-fork (it scales by running more of it).
+    def build(port: int, o: Options) -> list[str]:
+        return [_bin("daphne"), "-b", HOST, "-p", str(port), "-v", "0", target]
 
     return build
 
@@ -169,6 +176,12 @@ SERVERS: tuple[ServerSpec, ...] = (
         "granian-asgi",
         hello=_granian_asgi("bench.hello_asgi:app"),
         demo=_granian_asgi("demo.asgi:application"),
+    ),
+    ServerSpec(
+        "daphne",
+        hello=_daphne("bench.hello_asgi:app"),
+        demo=_daphne("demo.asgi:application"),
+        caveat="always one process (no --workers): compare it with --processes 1",
     ),
     ServerSpec(
         "uwsgi",
